@@ -1,0 +1,34 @@
+# Two commands do all the set-up: `make run` and `make test`. Both are idempotent (stamp files).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: run test web setup clean-venv
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip check
+	touch $@
+
+# TensorFlow.js and the in-browser face detector come from npm (pinned in package-lock.json) and are served locally.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	$(PY) app.py
+
+web: setup
+	$(PY) app.py web
+
+test: setup
+	$(PY) -m pytest -q -rs tests
+
+clean-venv:
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,152 @@
+"""Saving and loading the shipped models: Keras JSON architecture + weights + metadata, in one folder.
+
+A model folder holds:
+- `model.json`: the architecture (`keras.Model.to_json()`),
+- `model.weights.h5`: the weights,
+- `metadata.json`: task, label list (from `core.labels`), input size/channels, test-time augmentation,
+- `TRAINING.md` / `training.json`: how it was trained (written by `train.train`).
+
+`FacialExpressionModel` and `FaceMaskModel` load such a folder and classify a batch of face crops in one call of a
+compiled `tf.function` (never `model.predict` per call: it costs ~100 ms of set-up each time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from core.labels import LABELS_BY_TASK
+from core.preprocess import crop_metadata
+
+ARCHITECTURE_FILE = "model.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EMOTION_MODEL_DIR = REPO_ROOT / "models" / "emotion"
+MASK_MODEL_DIR = REPO_ROOT / "models" / "mask"
+
+
+class ModelFileError(RuntimeError):
+    """A model folder that is missing a file or whose files do not fit together."""
+
+
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Write a file under a temporary name and rename it, so a kill never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(tmp, mode) as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def save_weights_atomically(model, path: Path) -> None:
+    """`model.save_weights` to a temporary `.weights.h5` name, then rename."""
+    path = Path(path)
+    tmp = path.with_name("partial-" + path.name)
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def make_metadata(task: str, input_shape, tta: list[str]) -> dict:
+    size, _, channels = input_shape
+    return {
+        "task": task,
+        "labels": list(LABELS_BY_TASK[task]),
+        "input": {"size": int(size), "channels": int(channels), "pixels": "0-255, float32; the network rescales"},
+        "tta": list(tta),
+        "crop": crop_metadata(),
+    }
+
+
+def save_model_folder(model, folder: Path, metadata: dict) -> None:
+    """Write architecture JSON, weights and metadata into `folder` (each file atomically)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(folder / ARCHITECTURE_FILE, model.to_json(indent=1))
+    save_weights_atomically(model, folder / WEIGHTS_FILE)
+    write_atomically(folder / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+
+
+def load_keras_model(folder: Path):
+    """Rebuild the Keras model from `model.json` and load `model.weights.h5`. Returns (model, metadata)."""
+    import keras
+
+    folder = Path(folder)
+    for name in (ARCHITECTURE_FILE, WEIGHTS_FILE, METADATA_FILE):
+        if not (folder / name).is_file():
+            raise ModelFileError(f"{folder}: missing {name} (expected {ARCHITECTURE_FILE}, {WEIGHTS_FILE}, {METADATA_FILE})")
+    metadata = json.loads((folder / METADATA_FILE).read_text())
+    model = keras.models.model_from_json((folder / ARCHITECTURE_FILE).read_text())
+    try:
+        model.load_weights(folder / WEIGHTS_FILE)
+    except ValueError as error:
+        raise ModelFileError(f"{folder / WEIGHTS_FILE}: weights do not fit {ARCHITECTURE_FILE}: {error}") from None
+    outputs = model.output_shape[-1]
+    if outputs != len(metadata["labels"]):
+        raise ModelFileError(f"{folder}: the network has {outputs} outputs but {METADATA_FILE} lists {len(metadata['labels'])} labels")
+    return model, metadata
+
+
+class FaceClassifier:
+    """A model folder, ready to classify batches of face crops (uint8 or float 0-255, shape (N, size, size, channels))."""
+
+    def __init__(self, folder: str | Path):
+        import tensorflow as tf
+
+        self.folder = Path(folder)
+        self.model, self.metadata = load_keras_model(self.folder)
+        self.labels: tuple[str, ...] = tuple(self.metadata["labels"])
+        self.size: int = self.metadata["input"]["size"]
+        self.channels: int = self.metadata["input"]["channels"]
+        self.tta: tuple[str, ...] = tuple(self.metadata.get("tta", ()))
+        model, flip = self.model, "flip" in self.tta
+
+        @tf.function(input_signature=[tf.TensorSpec([None, self.size, self.size, self.channels], tf.float32)])
+        def probabilities(x):
+            if flip:
+                n = tf.shape(x)[0]
+                both = model(tf.concat([x, tf.reverse(x, axis=[2])], axis=0), training=False)
+                return (both[:n] + both[n:]) / 2.0
+            return model(x, training=False)
+
+        self._probabilities = probabilities
+        self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
+
+    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (N, len(labels)), for a batch of preprocessed crops (see core.preprocess)."""
+        faces = np.asarray(faces, dtype=np.float32)
+        if faces.ndim == 3:
+            faces = faces[..., None]
+        expected = (self.size, self.size, self.channels)
+        if faces.ndim != 4 or faces.shape[1:] != expected:
+            raise ValueError(f"expected faces of shape (N, {', '.join(map(str, expected))}), got {faces.shape}")
+        if len(faces) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self._probabilities(faces).numpy()
+
+    def predict_labels(self, faces: np.ndarray) -> list[str]:
+        return [self.labels[i] for i in self.predict_proba(faces).argmax(axis=1)]
+
+
+class FacialExpressionModel(FaceClassifier):
+    """The FER2013 expression model (seven labels of `core.labels.EMOTIONS`)."""
+
+    def __init__(self, folder: str | Path = EMOTION_MODEL_DIR):
+        super().__init__(folder)
+
+    def predict_emotion(self, face: np.ndarray) -> str:
+        """The label of one 48x48 grayscale face (the original project's API)."""
+        return self.predict_labels(np.asarray(face)[None])[0]
+
+
+class FaceMaskModel(FaceClassifier):
+    """The with_mask / without_mask model."""
+
+    def __init__(self, folder: str | Path = MASK_MODEL_DIR):
+        super().__init__(folder)

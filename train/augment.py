@@ -1,0 +1,100 @@
+"""Real-time augmentation in tf.data, outside the network graph (cheaper there, and the exported model stays plain).
+
+`augment_batch` works on whole batches: random horizontal flip, one random affine warp per image (rotation, zoom,
+shift), brightness and contrast jitter, and a random erased rectangle. Pixels stay in 0-255 float32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: bool = True
+    max_rotation_deg: float = 10.0
+    max_zoom: float = 0.10  # scale drawn from [1 - max_zoom, 1 + max_zoom]
+    max_shift: float = 0.10  # fraction of the image side
+    max_brightness: float = 0.15  # fraction of 255
+    max_contrast: float = 0.25  # factor drawn from [1 - max_contrast, 1 + max_contrast]
+    erase_probability: float = 0.5
+    erase_max_fraction: float = 0.3  # side of the erased square, as a fraction of the image side
+
+
+def _affine_transforms(batch: int, height: int, width: int, config: AugmentConfig) -> tf.Tensor:
+    """Per-image projective transforms (output -> input coordinates) for ImageProjectiveTransformV3."""
+    angle = tf.random.uniform([batch], -1.0, 1.0) * (config.max_rotation_deg * math.pi / 180.0)
+    scale = 1.0 + tf.random.uniform([batch], -config.max_zoom, config.max_zoom)
+    shift_x = tf.random.uniform([batch], -config.max_shift, config.max_shift) * width
+    shift_y = tf.random.uniform([batch], -config.max_shift, config.max_shift) * height
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    a0, a1 = tf.cos(angle) / scale, -tf.sin(angle) / scale
+    b0, b1 = tf.sin(angle) / scale, tf.cos(angle) / scale
+    a2 = cx - a0 * cx - a1 * cy - shift_x
+    b2 = cy - b0 * cx - b1 * cy - shift_y
+    zeros = tf.zeros([batch])
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def _erase(images: tf.Tensor, config: AugmentConfig) -> tf.Tensor:
+    """Fill one random square per image (with probability erase_probability) with its mean grey."""
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    side = tf.cast(tf.cast(height, tf.float32) * config.erase_max_fraction * tf.random.uniform([batch]), tf.int32)
+    top = tf.cast(tf.random.uniform([batch]) * tf.cast(height, tf.float32), tf.int32) - side // 2
+    left = tf.cast(tf.random.uniform([batch]) * tf.cast(width, tf.float32), tf.int32) - side // 2
+    rows = tf.range(height)[None, :, None]
+    cols = tf.range(width)[None, None, :]
+    inside = (
+        (rows >= top[:, None, None])
+        & (rows < (top + side)[:, None, None])
+        & (cols >= left[:, None, None])
+        & (cols < (left + side)[:, None, None])
+    )
+    apply = tf.random.uniform([batch]) < config.erase_probability
+    mask = (inside & apply[:, None, None])[..., None]
+    fill = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return tf.where(mask, fill, images)
+
+
+def augment_batch(images: tf.Tensor, config: AugmentConfig = AugmentConfig()) -> tf.Tensor:
+    """Augment a batch of uint8 or float images (B, H, W, C); returns float32 in 0-255."""
+    x = tf.cast(images, tf.float32)
+    shape = tf.shape(x)
+    batch, height, width = shape[0], shape[1], shape[2]
+    if config.flip:
+        flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
+        x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+    transforms = _affine_transforms(batch, tf.cast(height, tf.float32), tf.cast(width, tf.float32), config)
+    x = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x,
+        transforms=transforms,
+        output_shape=tf.stack([height, width]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
+    contrast = 1.0 + tf.random.uniform([batch, 1, 1, 1], -config.max_contrast, config.max_contrast)
+    brightness = tf.random.uniform([batch, 1, 1, 1], -config.max_brightness, config.max_brightness) * 255.0
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = (x - mean) * contrast + mean + brightness
+    if config.erase_probability > 0:
+        x = _erase(x, config)
+    return tf.clip_by_value(x, 0.0, 255.0)
+
+
+def training_dataset(images, labels_onehot, batch_size: int, seed: int, config: AugmentConfig = AugmentConfig()):
+    """Shuffled, batched, augmented tf.data pipeline over in-memory uint8 images."""
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels_onehot))
+    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(lambda x, y: (augment_batch(x, config), y), num_parallel_calls=1)
+    return dataset.prefetch(2)
+
+
+def evaluation_dataset(images, labels_onehot, batch_size: int):
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels_onehot)).batch(batch_size)
+    return dataset.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2)

@@ -1,0 +1,86 @@
+"""The networks, selectable by name (`build_network(name, ...)`).
+
+Every network takes uint8-range pixels (0-255, float32) of shape (size, size, channels) and rescales them itself,
+so Python and the browser feed the same thing: the face crop resized, nothing else.
+
+- `seed`: the original project's network, 4 convolutions + 2 fully connected layers (2.35M parameters).
+- `vggbn`: the default for FER2013 on this 2-core CPU: VGG-style 3x3 convolutions with BatchNorm, downsampled
+  early (one convolution at 48x48), global average pooling instead of a big dense layer.
+- `mask_net`: a small BatchNorm CNN for with/without mask on 64x64 RGB crops.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def _conv_bn(x, filters: int, name: str):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def seed(input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:
+    """Conv32-Conv64-Pool-Conv128-Pool-Conv128-Pool-Dense1024-Dense7, as in the original project."""
+    inputs = keras.Input(shape=input_shape, name="face")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Dropout(0.25, name="drop1")(x)
+    x = layers.Conv2D(128, 3, activation="relu", name="conv3")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Conv2D(128, 3, activation="relu", name="conv4")(x)
+    x = layers.MaxPooling2D(2, name="pool3")(x)
+    x = layers.Dropout(0.25, name="drop2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(1024, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.5, name="drop3")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="seed")
+
+
+def vggbn(input_shape=(48, 48, 1), num_classes: int = 7, widths=(32, 64, 128, 256)) -> keras.Model:
+    """VGG-style BatchNorm CNN sized for a 2-core CPU (BENCHMARKS.md has the measurement that chose it).
+
+    One cheap convolution at 48x48, then three stages of two 3x3 convolutions at 24, 12 and 6 pixels, global average
+    pooling and a small dense head: 1.23M parameters, about twice the training speed of two convolutions at 48x48.
+    """
+    inputs = keras.Input(shape=input_shape, name="face")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = _conv_bn(x, widths[0], "stage1")
+    x = layers.MaxPooling2D(2, name="stage1_pool")(x)
+    for stage, width in enumerate(widths[1:], start=2):
+        x = _conv_bn(x, width, f"stage{stage}a")
+        x = _conv_bn(x, width, f"stage{stage}b")
+        if stage < len(widths):
+            x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.4, name="drop1")(x)
+    x = layers.Dense(256, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.4, name="drop2")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="vggbn")
+
+
+def mask_net(input_shape=(64, 64, 3), num_classes: int = 2) -> keras.Model:
+    """Small BatchNorm CNN for mask / no mask: 4 stages 16-32-64-96, global pooling."""
+    inputs = keras.Input(shape=input_shape, name="face")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    for stage, width in enumerate((16, 32, 64, 96), start=1):
+        x = _conv_bn(x, width, f"stage{stage}")
+        x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.3, name="drop")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="mask_net")
+
+
+NETWORKS = {"seed": seed, "vggbn": vggbn, "mask_net": mask_net}
+
+
+def build_network(name: str, input_shape, num_classes: int) -> keras.Model:
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; choose one of {sorted(NETWORKS)}")
+    return NETWORKS[name](input_shape=input_shape, num_classes=num_classes)

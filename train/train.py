@@ -1,0 +1,339 @@
+"""Train the expression (FER2013) or the face-mask network.
+
+    python -m train.train --task emotion --network vggbn --epochs 40 --out models/emotion
+    python -m train.train --task mask --out models/mask
+    python -m train.train ... --resume          # continue a killed run from its last epoch
+
+Reads top to bottom: setup, data, model, train, save. Every epoch the run folder (`--run-dir`, default
+`runs/<task>`) gets `last.keras` (model + optimizer, for --resume), `best.weights.h5` (best validation accuracy),
+`history.csv` and `curves.png` (live loss/accuracy plots); each is written under a temporary name and renamed.
+At the end the best weights go to `--out` as Keras JSON + weights + metadata + training record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Setup
+# ---------------------------------------------------------------------------------------------------------------------
+
+TASK_DEFAULTS = {
+    "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 40, "data": "fer2013/fer2013_train_public.csv.gz"},
+    "mask": {"network": "mask_net", "size": 64, "channels": 3, "epochs": 25, "data": "facemask"},
+}
+TRAIN_USAGE, VALIDATION_USAGE = "Training", "PublicTest"
+MASK_VALIDATION_FRACTION = 0.15
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(TASK_DEFAULTS), default="emotion")
+    parser.add_argument("--data", help="FER2013 CSV(.gz) or folder; face-mask folder (default: under FACEXP_DATA)")
+    parser.add_argument("--network", help="network name from train.networks (default per task)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate (cosine decay after warm-up)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW decoupled weight decay")
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--class-weight", choices=["none", "sqrt"], default="sqrt",
+                        help="sqrt: weight each class by sqrt(median count / class count), lifting rare 'disgust'")
+    parser.add_argument("--tta", choices=["none", "flip"], default="flip",
+                        help="test-time augmentation recorded in the model's metadata")
+    parser.add_argument("--limit", type=int, help="use only the first N training and N validation rows (quick runs)")
+    parser.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows/files instead of failing")
+    parser.add_argument("--out", type=Path, help="model folder to write (default models/<task>)")
+    parser.add_argument("--run-dir", type=Path, help="checkpoints, history and plots (default runs/<task>)")
+    parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    args = parser.parse_args(argv)
+    defaults = TASK_DEFAULTS[args.task]
+    args.network = args.network or defaults["network"]
+    args.epochs = args.epochs or defaults["epochs"]
+    args.out = args.out or Path("models") / args.task
+    args.run_dir = args.run_dir or Path("runs") / args.task
+    return args
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def load_emotion_data(args):
+    from train.data import data_dir, load_fer2013
+
+    path = Path(args.data) if args.data else data_dir() / TASK_DEFAULTS["emotion"]["data"]
+    x_train, y_train, report = load_fer2013(path, usage=TRAIN_USAGE, skip_bad_rows=args.skip_bad_rows)
+    log(report.summary())
+    x_val, y_val, report = load_fer2013(path, usage=VALIDATION_USAGE, skip_bad_rows=args.skip_bad_rows)
+    log(report.summary())
+    return path, (x_train, y_train), (x_val, y_val), f"{TRAIN_USAGE} rows for training, {VALIDATION_USAGE} for validation"
+
+
+def grouped_split(paths, labels, fraction: float, seed: int):
+    """Validation indices: whole near-duplicate groups (from manifest.csv when present), about `fraction` per class."""
+    import csv
+
+    groups = {}
+    manifest = Path(paths[0]).parent.parent / "manifest.csv"
+    if manifest.is_file():
+        with open(manifest, newline="") as handle:
+            groups = {row["file"]: row["dup_group"] for row in csv.DictReader(handle)}
+    keys = [groups.get(f"{Path(p).parent.name}/{Path(p).name}", str(p)) for p in paths]
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        by_group = {}
+        for i in members:
+            by_group.setdefault(keys[i], []).append(i)
+        order = list(by_group)
+        rng.shuffle(order)
+        target, taken = fraction * len(members), []
+        for key in order:
+            if len(taken) >= target:
+                break
+            taken.extend(by_group[key])
+        val.extend(taken)
+    return np.array(sorted(val))
+
+
+def load_mask_data(args):
+    from core.labels import MASK_LABELS
+    from train.data import data_dir, load_image_folder
+
+    path = Path(args.data) if args.data else data_dir() / TASK_DEFAULTS["mask"]["data"]
+    size, channels = TASK_DEFAULTS["mask"]["size"], TASK_DEFAULTS["mask"]["channels"]
+    x, y, report, paths = load_image_folder(path, MASK_LABELS, size, channels, skip_bad_rows=args.skip_bad_rows)
+    log(report.summary())
+    val = grouped_split(paths, y, MASK_VALIDATION_FRACTION, args.seed)
+    train = np.setdiff1d(np.arange(len(y)), val)
+    how = f"{100 * MASK_VALIDATION_FRACTION:.0f}% held out for validation, near-duplicate groups kept together (seed {args.seed})"
+    return path, (x[train], y[train]), (x[val], y[val]), how
+
+
+def class_weights(labels: np.ndarray, num_classes: int, mode: str):
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = np.sqrt(np.median(counts) / np.maximum(counts, 1))
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Checkpoints and live plots
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def plot_history(csv_path: Path, png_path: Path) -> None:
+    """Loss and accuracy curves from history.csv, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    history = pd.read_csv(csv_path)
+    epochs = history["epoch"] + 1
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in ((left, "loss"), (right, "accuracy")):
+        axis.plot(epochs, history[metric], label="train")
+        axis.plot(epochs, history[f"val_{metric}"], label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_title(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    fig.tight_layout()
+    tmp = png_path.with_name("partial-" + png_path.name)
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, png_path)
+
+
+def make_checkpoint_callback(run_dir: Path, state: dict, start_time: float):
+    import keras
+
+    from core.models import save_weights_atomically, write_atomically
+
+    class Checkpoint(keras.callbacks.Callback):
+        """Each epoch: best weights on val accuracy, full model for --resume, state.json, curves.png."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            val_accuracy = float(logs.get("val_accuracy", 0.0))
+            if val_accuracy > state["best_val_accuracy"]:
+                state.update(best_val_accuracy=val_accuracy, best_epoch=epoch + 1)
+                save_weights_atomically(self.model, run_dir / "best.weights.h5")
+            tmp = run_dir / "partial-last.keras"
+            self.model.save(tmp)
+            os.replace(tmp, run_dir / "last.keras")
+            state["epochs_done"] = epoch + 1
+            state["train_seconds"] = state.get("train_seconds_before", 0.0) + time.time() - start_time
+            write_atomically(run_dir / "state.json", json.dumps(state, indent=2))
+            plot_history(run_dir / "history.csv", run_dir / "curves.png")
+            log(f"epoch {epoch + 1}: val_accuracy {val_accuracy:.4f} (best {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']})")
+
+    return Checkpoint()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Main: data -> model -> train -> save
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    command = "python -m train.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+    import keras
+    import tensorflow as tf
+
+    from core.labels import LABELS_BY_TASK
+    from core.models import make_metadata, save_model_folder, write_atomically
+    from train import networks
+    from train.augment import evaluation_dataset, training_dataset
+    from train.data import DataError
+
+    keras.utils.set_random_seed(args.seed)
+    labels = LABELS_BY_TASK[args.task]
+    defaults = TASK_DEFAULTS[args.task]
+    input_shape = (defaults["size"], defaults["size"], defaults["channels"])
+
+    # Data
+    try:
+        data_path, (x_train, y_train), (x_val, y_val), split = (load_emotion_data if args.task == "emotion" else load_mask_data)(args)
+    except DataError as error:
+        log(f"error: {error}")
+        return 2
+    if args.limit:
+        x_train, y_train, x_val, y_val = x_train[: args.limit], y_train[: args.limit], x_val[: args.limit], y_val[: args.limit]
+    log(f"training on {len(x_train)} images, validating on {len(x_val)}; {split}")
+    num_classes = len(labels)
+    train_ds = training_dataset(x_train, keras.utils.to_categorical(y_train, num_classes), args.batch_size, args.seed)
+    val_ds = evaluation_dataset(x_val, keras.utils.to_categorical(y_val, num_classes), 256)
+    steps_per_epoch = max(1, len(x_train) // args.batch_size)
+
+    # Model (new, or the last checkpoint with its optimizer state when resuming)
+    run_dir = args.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = {"best_val_accuracy": 0.0, "best_epoch": 0, "epochs_done": 0, "train_seconds": 0.0}
+    if args.resume and (run_dir / "last.keras").is_file():
+        model = keras.models.load_model(run_dir / "last.keras")
+        state.update(json.loads((run_dir / "state.json").read_text()))
+        log(f"resuming {run_dir / 'last.keras'} after epoch {state['epochs_done']} (best {state['best_val_accuracy']:.4f})")
+    else:
+        if args.resume:
+            log(f"--resume: no checkpoint in {run_dir}, starting from scratch")
+        for stale in ("history.csv", "best.weights.h5", "last.keras", "state.json"):
+            (run_dir / stale).unlink(missing_ok=True)
+        model = networks.build_network(args.network, input_shape, num_classes)
+        total_steps = steps_per_epoch * args.epochs
+        warmup = min(steps_per_epoch * 2, total_steps // 10)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=args.learning_rate / 20, decay_steps=total_steps - warmup, alpha=0.01,
+            warmup_target=args.learning_rate, warmup_steps=warmup,
+        )
+        model.compile(
+            optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=args.weight_decay),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+            metrics=["accuracy"],
+        )
+    state["train_seconds_before"] = state.get("train_seconds", 0.0)
+    log(f"network {model.name}: {model.count_params():,} parameters")
+
+    # Train
+    start = time.time()
+    if state["epochs_done"] < args.epochs:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=args.epochs,
+            initial_epoch=state["epochs_done"],
+            steps_per_epoch=steps_per_epoch,
+            class_weight=class_weights(y_train, num_classes, args.class_weight),
+            callbacks=[
+                keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+                make_checkpoint_callback(run_dir, state, start),
+            ],
+            verbose=2 if args.quiet or not sys.stderr.isatty() else 1,
+        )
+
+    # Save the best epoch as the model folder, with its record
+    if (run_dir / "best.weights.h5").is_file():
+        model.load_weights(run_dir / "best.weights.h5")
+    tta = [] if args.tta == "none" else [args.tta]
+    save_model_folder(model, args.out, make_metadata(args.task, input_shape, tta))
+    from train.evaluate import evaluate_arrays
+
+    metrics = evaluate_arrays(args.out, x_val, y_val)
+    record = {
+        "command": command,
+        "data": str(data_path),
+        "split": split,
+        "train_images": int(len(x_train)),
+        "validation_images": int(len(x_val)),
+        "network": args.network,
+        "parameters": int(model.count_params()),
+        "epochs": args.epochs,
+        "best_epoch": state["best_epoch"],
+        "batch_size": args.batch_size,
+        "optimizer": f"AdamW lr {args.learning_rate} cosine decay with warm-up, weight decay {args.weight_decay}",
+        "loss": f"categorical cross-entropy, label smoothing {args.label_smoothing}",
+        "class_weight": args.class_weight,
+        "seed": args.seed,
+        "train_seconds": round(state["train_seconds"], 1),
+        "seconds_per_epoch": round(state["train_seconds"] / max(1, state["epochs_done"]), 1),
+        "machine": f"{os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, Keras {keras.__version__}",
+        "validation_metrics": metrics,
+    }
+    write_atomically(args.out / "training.json", json.dumps(record, indent=2) + "\n")
+    write_atomically(args.out / "TRAINING.md", training_markdown(record))
+    if (run_dir / "curves.png").is_file():
+        write_atomically(args.out / "curves.png", (run_dir / "curves.png").read_bytes())
+    log(f"wrote {args.out}: validation accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
+    return 0
+
+
+def training_markdown(record: dict) -> str:
+    metrics = record["validation_metrics"]
+    rows = "\n".join(
+        f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+        for label, m in metrics["per_class"].items()
+    )
+    tta = f" (test-time augmentation: {', '.join(metrics['tta'])})" if metrics.get("tta") else ""
+    return f"""# Training record
+
+- Command: `{record['command']}`
+- Data: `{record['data']}`; {record['split']}
+- Images: {record['train_images']} training, {record['validation_images']} validation
+- Network: `{record['network']}`, {record['parameters']:,} parameters
+- Epochs: {record['epochs']} (best validation accuracy at epoch {record['best_epoch']}), batch {record['batch_size']}
+- Optimizer: {record['optimizer']}; loss: {record['loss']}; class weights: {record['class_weight']}; seed {record['seed']}
+- Training time: {record['train_seconds'] / 60:.1f} min ({record['seconds_per_epoch']} s per epoch) on {record['machine']}
+
+## Validation metrics{tta}
+
+Accuracy **{metrics['accuracy']:.4f}**, macro-F1 **{metrics['macro_f1']:.4f}** on {metrics['n']} images.
+
+| class | precision | recall | F1 | support |
+|---|---|---|---|---|
+{rows}
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
