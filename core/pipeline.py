@@ -1,0 +1,207 @@
+"""One frame in, every face labelled out. Shared by the Gradio app, the CLI and the benchmarks.
+
+Follow one webcam frame through `FacePipeline.run`:
+
+1. `to_rgb_frame`: any image array (RGB, RGBA, grayscale, uint8/uint16/float) -> RGB uint8, or a clear `InputError`
+   (too small, too large, not an image).
+2. Detect: BlazeFace (`core.detector`) on a letterboxed copy (huge photos are shrunk for detection only).
+   Faces are sorted largest first and at most MAX_FACES are labelled (the result's `note` says so).
+3. Crop: `core.preprocess.crop_faces`, exactly the training preprocessing, all faces of the frame in one batch.
+4. Expression: `FacialExpressionModel.predict_proba` on that batch (one compiled call, never `model.predict`).
+5. Mask: `FaceMaskModel.predict_proba` on the same boxes, when a mask model folder exists (else `mask` is None).
+6. Smooth (video only, switchable): a `core.tracking.FaceTracker` averages each tracked face's probabilities.
+7. Annotate: `core.draw.annotate` draws boxes, labels and the alert banner on a copy of the frame.
+
+Each face of the result has exactly the CLI's JSON shape:
+    {"box": [x, y, w, h], "score": detector confidence,
+     "emotion": {"label": str, "scores": {label: prob}}, "mask": {"label": "with_mask"|"without_mask", "score": p} | None}
+and the result carries the time of every stage in milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core import draw
+from core.detector import DEFAULT_DETECTOR, FaceDetector
+from core.models import ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, FaceMaskModel, FacialExpressionModel
+from core.preprocess import crop_faces
+from core.tracking import FaceTracker
+
+EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (default models/emotion)
+MASK_MODEL_ENV = "FACEXP_MASK_MODEL"  # folder of the mask model (default models/mask; optional)
+MAX_FACES = 20  # faces labelled per frame, largest first
+MIN_SIDE = 24  # pixels; smaller images cannot hold a detectable face
+MAX_PIXELS = 100_000_000  # larger images are refused (decompression bombs); 6000x4000 = 24 MP is fine
+SCORE_DECIMALS = 4
+
+log = logging.getLogger("facexp.pipeline")
+
+
+class InputError(ValueError):
+    """An input that is not a usable image, with a message meant for the user."""
+
+
+def emotion_model_dir() -> Path:
+    return Path(os.environ.get(EMOTION_MODEL_ENV) or EMOTION_MODEL_DIR)
+
+
+def mask_model_dir() -> Path:
+    return Path(os.environ.get(MASK_MODEL_ENV) or MASK_MODEL_DIR)
+
+
+def to_rgb_frame(image) -> np.ndarray:
+    """Any image array -> contiguous RGB uint8 (H, W, 3), or `InputError` saying what is wrong."""
+    if image is None:
+        raise InputError("no image was given")
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"expected an image array, got {type(image).__name__}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (2, 3, 4)):
+        raise InputError(f"not an image: array of shape {image.shape}")
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise InputError(f"the image is only {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} are needed to find a face")
+    if height * width > MAX_PIXELS:
+        raise InputError(f"the image is {width}x{height} pixels; at most {MAX_PIXELS // 1_000_000} megapixels are accepted")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    elif np.issubdtype(image.dtype, np.floating):
+        top = 1.0 if np.nanmax(image) <= 1.0 else 255.0
+        image = np.clip(np.nan_to_num(image) * (255.0 / top), 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    elif image.shape[2] == 2:  # gray + alpha
+        image = np.repeat(image[..., :1], 3, axis=2)
+    elif image.shape[2] == 4:  # RGBA: the alpha channel is dropped
+        image = image[..., :3]
+    return np.ascontiguousarray(image)
+
+
+@dataclass
+class FrameResult:
+    """What the pipeline found in one frame."""
+
+    faces: list[dict]  # each in the CLI JSON shape (see the module docstring)
+    timings_ms: dict[str, float]  # per stage: detect, crop, emotion, mask, smooth, (draw), total
+    frame_size: tuple[int, int]  # (width, height)
+    faces_found: int  # faces detected before the MAX_FACES cap
+    note: str | None = None  # e.g. that only the largest faces were labelled
+    track_ids: list[int] = field(default_factory=list)  # per face, when a tracker was used
+
+
+def scores_dict(labels, probabilities) -> dict[str, float]:
+    return {label: round(float(p), SCORE_DECIMALS) for label, p in zip(labels, probabilities)}
+
+
+class FacePipeline:
+    """Detector + expression model + optional mask model. `run(frame)` -> (annotated frame, FrameResult)."""
+
+    def __init__(self, emotion_model: str | Path | None = None, mask_model: str | Path | None = None,
+                 detector: str = DEFAULT_DETECTOR, max_faces: int = MAX_FACES):
+        self.detector = FaceDetector(detector)
+        self.emotion_model = FacialExpressionModel(emotion_model or emotion_model_dir())
+        mask_folder = Path(mask_model or mask_model_dir())
+        if (mask_folder / ARCHITECTURE_FILE).is_file():
+            self.mask_model = FaceMaskModel(mask_folder)
+        else:
+            self.mask_model = None
+            log.info("no mask model at %s: faces get mask = null", mask_folder)
+        self.max_faces = max_faces
+        self._lock = threading.Lock()  # the LiteRT interpreter is not thread-safe; one frame at a time
+
+    @property
+    def has_mask_model(self) -> bool:
+        return self.mask_model is not None
+
+    def process(self, image, tracker: FaceTracker | None = None) -> FrameResult:
+        """Detect, crop, classify (and smooth, with a tracker) every face of one image."""
+        with self._lock:
+            return self._process(image, tracker)
+
+    def _process(self, image, tracker: FaceTracker | None) -> FrameResult:
+        timings: dict[str, float] = {}
+        start = clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = round((now - clock) * 1000, 3)
+            clock = now
+
+        # 1. a valid RGB frame
+        frame = to_rgb_frame(image)
+        height, width = frame.shape[:2]
+
+        # 2. faces, largest first, at most max_faces
+        detections = self.detector.detect(frame)
+        detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
+        faces_found = len(detections)
+        detections = detections[: self.max_faces]
+        boxes = [d.box for d in detections]
+        lap("detect")
+
+        # 3. crops exactly as in training, one batch per model
+        emotion_crops = crop_faces(frame, boxes, self.emotion_model.size, self.emotion_model.channels)
+        mask_crops = None
+        if self.mask_model is not None:
+            mask_crops = crop_faces(frame, boxes, self.mask_model.size, self.mask_model.channels)
+        lap("crop")
+
+        # 4. expression probabilities of all faces in one call
+        emotion_probs = self.emotion_model.predict_proba(emotion_crops)
+        lap("emotion")
+
+        # 5. mask probabilities (None without a mask model)
+        mask_probs = self.mask_model.predict_proba(mask_crops) if self.mask_model is not None else None
+        lap("mask")
+
+        # 6. smoothing over time (video)
+        track_ids: list[int] = []
+        if tracker is not None:
+            track_ids, emotion_probs, mask_probs = tracker.update(boxes, emotion_probs, mask_probs)
+        lap("smooth")
+
+        faces = []
+        for i, detection in enumerate(detections):
+            emotion_labels = self.emotion_model.labels
+            best = int(np.argmax(emotion_probs[i]))
+            mask = None
+            if mask_probs is not None:
+                mask_best = int(np.argmax(mask_probs[i]))
+                mask = {"label": self.mask_model.labels[mask_best], "score": round(float(mask_probs[i][mask_best]), SCORE_DECIMALS)}
+            faces.append({
+                "box": [int(v) for v in detection.box],
+                "score": round(float(detection.score), SCORE_DECIMALS),
+                "emotion": {"label": emotion_labels[best], "scores": scores_dict(emotion_labels, emotion_probs[i])},
+                "mask": mask,
+            })
+        note = None
+        if faces_found > len(faces):
+            note = f"{faces_found} faces found; the {len(faces)} largest are labelled"
+        timings["total"] = round((time.perf_counter() - start) * 1000, 3)
+        return FrameResult(faces, timings, (width, height), faces_found, note, track_ids)
+
+    def annotate(self, image, result: FrameResult) -> np.ndarray:
+        """7. The frame with boxes, labels and the banner drawn (adds the "draw" time to the result)."""
+        start = time.perf_counter()
+        annotated = draw.annotate(to_rgb_frame(image), result.faces, self.has_mask_model, result.note)
+        result.timings_ms["draw"] = round((time.perf_counter() - start) * 1000, 3)
+        return annotated
+
+    def run(self, image, tracker: FaceTracker | None = None) -> tuple[np.ndarray, FrameResult]:
+        """process + annotate: one frame from the camera to the annotated image."""
+        result = self.process(image, tracker)
+        return self.annotate(image, result), result
