@@ -31,7 +31,7 @@ def video_info(path) -> tuple[float, int]:
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
-            raise VideoError(f"{Path(path).name}: cannot be opened as a video (corrupt or unsupported format)")
+            raise VideoError("cannot be opened as a video (corrupt or unsupported format)")
         fps = capture.get(cv2.CAP_PROP_FPS)
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         return (fps if 0 < fps < 1000 else DEFAULT_FPS), max(0, count)
@@ -45,7 +45,7 @@ def read_frames(path, max_frames: int | None = None):
 
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise VideoError(f"{Path(path).name}: cannot be opened as a video (corrupt or unsupported format)")
+        raise VideoError("cannot be opened as a video (corrupt or unsupported format)")
     index = 0
     try:
         while max_frames is None or index < max_frames:
@@ -57,7 +57,7 @@ def read_frames(path, max_frames: int | None = None):
     finally:
         capture.release()
     if index == 0:
-        raise VideoError(f"{Path(path).name}: no frame could be decoded (corrupt or unsupported video)")
+        raise VideoError("no frame could be decoded (corrupt or unsupported video)")
 
 
 class VideoWriter:
