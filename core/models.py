@@ -85,8 +85,8 @@ def load_keras_model(folder: Path):
     model = keras.models.model_from_json((folder / ARCHITECTURE_FILE).read_text())
     try:
         model.load_weights(folder / WEIGHTS_FILE)
-    except ValueError as error:
-        raise ModelFileError(f"{folder / WEIGHTS_FILE}: weights do not fit {ARCHITECTURE_FILE}: {error}") from None
+    except (ValueError, OSError) as error:
+        raise ModelFileError(f"{folder / WEIGHTS_FILE}: cannot load weights that fit {ARCHITECTURE_FILE}: {error}") from None
     outputs = model.output_shape[-1]
     if outputs != len(metadata["labels"]):
         raise ModelFileError(f"{folder}: the network has {outputs} outputs but {METADATA_FILE} lists {len(metadata['labels'])} labels")

@@ -15,9 +15,9 @@ import keras
 from keras import layers
 
 
-def _conv_bn(x, filters: int, name: str):
+def _conv_bn(x, filters: int, name: str, momentum: float = 0.99):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -65,11 +65,15 @@ def vggbn(input_shape=(48, 48, 1), num_classes: int = 7, widths=(32, 64, 128, 25
 
 
 def mask_net(input_shape=(64, 64, 3), num_classes: int = 2) -> keras.Model:
-    """Small BatchNorm CNN for mask / no mask: 4 stages 16-32-64-96, global pooling."""
+    """Small BatchNorm CNN for mask / no mask: 4 stages 16-32-64-96, global pooling.
+
+    BatchNorm momentum 0.9: with ~50 steps per epoch the default 0.99 leaves the moving statistics far behind the
+    weights (measured: 94 % accuracy in training mode, 61 % in inference mode after 5 epochs).
+    """
     inputs = keras.Input(shape=input_shape, name="face")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     for stage, width in enumerate((16, 32, 64, 96), start=1):
-        x = _conv_bn(x, width, f"stage{stage}")
+        x = _conv_bn(x, width, f"stage{stage}", momentum=0.9)
         x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(0.3, name="drop")(x)

@@ -22,13 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
+from train.augment import AugmentConfig
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Setup
 # ---------------------------------------------------------------------------------------------------------------------
 
 TASK_DEFAULTS = {
-    "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 40, "data": "fer2013/fer2013_train_public.csv.gz"},
-    "mask": {"network": "mask_net", "size": 64, "channels": 3, "epochs": 25, "data": "facemask"},
+    "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 36, "data": "fer2013/fer2013_train_public.csv.gz",
+                "augment": AugmentConfig()},
+    # No random erasing for masks (it could hide the mask and flip the label); more zoom, as face crops vary.
+    "mask": {"network": "mask_net", "size": 64, "channels": 3, "epochs": 40, "data": "facemask",
+             "augment": AugmentConfig(max_rotation_deg=15, max_zoom=0.2, erase_probability=0.0)},
 }
 TRAIN_USAGE, VALIDATION_USAGE = "Training", "PublicTest"
 MASK_VALIDATION_FRACTION = 0.15
@@ -223,7 +228,9 @@ def main(argv=None) -> int:
         x_train, y_train, x_val, y_val = x_train[: args.limit], y_train[: args.limit], x_val[: args.limit], y_val[: args.limit]
     log(f"training on {len(x_train)} images, validating on {len(x_val)}; {split}")
     num_classes = len(labels)
-    train_ds = training_dataset(x_train, keras.utils.to_categorical(y_train, num_classes), args.batch_size, args.seed)
+    train_ds = training_dataset(
+        x_train, keras.utils.to_categorical(y_train, num_classes), args.batch_size, args.seed, defaults["augment"]
+    )
     val_ds = evaluation_dataset(x_val, keras.utils.to_categorical(y_val, num_classes), 256)
     steps_per_epoch = max(1, len(x_train) // args.batch_size)
 
@@ -282,7 +289,7 @@ def main(argv=None) -> int:
     metrics = evaluate_arrays(args.out, x_val, y_val)
     record = {
         "command": command,
-        "data": str(data_path),
+        "data": os.path.relpath(data_path),
         "split": split,
         "train_images": int(len(x_train)),
         "validation_images": int(len(x_val)),

@@ -1,0 +1,69 @@
+"""Per-face inference latency of the shipped models, side by side in one run.
+
+    .venv/bin/python bench/inference_latency.py [--runs 200] [--model models/emotion] [--model models/mask]
+
+For batch 1 and 32: `FaceClassifier.predict_proba` (the compiled tf.function the app uses, with the model's
+test-time augmentation), against a plain eager `model(x)` call and `model.predict(x)` (never used per frame).
+Prints median and p95 milliseconds per call and per face.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.models import EMOTION_MODEL_DIR  # noqa: E402
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    for _ in range(5):
+        fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return float(np.median(samples)), float(np.percentile(samples, 95))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, action="append")
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    from core.models import FaceClassifier
+
+    print(f"# {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__}")
+    print("| model | batch | call | median ms/call | p95 ms/call | median ms/face |")
+    print("|---|---|---|---|---|---|")
+    for folder in args.model or [EMOTION_MODEL_DIR]:
+        classifier = FaceClassifier(folder)
+        shape = (classifier.size, classifier.size, classifier.channels)
+        tta = f" (+flip TTA)" if classifier.tta else ""
+        for batch in (1, 32):
+            faces = np.random.default_rng(0).integers(0, 256, size=(batch, *shape)).astype(np.float32)
+            calls = {
+                f"predict_proba{tta}": lambda: classifier.predict_proba(faces),
+                "model(x) eager": lambda: classifier.model(faces, training=False).numpy(),
+                "model.predict(x)": lambda: classifier.model.predict(faces, verbose=0),
+            }
+            for name, fn in calls.items():
+                runs = args.runs if "predict(" not in name else max(20, args.runs // 10)
+                median, p95 = timed(fn, runs)
+                print(f"| {Path(folder).name} | {batch} | `{name}` | {median:.2f} | {p95:.2f} | {median / batch:.2f} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""train.train + train.evaluate end to end on a few hundred real FER2013 rows: a loadable model, a killed run that
+resumes, and the evaluate JSON interface."""
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from core.labels import EMOTIONS
+
+ROWS = 320
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(fer_csv, tmp_path_factory):
+    """ROWS Training rows and ROWS PublicTest rows of the real CSV."""
+    train, public = [], []
+    with gzip.open(fer_csv, "rt") as handle:
+        header = handle.readline()
+        for line in handle:
+            target = public if line.rstrip().endswith("PublicTest") else train
+            if len(target) < ROWS:
+                target.append(line)
+            if len(public) == ROWS:
+                break
+    path = tmp_path_factory.mktemp("fer") / "tiny.csv"
+    path.write_text(header + "".join(train + public))
+    return path
+
+
+def _train_command(csv, out, run_dir, epochs, *extra):
+    return [sys.executable, "-m", "train.train", "--task", "emotion", "--data", str(csv), "--epochs", str(epochs),
+            "--batch-size", "32", "--out", str(out), "--run-dir", str(run_dir), "--quiet", *extra]
+
+
+def test_killed_training_resumes_and_writes_a_loadable_model(tiny_csv, tmp_path):
+    out, run_dir = tmp_path / "model", tmp_path / "run"
+    process = subprocess.Popen(_train_command(tiny_csv, out, run_dir, 30), cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    state_file = run_dir / "state.json"
+    while time.time() < deadline and process.poll() is None:
+        if state_file.is_file() and json.loads(state_file.read_text())["epochs_done"] >= 1:
+            break
+        time.sleep(0.5)
+    assert process.poll() is None, f"training stopped early: {process.stderr.read()[-2000:]}"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(state_file.read_text())["epochs_done"]
+    assert (run_dir / "last.keras").is_file() and (run_dir / "best.weights.h5").is_file()
+    assert not out.exists(), "the model folder is written only when training finishes"
+
+    # Resume with a shorter total so the test ends: it continues after the killed epoch, it does not start over.
+    total = killed_at + 1
+    result = subprocess.run(_train_command(tiny_csv, out, run_dir, total, "--resume"), cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming {run_dir / 'last.keras'} after epoch {killed_at}" in result.stderr
+    history = (run_dir / "history.csv").read_text().strip().splitlines()
+    assert [int(line.split(",")[0]) for line in history[1:]][-1] == total - 1
+    assert (run_dir / "curves.png").stat().st_size > 1000
+
+    for name in ("model.json", "model.weights.h5", "metadata.json", "training.json", "TRAINING.md"):
+        assert (out / name).is_file(), name
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["labels"] == list(EMOTIONS) and metadata["input"]["size"] == 48
+    record = json.loads((out / "training.json").read_text())
+    assert record["train_images"] == ROWS and record["validation_images"] == ROWS
+    assert "--resume" in record["command"] and record["epochs"] == total
+
+    from core.models import FacialExpressionModel
+
+    model = FacialExpressionModel(out)
+    probabilities = model.predict_proba(np.full((3, 48, 48, 1), 128, np.uint8))
+    assert probabilities.shape == (3, 7)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+    # evaluate --json: exactly one JSON object on stdout, with the documented fields.
+    evaluation = subprocess.run(
+        [sys.executable, "-m", "train.evaluate", "--task", "emotion", "--model", str(out), "--data", str(tiny_csv),
+         "--usage", "PublicTest", "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert evaluation.returncode == 0, evaluation.stderr[-2000:]
+    report = json.loads(evaluation.stdout)
+    assert evaluation.stdout.count("\n") == 1
+    assert report["task"] == "emotion" and report["n"] == ROWS
+    assert set(report["per_class"]) == set(EMOTIONS)
+    assert {"precision", "recall", "f1", "support"} <= set(report["per_class"]["happy"])
+    confusion = np.array(report["confusion"])
+    assert confusion.shape == (7, 7) and confusion.sum() == ROWS
+    assert report["accuracy"] == pytest.approx(np.trace(confusion) / ROWS)
+    assert report["tta"] == ["flip"]
+    assert sum(m["support"] for m in report["per_class"].values()) == ROWS
+
+
+def test_training_rejects_bad_data_with_a_clear_message(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n3,1 2 3,Training\n")
+    result = subprocess.run(_train_command(bad, tmp_path / "m", tmp_path / "r", 1), cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert f"error: {bad}, row 2: field 'pixels' has 3 values, expected 2304" in result.stderr
+
+
+def test_evaluate_rejects_wrong_task_and_missing_model(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "train.evaluate", "--task", "emotion", "--model", str(tmp_path), "--data", str(tmp_path),
+         "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "missing model.json" in result.stderr and result.stdout == ""
