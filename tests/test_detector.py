@@ -1,0 +1,105 @@
+"""BlazeFace detector (core.detector) on the real media photos: face counts from media/README.md, boxes, constants."""
+
+import json
+
+import numpy as np
+import pytest
+
+from core.detector import DEFAULT_DETECTOR, DETECTOR_MODELS, FaceDetector, detector_metadata, make_anchors
+
+# Face counts listed in ../shared/data/media/README.md
+MEDIA_FACES = {
+    "obama.jpg": 1,
+    "biden.jpg": 1,
+    "two_people.jpg": 2,
+    "obama_and_biden.jpg": 2,
+    "happy.jpg": 1,
+    "surprised.jpg": 1,
+    "angry.jpg": 1,
+    "sad.jpg": 1,
+    "bbt1.jpg": 4,
+    "2008_002506.jpg": 3,
+}
+
+
+def read_rgb(path):
+    import cv2
+
+    image = cv2.imread(str(path))
+    assert image is not None, f"cannot read {path}"
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def fit_640x480(image):
+    """The photo letterboxed into a 640x480 webcam-sized frame."""
+    import cv2
+
+    scale = min(640 / image.shape[1], 480 / image.shape[0])
+    resized = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[: resized.shape[0], : resized.shape[1]] = resized
+    return frame
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector()
+
+
+@pytest.mark.parametrize("name", sorted(MEDIA_FACES))
+def test_finds_the_faces_listed_in_the_media_readme(detector, media_dir, name):
+    image = read_rgb(media_dir / name)
+    detections = detector.detect(image)
+    assert len(detections) == MEDIA_FACES[name], [(d.box, round(d.score, 2)) for d in detections]
+    height, width = image.shape[:2]
+    for detection in detections:
+        x, y, w, h = detection.box
+        assert all(isinstance(v, int) for v in detection.box)
+        assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
+        assert w >= 10 and 0.5 < w / h < 2
+        assert 0.5 <= detection.score <= 1
+        # eyes, nose and mouth fall inside the box (the decoding puts keypoints where the face is)
+        for px, py in detection.keypoints[:4]:
+            assert x - 0.1 * w <= px <= x + 1.1 * w and y - 0.1 * h <= py <= y + 1.1 * h
+
+
+@pytest.mark.parametrize("name", ["obama_and_biden.jpg", "bbt1.jpg", "2008_002506.jpg"])
+def test_finds_small_faces_in_a_640x480_frame(detector, media_dir, name):
+    assert len(detector.detect(fit_640x480(read_rgb(media_dir / name)))) == MEDIA_FACES[name]
+
+
+def test_two_people_boxes_are_on_the_left_and_right_person(detector, media_dir):
+    image = read_rgb(media_dir / "two_people.jpg")
+    centres = sorted(d.box[0] + d.box[2] / 2 for d in detector.detect(image))
+    width = image.shape[1]
+    assert centres[0] < width / 2 < centres[1]
+
+
+def test_no_face_in_a_blank_or_noise_frame(detector):
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    assert detector.detect(noise) == []
+
+
+def test_detector_metadata_describes_the_model_outputs():
+    for model, config in DETECTOR_MODELS.items():
+        metadata = detector_metadata(model)
+        json.dumps(metadata)  # the exporter writes it as JSON
+        detector = FaceDetector(model)
+        outputs = detector.interpreter.get_tensor(detector.boxes_index).shape[1]
+        assert metadata["anchors"]["count"] == outputs == len(detector.anchors)
+        assert metadata["input_size"] == detector.interpreter.get_input_details()[0]["shape"][1]
+        assert metadata["model_file"] == config["file"]
+        assert 0 < metadata["score_threshold"] < 1 and 0 < metadata["nms_iou"] < 1
+    short = detector_metadata("short")["anchors"]["layers"]
+    assert short == [{"stride": 8, "anchors_per_cell": 2}, {"stride": 16, "anchors_per_cell": 6}]
+    assert detector_metadata()["model_file"] == DETECTOR_MODELS[DEFAULT_DETECTOR]["file"]
+
+
+def test_anchor_centres_are_cell_centres_in_row_order():
+    anchors = make_anchors(128, [8, 16, 16, 16], 2)
+    assert anchors.shape == (896, 2)
+    np.testing.assert_allclose(anchors[0], [0.5 / 16, 0.5 / 16])
+    np.testing.assert_allclose(anchors[2], [1.5 / 16, 0.5 / 16])  # next cell to the right
+    np.testing.assert_allclose(anchors[512], [0.5 / 8, 0.5 / 8])  # first anchor of the stride-16 layer
+    np.testing.assert_allclose(anchors[-1], [7.5 / 8, 7.5 / 8])

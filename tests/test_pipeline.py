@@ -1,0 +1,141 @@
+"""The face pipeline (core.pipeline) with the real expression model on the real media photos, its input checks,
+tracking/smoothing (core.tracking) and drawing (core.draw)."""
+
+import numpy as np
+import pytest
+
+from conftest import require
+from core import draw
+from core.labels import EMOTIONS
+from core.models import ARCHITECTURE_FILE
+from core.pipeline import MAX_FACES, FacePipeline, InputError, emotion_model_dir
+from core.tracking import SMOOTHING, FaceTracker
+from test_detector import MEDIA_FACES, read_rgb
+
+FACE_KEYS = {"box", "score", "emotion", "mask"}
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    folder = emotion_model_dir()
+    require(folder / ARCHITECTURE_FILE, "expression model (train it: python -m train.train --task emotion)")
+    return FacePipeline(folder)
+
+
+def tile_faces(face_rgb, rows: int, cols: int) -> np.ndarray:
+    return np.concatenate([np.concatenate([face_rgb] * cols, axis=1)] * rows, axis=0)
+
+
+@pytest.mark.parametrize("name", ["two_people.jpg", "bbt1.jpg", "2008_002506.jpg", "obama_and_biden.jpg"])
+def test_labels_every_face_of_the_media_photos(pipeline, media_dir, name):
+    result = pipeline.process(read_rgb(media_dir / name))
+    assert len(result.faces) == MEDIA_FACES[name] == result.faces_found
+    areas = [face["box"][2] * face["box"][3] for face in result.faces]
+    assert areas == sorted(areas, reverse=True)  # largest first
+    for face in result.faces:
+        assert set(face) == FACE_KEYS
+        assert set(face["emotion"]) == {"label", "scores"}
+        assert list(face["emotion"]["scores"]) == list(EMOTIONS)
+        assert abs(sum(face["emotion"]["scores"].values()) - 1) < 1e-3
+        assert face["emotion"]["label"] == max(face["emotion"]["scores"], key=face["emotion"]["scores"].get)
+        if not pipeline.has_mask_model:
+            assert face["mask"] is None
+    assert set(result.timings_ms) >= {"detect", "crop", "emotion", "mask", "total"}
+
+
+@pytest.mark.parametrize("name, expected", [("happy.jpg", "happy"), ("surprised.jpg", "surprise")])
+def test_happy_and_surprised_photos_are_labelled_right(pipeline, media_dir, name, expected):
+    faces = pipeline.process(read_rgb(media_dir / name)).faces
+    assert len(faces) == 1
+    assert faces[0]["emotion"]["label"] == expected, faces[0]["emotion"]["scores"]
+
+
+def test_rgba_grayscale_and_huge_images_give_the_same_face(pipeline, media_dir):
+    import cv2
+
+    rgb = read_rgb(media_dir / "happy.jpg")
+    reference = pipeline.process(rgb).faces[0]
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    assert pipeline.process(rgba).faces[0]["box"] == reference["box"]
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    assert len(pipeline.process(gray).faces) == 1
+    scale = 6000 / rgb.shape[1]  # 12x, into a 6000x4000 canvas
+    huge = np.zeros((4000, 6000, 3), np.uint8)
+    enlarged = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    huge[: enlarged.shape[0], : enlarged.shape[1]] = enlarged
+    faces = pipeline.process(huge).faces
+    assert len(faces) == 1
+    x, y, w, h = faces[0]["box"]
+    assert abs(x / scale - reference["box"][0]) < 8 and abs(w / scale - reference["box"][2]) < 8
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((1, 1, 3), np.uint8), "1x1"),
+    (np.zeros((10, 4), np.uint8), "4x10"),  # width x height
+    (np.zeros((64, 64, 7), np.uint8), "not an image"),
+    ("not an image", "expected an image array"),
+    (None, "no image"),
+])
+def test_bad_inputs_raise_a_clear_input_error(pipeline, bad, message):
+    with pytest.raises(InputError, match=message):
+        pipeline.process(bad)
+
+
+def test_a_frame_with_30_faces_labels_the_largest_and_says_so(pipeline, media_dir):
+    import cv2
+
+    face = read_rgb(media_dir / "2008_002506.jpg")[40:200, 200:340]  # the middle person's face, with margin
+    crowd = tile_faces(cv2.resize(face, (128, 146)), rows=5, cols=6)
+    result = pipeline.process(crowd)
+    assert result.faces_found > MAX_FACES, result.faces_found
+    assert len(result.faces) == MAX_FACES and f"the {MAX_FACES} largest" in result.note
+    annotated, _ = pipeline.run(crowd)
+    assert annotated.shape == crowd.shape
+
+
+def test_tracker_keeps_ids_and_averages_probabilities(pipeline, media_dir):
+    frame = read_rgb(media_dir / "two_people.jpg")
+    darker = (frame * 0.6).astype(np.uint8)  # same boxes, different probabilities
+    raw_first = pipeline.process(frame)
+    raw_second = pipeline.process(darker)
+    tracker = FaceTracker()
+    first = pipeline.process(frame, tracker)
+    second = pipeline.process(darker, tracker)
+    assert first.track_ids == second.track_ids and len(set(first.track_ids)) == 2
+    for i in range(2):
+        expected = {label: SMOOTHING * raw_first.faces[i]["emotion"]["scores"][label]
+                    + (1 - SMOOTHING) * raw_second.faces[i]["emotion"]["scores"][label] for label in EMOTIONS}
+        got = second.faces[i]["emotion"]["scores"]
+        assert all(abs(got[label] - expected[label]) < 2e-3 for label in EMOTIONS)
+    third = pipeline.process(np.zeros_like(frame), tracker)  # faces gone: the tracks age out
+    assert third.faces == [] and len(tracker.tracks) == 2
+    for _ in range(10):
+        pipeline.process(np.zeros_like(frame), tracker)
+    assert tracker.tracks == []
+
+
+def fake_face(box, mask_label=None):
+    scores = {label: 0.0 for label in EMOTIONS} | {"happy": 0.9, "neutral": 0.1}
+    mask = None if mask_label is None else {"label": mask_label, "score": 0.97}
+    return {"box": box, "score": 0.9, "emotion": {"label": "happy", "scores": scores}, "mask": mask}
+
+
+def test_drawing_colours_by_mask_status_and_marks_masked_expressions():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    faces = [fake_face([50, 100, 120, 120], "with_mask"), fake_face([300, 100, 120, 120], "without_mask")]
+    image = draw.annotate(frame, faces, has_mask_model=True)
+    assert tuple(image[160, 50]) == draw.COLOR_WITH_MASK  # left edge of the first box
+    assert tuple(image[160, 300]) == draw.COLOR_WITHOUT_MASK
+    assert draw.UNCERTAIN_MARK in draw.face_label(faces[0]) and "happy" in draw.face_label(faces[0])
+    assert draw.UNCERTAIN_MARK not in draw.face_label(faces[1])
+    text, color = draw.banner_text(faces, True, None)
+    assert "1 face without mask" in text and color == draw.COLOR_BANNER_ALERT
+    plain = draw.annotate(frame, [fake_face([50, 100, 120, 120])])
+    assert tuple(plain[160, 50]) == draw.COLOR_NO_MASK_MODEL
+    assert frame.max() == 0  # the input frame is not drawn on
+
+
+def test_text_grows_with_the_frame():
+    small, _ = draw.text_style((240, 320, 3))
+    large, _ = draw.text_style((4000, 6000, 3))
+    assert large > 5 * small
