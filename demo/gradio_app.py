@@ -1,0 +1,349 @@
+"""The Gradio app: webcam, image and video in, every face labelled out.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--emotion-model DIR] [--mask-model DIR]
+
+Tabs:
+- Webcam: the browser streams frames (`stream_every` = STREAM_EVERY_S), each goes through `FacePipeline.run` with a
+  per-session tracker; out come the annotated frame, the main face's probabilities, a per-face table and a
+  frames/s + latency readout. Mirror and smoothing are switchable.
+- Image: upload (or a bundled example from scikit-image's data) -> annotated image, chart, table, JSON.
+  The same function is the plain API endpoint `predict_image` (gradio_client cannot call streaming endpoints).
+- Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot.
+
+Privacy: Gradio writes every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. We point it at a private
+folder made at start, delete shown frames after FRAME_TTL_S and other files (uploads, videos, CSVs) after
+RESULT_TTL_S, and remove the folder at exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import csv
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+# Gradio reads GRADIO_TEMP_DIR when it is imported: choose a private one first (kept if the caller set one).
+OWN_TEMP_DIR = not os.environ.get("GRADIO_TEMP_DIR")
+if OWN_TEMP_DIR:
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="facexp-gradio-")
+TEMP_DIR = Path(os.environ["GRADIO_TEMP_DIR"])
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from core.labels import EMOTIONS  # noqa: E402
+from core.pipeline import FacePipeline, FrameResult, InputError  # noqa: E402
+from core.tracking import FaceTracker  # noqa: E402
+from core.video import VideoError, VideoWriter, read_frames, video_info  # noqa: E402
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+STREAM_EVERY_S = 0.1  # the browser sends a webcam frame this often
+STREAM_TIME_LIMIT_S = 600  # one webcam session streams at most this long, then the user clicks again
+STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per second
+FRAME_TTL_S = float(os.environ.get("FACEXP_FRAME_TTL_S", 10))  # shown images are deleted from GRADIO_TEMP_DIR after this
+RESULT_TTL_S = 900  # uploads, annotated videos and CSVs are deleted after this
+CLEAN_EVERY_S = 3
+MAX_VIDEO_FRAMES = 3000  # longer videos are cut (about 100 s at 30 frames/s)
+FPS_SMOOTHING = 0.8
+IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
+TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
+
+log = logging.getLogger("facexp.gradio")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Nothing a user sends is kept: the temp-dir cleaner
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class TempDirCleaner(threading.Thread):
+    """Deletes shown frames after FRAME_TTL_S and everything else after RESULT_TTL_S (files existing at start,
+    i.e. the cached examples, are kept)."""
+
+    def __init__(self, folder: Path):
+        super().__init__(daemon=True, name="temp-dir-cleaner")
+        self.folder = folder
+        self.keep = {path for path in folder.rglob("*") if path.is_file()}
+        self.stop_event = threading.Event()
+
+    def clean_once(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        removed = 0
+        for path in list(self.folder.rglob("*")):
+            try:
+                if not path.is_file() or path in self.keep:
+                    continue
+                ttl = FRAME_TTL_S if path.suffix.lower() in IMAGE_SUFFIXES else RESULT_TTL_S
+                if now - path.stat().st_mtime > ttl:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        for path in sorted(self.folder.rglob("*"), reverse=True):  # empty folders, deepest first
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        return removed
+
+    def run(self) -> None:
+        while not self.stop_event.wait(CLEAN_EVERY_S):
+            try:
+                self.clean_once()
+            except OSError as error:
+                log.warning("cleaning %s: %s", self.folder, error)
+
+
+def remove_temp_dir() -> None:
+    shutil.rmtree(TEMP_DIR, ignore_errors=True) if OWN_TEMP_DIR else None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Results -> widgets
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def face_table(result: FrameResult) -> pd.DataFrame:
+    rows = []
+    for i, face in enumerate(result.faces):
+        emotion, mask = face["emotion"], face["mask"]
+        rows.append([
+            i + 1,
+            result.track_ids[i] if result.track_ids else "",
+            str(face["box"]),
+            emotion["label"],
+            round(emotion["scores"][emotion["label"]], 3),
+            mask["label"] if mask else "n/a (no mask model)",
+            round(mask["score"], 3) if mask else "",
+            round(face["score"], 3),
+        ])
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def main_face_chart(result: FrameResult) -> dict:
+    """Probabilities of the main (largest) face for gr.Label; empty when no face."""
+    return result.faces[0]["emotion"]["scores"] if result.faces else {}
+
+
+def summary(result: FrameResult) -> str:
+    if not result.faces:
+        return "No face found."
+    text = f"{len(result.faces)} face(s); main face: **{result.faces[0]['emotion']['label']}**."
+    if result.note:
+        text += f" Note: {result.note}."
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The app
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class CheckedImage(gr.Image):
+    """gr.Image whose unreadable uploads (not an image, corrupt) give a clear message instead of a traceback."""
+
+    is_template = True  # rendered by the frontend's ordinary Image component
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Exception as error:  # PIL raises several types for unreadable files
+            name = getattr(payload, "orig_name", None) or "the upload"
+            raise gr.Error(f"{name} is not a readable image ({type(error).__name__}).") from None
+
+
+def example_images(folder: Path) -> list[str]:
+    """Example photos from scikit-image's data (never copied from the data folder): one face, two faces, grayscale."""
+    import cv2
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    astronaut = data.astronaut()
+    examples = {
+        "astronaut.png": astronaut,
+        "astronaut_pair.png": np.concatenate([astronaut, astronaut[:, ::-1]], axis=1),
+        "astronaut_gray.png": cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY),
+    }
+    paths = []
+    for name, image in examples.items():
+        path = folder / name
+        if not path.exists():
+            bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            cv2.imwrite(str(path), bgr)
+        paths.append(str(path))
+    return paths
+
+
+def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
+    mask_note = "" if pipeline.has_mask_model else " No mask model is loaded (models/mask): boxes are amber, mask is n/a."
+
+    def new_session() -> dict:
+        return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "frames": 0}
+
+    def webcam_frame(frame, mirror: bool, smoothing: bool, session: dict | None):
+        """One streamed webcam frame -> annotated frame, main-face chart, face table, readout, session."""
+        session = session or new_session()
+        if frame is None:
+            return None, {}, face_table_empty(), "Waiting for the camera...", session
+        start = time.perf_counter()
+        if mirror:
+            frame = frame[:, ::-1]
+        try:
+            annotated, result = pipeline.run(frame, session["tracker"] if smoothing else None)
+        except InputError as error:
+            return None, {}, face_table_empty(), f"Frame skipped: {error}", session
+        now = time.time()
+        if session["last_frame_time"] is not None:
+            instant = 1.0 / max(now - session["last_frame_time"], 1e-3)
+            session["fps"] = instant if not session["fps"] else FPS_SMOOTHING * session["fps"] + (1 - FPS_SMOOTHING) * instant
+        session["last_frame_time"] = now
+        session["frames"] += 1
+        latency = (time.perf_counter() - start) * 1000
+        timings = result.timings_ms
+        readout = (f"{session['fps']:.1f} frames/s | server latency {latency:.0f} ms "
+                   f"(detect {timings['detect']:.0f}, expression {timings['emotion']:.0f}, mask {timings['mask']:.0f}, "
+                   f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
+        if result.note:
+            readout += f" | {result.note}"
+        return annotated, main_face_chart(result), face_table(result), readout, session
+
+    def face_table_empty() -> pd.DataFrame:
+        return pd.DataFrame([], columns=TABLE_COLUMNS)
+
+    def predict_image(image):
+        """Plain endpoint: an image -> (annotated image, main-face probabilities, face table, faces JSON, summary)."""
+        if image is None:
+            raise gr.Error("Upload an image first (or pick an example).")
+        try:
+            annotated, result = pipeline.run(image)
+        except InputError as error:
+            raise gr.Error(str(error)) from None
+        faces_json = {"faces": result.faces, "ms": result.timings_ms["total"], "note": result.note}
+        return annotated, main_face_chart(result), face_table(result), faces_json, summary(result)
+
+    def predict_video(video_path, smoothing: bool, progress=gr.Progress()):
+        """A video file -> annotated WebM, per-frame CSV, expression-over-time plot, summary."""
+        if not video_path:
+            raise gr.Error("Upload a video first.")
+        try:
+            fps, count = video_info(video_path)
+        except VideoError as error:
+            raise gr.Error(f"{Path(video_path).name}: {error}") from None
+        out_dir = Path(tempfile.mkdtemp(dir=TEMP_DIR, prefix="video-"))
+        stem = Path(video_path).stem
+        tracker = FaceTracker() if smoothing else None
+        plot_rows, frames_done, faces_total = [], 0, 0
+        total = min(count, MAX_VIDEO_FRAMES) if count else MAX_VIDEO_FRAMES
+        csv_path = out_dir / f"{stem}_faces.csv"
+        try:
+            with VideoWriter(out_dir / f"{stem}_annotated", fps) as writer, open(csv_path, "w", newline="") as handle:
+                table = csv.writer(handle)
+                table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "detector_score", "emotion",
+                                *[f"p_{label}" for label in EMOTIONS], "mask", "mask_score"])
+                for index, frame in read_frames(video_path, MAX_VIDEO_FRAMES):
+                    annotated, result = pipeline.run(frame, tracker)
+                    writer.write(annotated)
+                    seconds = round(index / fps, 3)
+                    for i, face in enumerate(result.faces):
+                        scores, mask = face["emotion"]["scores"], face["mask"]
+                        table.writerow([index, seconds, i, result.track_ids[i] if result.track_ids else "", *face["box"],
+                                        face["score"], face["emotion"]["label"], *[scores[label] for label in EMOTIONS],
+                                        mask["label"] if mask else "", mask["score"] if mask else ""])
+                    if result.faces:
+                        plot_rows += [(seconds, label, p) for label, p in result.faces[0]["emotion"]["scores"].items()]
+                    frames_done, faces_total = index + 1, faces_total + len(result.faces)
+                    if index % 10 == 0:
+                        progress(min(1.0, (index + 1) / total), desc=f"frame {index + 1} of {total}")
+        except VideoError as error:
+            raise gr.Error(f"{Path(video_path).name}: {error}") from None
+        plot = pd.DataFrame(plot_rows, columns=["time_s", "expression", "probability"])
+        cut = f" (cut at {MAX_VIDEO_FRAMES} frames)" if count > MAX_VIDEO_FRAMES else ""
+        text = f"{frames_done} frames{cut}, {faces_total} face detections; the plot follows the main face."
+        return str(writer.path), str(csv_path), plot, text
+
+    with gr.Blocks(title="Facial expression and mask recognition") as app:
+        gr.Markdown("# Facial expression and face-mask recognition\n"
+                    "Every face is found (BlazeFace), cropped like the training data and labelled with one of "
+                    "FER2013's seven expressions." + mask_note)
+        with gr.Tab("Webcam"):
+            session = gr.State(None)
+            with gr.Row():
+                with gr.Column():
+                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                                      webcam_options=gr.WebcamOptions(mirror=False))
+                    with gr.Row():
+                        mirror = gr.Checkbox(value=True, label="Mirror")
+                        smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
+                    readout = gr.Markdown("Click the camera, then the record button to start.", elem_id="webcam-readout")
+                with gr.Column():
+                    webcam_out = gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT, elem_id="webcam-output")
+                    webcam_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
+            webcam_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
+            webcam.stream(webcam_frame, [webcam, mirror, smoothing, session],
+                          [webcam_out, webcam_chart, webcam_table, readout, session],
+                          stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=4,
+                          show_progress="hidden", api_visibility="private")
+        with gr.Tab("Image"):
+            with gr.Row():
+                with gr.Column():
+                    image_in = CheckedImage(sources=["upload", "clipboard"], type="numpy", image_mode="RGB", label="Photo")
+                    image_button = gr.Button("Label the faces", variant="primary")
+                    gr.Examples(examples=[[path] for path in examples], inputs=[image_in], label="Examples (scikit-image)")
+                with gr.Column():
+                    image_out = gr.Image(label="Annotated", format="jpeg")
+                    image_summary = gr.Markdown()
+                    image_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
+            image_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
+            image_json = gr.JSON(label="Faces (as the CLI prints them)")
+            image_button.click(predict_image, [image_in], [image_out, image_chart, image_table, image_json, image_summary],
+                               api_name="predict_image", concurrency_limit=2)
+        with gr.Tab("Video"):
+            with gr.Row():
+                with gr.Column():
+                    video_in = gr.Video(sources=["upload"], include_audio=True, label="Video file")
+                    video_smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
+                    video_button = gr.Button("Label every frame", variant="primary")
+                with gr.Column():
+                    video_out = gr.Video(label="Annotated (WebM)")
+                    video_csv = gr.File(label="Faces per frame (CSV)")
+                    video_summary = gr.Markdown()
+            video_plot = gr.LinePlot(x="time_s", y="probability", color="expression", label="Main face over time",
+                                     y_lim=[0, 1])
+            video_button.click(predict_video, [video_in, video_smoothing], [video_out, video_csv, video_plot, video_summary],
+                               api_name="predict_video", concurrency_limit=1)
+    return app
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")
+    parser.add_argument("--emotion-model", type=Path, help="expression model folder (default: env FACEXP_EMOTION_MODEL or models/emotion)")
+    parser.add_argument("--mask-model", type=Path, help="mask model folder (default: env FACEXP_MASK_MODEL or models/mask; optional)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    atexit.register(remove_temp_dir)
+    pipeline = FacePipeline(args.emotion_model, args.mask_model)
+    examples_dir = TEMP_DIR / "examples"
+    app = build_app(pipeline, example_images(examples_dir))
+    cleaner = TempDirCleaner(TEMP_DIR)
+    cleaner.keep |= {path for path in examples_dir.rglob("*") if path.is_file()}
+    cleaner.start()
+    log.info("temporary files in %s (frames deleted after %g s, other files after %d s)", TEMP_DIR, FRAME_TTL_S, RESULT_TTL_S)
+    app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
+                                                   show_error=True, allowed_paths=[str(examples_dir)])
+    return 0
