@@ -1,0 +1,5 @@
+"""Export of the trained models for the browser: TensorFlow.js layers-model bundles + the BlazeFace detector.
+
+Run `python -m export --help`. The bundle format is written by `export.tfjs_layers` (no `tensorflowjs` pip package),
+and every export is checked by running it in Node with tfjs (`export.check`).
+"""
