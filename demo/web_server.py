@@ -1,0 +1,214 @@
+"""The in-browser page (TensorFlow.js) served by Flask through waitress, a production WSGI server.
+
+    python app.py web [--host 127.0.0.1] [--port 8000] [--threads 4] [--no-isolation]
+
+What is served, and nothing else (GET / HEAD only):
+- `/` and every file under web_static/ (index.html, js/, css/, models/); no directory listings, no dot-files,
+  no path outside web_static/ (Werkzeug's safe_join refuses traversal; such requests get 404);
+- `/vendor/<file>`: a fixed list of TensorFlow.js / tfjs-tflite files from node_modules (installed by `npm ci` from
+  package-lock.json), so the page works offline and never touches a CDN.
+
+Headers on every response: a strict Content-Security-Policy (scripts only from this origin, WebAssembly compilation
+allowed, workers from this origin or blob:, no plugins, no framing), X-Content-Type-Options, Referrer-Policy,
+X-Frame-Options, Permissions-Policy (camera for this origin only), Cross-Origin-Resource-Policy and, unless
+--no-isolation, Cross-Origin-Opener-Policy + Cross-Origin-Embedder-Policy (cross-origin isolation lets the wasm
+backends use threads). Correct MIME types, including application/wasm. Flask's debug mode is never enabled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import mimetypes
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WEB_ROOT = REPO / "web_static"
+NODE_MODULES = REPO / "node_modules"
+
+_TF = NODE_MODULES / "@tensorflow"
+VENDOR_FILES = {
+    "tf-core.min.js": _TF / "tfjs-core/dist/tf-core.min.js",
+    "tf-backend-cpu.min.js": _TF / "tfjs-backend-cpu/dist/tf-backend-cpu.min.js",
+    "tf-backend-wasm.min.js": _TF / "tfjs-backend-wasm/dist/tf-backend-wasm.min.js",
+    "tf-layers.min.js": _TF / "tfjs-layers/dist/tf-layers.min.js",
+    "tf-tflite.min.js": _TF / "tfjs-tflite/dist/tf-tflite.min.js",
+    # tfjs-backend-wasm binaries (setWasmPaths("vendor/"))
+    "tfjs-backend-wasm.wasm": _TF / "tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
+    "tfjs-backend-wasm-simd.wasm": _TF / "tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
+    "tfjs-backend-wasm-threaded-simd.wasm": _TF / "tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
+}
+# tfjs-tflite's WebAssembly runtime (tflite.setWasmPath("vendor/")): every variant, it picks by browser features
+for _variant in ("tflite_web_api_cc", "tflite_web_api_cc_simd", "tflite_web_api_cc_threaded", "tflite_web_api_cc_simd_threaded"):
+    for _suffix in (".js", ".wasm", ".worker.js"):
+        _path = _TF / "tfjs-tflite/wasm" / (_variant + _suffix)
+        if _suffix != ".worker.js" or "threaded" in _variant:
+            VENDOR_FILES[_variant + _suffix] = _path
+VENDOR_FILES["tflite_web_api_client.js"] = _TF / "tfjs-tflite/wasm/tflite_web_api_client.js"
+
+MIME_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".bin": "application/octet-stream",
+    ".tflite": "application/octet-stream",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+    ".md": "text/plain; charset=utf-8",
+}
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "worker-src 'self' blob:",
+    "connect-src 'self'",
+    "img-src 'self' blob: data:",
+    "media-src 'self' blob: mediastream:",
+    "style-src 'self'",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+])
+# The detector worker (web_static/js/detector_worker.js) runs tfjs-tflite, whose Emscripten/embind glue builds functions
+# from strings (`new Function`) and whose threaded build starts blob: workers. Only that worker script gets these
+# permissions, through its own policy (a dedicated worker is governed by its script's CSP); the page never does.
+WORKER_SCRIPTS = {"js/detector_worker.js"}
+WORKER_CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval' blob:",
+    "worker-src 'self' blob:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+])
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=(), usb=()",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
+
+log = logging.getLogger("facexp.web")
+
+
+def missing_files() -> list[str]:
+    """What the page needs and is not there (vendor files from npm, the exported models)."""
+    missing = [f"{path} (run `npm ci` or `make setup`)" for path in VENDOR_FILES.values() if not path.is_file()]
+    for name in ("index.html", "models/index.json"):
+        if not (WEB_ROOT / name).is_file():
+            missing.append(f"{WEB_ROOT / name} (models/index.json is written by `python -m export --all`)")
+    return missing
+
+
+def create_app(cross_origin_isolation: bool = True):
+    from flask import Flask, Response, abort, request, send_file
+    from werkzeug.security import safe_join
+
+    app = Flask(__name__, static_folder=None)  # no implicit /static route: every path is handled below
+    app.config.update(DEBUG=False, TESTING=False, PROPAGATE_EXCEPTIONS=False, MAX_CONTENT_LENGTH=0)
+
+    def file_response(path: Path):
+        mimetype = MIME_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=0)
+        response.headers["Cache-Control"] = "no-cache"  # revalidate (ETag): a re-export is picked up at once
+        return response
+
+    @app.get("/")
+    def index():
+        return file_response(WEB_ROOT / "index.html")
+
+    @app.get("/vendor/<name>")
+    def vendor(name: str):
+        path = VENDOR_FILES.get(name)
+        if path is None or not path.is_file():
+            abort(404)
+        return file_response(path)
+
+    @app.get("/<path:name>")
+    def static_file(name: str):
+        parts = name.split("/")
+        if any(part.startswith(".") or part == "" for part in parts):
+            abort(404)  # dot-files, staging folders, "//"
+        joined = safe_join(str(WEB_ROOT), name)
+        if joined is None:
+            abort(404)
+        path = Path(joined)
+        if not path.is_file():  # directories are never listed
+            abort(404)
+        return file_response(path)
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return Response("not found\n", status=404, mimetype="text/plain")
+
+    @app.errorhandler(405)
+    def not_allowed(_error):
+        return Response("method not allowed\n", status=405, mimetype="text/plain", headers={"Allow": "GET, HEAD"})
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        return Response("internal error\n", status=500, mimetype="text/plain")
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.update(SECURITY_HEADERS)
+        if request.path.lstrip("/") in WORKER_SCRIPTS:
+            response.headers["Content-Security-Policy"] = WORKER_CONTENT_SECURITY_POLICY
+        if cross_origin_isolation:
+            response.headers.update(ISOLATION_HEADERS)
+        log.info("%s %s %s", request.method, request.full_path.rstrip("?"), response.status_code)
+        return response
+
+    return app
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python app.py web", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--threads", type=int, default=4, help="waitress worker threads (default 4)")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="omit COOP/COEP (cross-origin isolation); the wasm backends then run single-threaded")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port {args.port}: must be 1-65535")
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    missing = missing_files()
+    if missing:
+        print("cannot serve the page, missing:\n  " + "\n  ".join(missing), file=sys.stderr)
+        return 2
+    from waitress import serve
+
+    app = create_app(cross_origin_isolation=not args.no_isolation)
+    print(f"serving the in-browser page on http://{args.host}:{args.port}/ (waitress, {args.threads} threads; Ctrl+C stops)",
+          flush=True)
+    try:
+        serve(app, host=args.host, port=args.port, threads=args.threads, ident="facexp", clear_untrusted_proxy_headers=True)
+    except OSError as error:
+        print(f"cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

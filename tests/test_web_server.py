@@ -1,0 +1,133 @@
+"""The in-browser page's server (demo/web_server.py), started for real with `python app.py web` (waitress).
+
+Requests go through http.client so that paths reach the server exactly as written (no client-side normalisation of
+"..").
+"""
+
+from __future__ import annotations
+
+import http.client
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, free_port, in_ci, start_server, stop_server
+
+sys.path.insert(0, str(REPO))
+from demo.web_server import VENDOR_FILES, missing_files  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    missing = missing_files()
+    if missing:
+        message = "the page's files are missing: " + "; ".join(missing)
+        if in_ci():
+            pytest.fail("CI=true: " + message)
+        pytest.skip(message)
+    port = free_port()
+    process = start_server(["web", "--port", str(port), "--quiet"], port, tmp_path_factory.mktemp("web") / "server.log")
+    yield port
+    stop_server(process)
+
+
+def get(port: int, path: str, method: str = "GET"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def test_index_is_served_by_waitress_with_security_headers(server):
+    status, headers, body = get(server, "/")
+    assert status == 200
+    assert b'<script type="module" src="js/app.js">' in body
+    assert headers["content-type"].startswith("text/html")
+    assert headers["server"] == "facexp"  # waitress's ident, not Werkzeug's development server
+    csp = headers["content-security-policy"]
+    for directive in ("default-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"):
+        assert directive in csp
+    script_src = next(part for part in csp.split(";") if part.strip().startswith("script-src"))
+    assert "'unsafe-eval'" not in script_src and "'unsafe-inline'" not in script_src and "http" not in script_src
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY"
+    assert "camera=(self)" in headers["permissions-policy"]
+    assert headers["cross-origin-opener-policy"] == "same-origin"
+    assert headers["cross-origin-embedder-policy"] == "require-corp"
+
+
+def test_only_the_detector_worker_may_evaluate_strings(server):
+    status, headers, _ = get(server, "/js/detector_worker.js")
+    assert status == 200
+    assert "'unsafe-eval'" in headers["content-security-policy"]
+    for path in ("/js/app.js", "/js/detector.js", "/vendor/tf-core.min.js"):
+        assert "'unsafe-eval'" not in get(server, path)[1]["content-security-policy"]
+
+
+@pytest.mark.parametrize("path, mime", [
+    ("/js/app.js", "text/javascript"),
+    ("/css/app.css", "text/css"),
+    ("/models/index.json", "application/json"),
+    ("/vendor/tfjs-backend-wasm-simd.wasm", "application/wasm"),
+    ("/vendor/tflite_web_api_cc_simd.wasm", "application/wasm"),
+    ("/vendor/tf-core.min.js", "text/javascript"),
+])
+def test_mime_types(server, path, mime):
+    status, headers, body = get(server, path)
+    assert status == 200, path
+    assert headers["content-type"].split(";")[0] == mime
+    if mime == "application/wasm":
+        assert body[:4] == b"\0asm"
+
+
+def test_every_vendor_file_is_served(server):
+    for name, path in VENDOR_FILES.items():
+        status, _, body = get(server, f"/vendor/{name}")
+        assert status == 200, name
+        assert len(body) == path.stat().st_size
+
+
+@pytest.mark.parametrize("path", [
+    "/../app.py",
+    "/%2e%2e/app.py",
+    "/js/../../app.py",
+    "/js/%2e%2e/%2e%2e/app.py",
+    "/..%2fapp.py",
+    "/vendor/../package.json",
+    "/vendor/package.json",
+    "/vendor/%2e%2e%2fpackage.json",
+    "/node_modules/@tensorflow/tfjs-core/package.json",
+    "/etc/passwd",
+    "//etc/passwd",
+    "/.git/config",
+    "/models/.emotion.partial-1/model.json",
+    "/models/",
+    "/models",
+    "/js/",
+    "/web_static/index.html",
+])
+def test_nothing_outside_web_static_and_no_listings(server, path):
+    status, _, body = get(server, path)
+    assert status == 404, f"{path} -> {status}"
+    assert b"import" not in body and b"<a href" not in body
+
+
+def test_only_get_and_head(server):
+    status, headers, _ = get(server, "/", method="HEAD")
+    assert status == 200 and "content-security-policy" in headers
+    for method in ("POST", "PUT", "DELETE"):
+        status, headers, body = get(server, "/", method=method)
+        assert status == 405
+        assert b"Traceback" not in body and b"Werkzeug" not in body
+
+
+def test_bad_arguments_are_refused_clearly():
+    result = subprocess.run([sys.executable, str(REPO / "app.py"), "web", "--port", "70000"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--port 70000" in result.stderr

@@ -1,0 +1,61 @@
+// A face classifier exported by `python -m export` (models/<name>/: model.json + weights + metadata.json).
+// Labels, input size/channels, test-time augmentation and crop constants come from metadata.json, never from here.
+// Mirrors core.models.FaceClassifier: all faces of a frame in one batch; with "flip" TTA the batch is doubled with
+// the mirrored crops and the two probability sets are averaged.
+/* global tf */
+
+import {faceCrop} from './preprocess.js';
+
+export class FaceClassifier {
+  constructor(model, meta) {
+    this.model = model;
+    this.meta = meta;
+    this.labels = meta.labels;
+    this.size = meta.input.size;
+    this.channels = meta.input.channels;
+    this.flip = (meta.tta || []).includes('flip');
+    const outputs = model.outputs[0].shape[model.outputs[0].shape.length - 1];
+    if (outputs !== this.labels.length) {
+      throw new Error(`${meta.name}: the network has ${outputs} outputs but metadata.json lists ${this.labels.length} labels`);
+    }
+  }
+
+  static async load(baseUrl) {
+    const response = await fetch(baseUrl + 'metadata.json');
+    if (!response.ok) throw new Error(`${baseUrl}metadata.json: HTTP ${response.status}`);
+    const meta = await response.json();
+    const model = await tf.loadLayersModel(baseUrl + (meta.tfjs && meta.tfjs.model || 'model.json'));
+    const classifier = new FaceClassifier(model, meta);
+    classifier.warmUp();
+    return classifier;
+  }
+
+  warmUp() {
+    tf.tidy(() => this.model.predict(tf.zeros([this.flip ? 2 : 1, this.size, this.size, this.channels])));
+  }
+
+  // The preprocessed crops of all boxes (Float32Array n*size*size*channels, 0-255).
+  crops(frame, boxes) {
+    const per = this.size * this.size * this.channels;
+    const batch = new Float32Array(boxes.length * per);
+    boxes.forEach((box, i) => faceCrop(frame, box, this.size, this.channels, this.meta.crop, batch, i * per));
+    return batch;
+  }
+
+  // Probabilities [[p per label] per box].
+  async classify(frame, boxes) {
+    if (!boxes.length) return [];
+    const n = boxes.length;
+    const batch = this.crops(frame, boxes);
+    const probs = tf.tidy(() => {
+      const x = tf.tensor4d(batch, [n, this.size, this.size, this.channels]);
+      if (!this.flip) return this.model.predict(x);
+      const both = this.model.predict(tf.concat([x, tf.reverse(x, 2)], 0));
+      return tf.div(tf.add(tf.slice(both, [0, 0], [n, -1]), tf.slice(both, [n, 0], [n, -1])), 2);
+    });
+    const values = await probs.data();
+    probs.dispose();
+    const k = this.labels.length;
+    return Array.from({length: n}, (_, i) => Array.from(values.subarray(i * k, (i + 1) * k)));
+  }
+}

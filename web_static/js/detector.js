@@ -1,0 +1,197 @@
+// BlazeFace in the browser: the same .tflite as Python (core/detector.py) run by tfjs-tflite, decoded the same way.
+// Every constant (input size, anchor strides, thresholds, NMS) comes from models/<detector>/detector.json, written by
+// `python -m export --detector` from core.detector.detector_metadata(); nothing is repeated here. The steps follow the
+// spec in core/detector.py's docstring:
+//   1. letterbox the frame into S x S (preprocess.letterbox), pixels / 127.5 - 1;
+//   2. anchors: per anchor layer, a ceil(S / stride)^2 grid of cell centres, `anchors_per_cell` each;
+//   3. box centre = r[0..1] / S + anchor, size = r[2..3] / S, keypoints likewise; score = sigmoid(clip(c));
+//   4. keep score >= threshold, weighted non-maximum suppression (IoU > nms_iou merges, score-weighted mean);
+//   5. undo the letterbox; integer boxes [x, y, w, h] (floor the top-left, ceil the bottom-right, clip to the frame).
+/* global tf, tflite */
+
+import {letterbox} from './preprocess.js';
+
+function makeAnchors(meta) {
+  const size = meta.input_size;
+  const centres = [];
+  for (const layer of meta.anchors.layers) {
+    const cells = Math.ceil(size / layer.stride);
+    for (let row = 0; row < cells; row++) {
+      for (let col = 0; col < cells; col++) {
+        const x = (col + meta.anchors.offset) / cells;
+        const y = (row + meta.anchors.offset) / cells;
+        for (let k = 0; k < layer.anchors_per_cell; k++) centres.push([Math.fround(x), Math.fround(y)]);
+      }
+    }
+  }
+  if (centres.length !== meta.anchors.count) {
+    throw new Error(`detector.json: ${centres.length} anchors built, ${meta.anchors.count} expected`);
+  }
+  return centres;
+}
+
+function iou(a, b) {
+  const x0 = Math.max(a[0], b[0]);
+  const y0 = Math.max(a[1], b[1]);
+  const x1 = Math.min(a[2], b[2]);
+  const y1 = Math.min(a[3], b[3]);
+  const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
+  const areaA = (a[2] - a[0]) * (a[3] - a[1]);
+  const areaB = (b[2] - b[0]) * (b[3] - b[1]);
+  return inter / Math.max(areaA + areaB - inter, 1e-9);
+}
+
+// MediaPipe's weighted NMS, as core.detector.weighted_nms. candidates: [{corners, points, score}].
+export function weightedNms(candidates, threshold) {
+  let remaining = candidates.slice().sort((a, b) => b.score - a.score);
+  const kept = [];
+  while (remaining.length) {
+    const best = remaining[0];
+    const cluster = [];
+    const rest = [];
+    for (const candidate of remaining) (iou(best.corners, candidate.corners) > threshold ? cluster : rest).push(candidate);
+    let total = 0;
+    const corners = [0, 0, 0, 0];
+    const points = best.points.map(() => [0, 0]);
+    for (const member of cluster) {
+      total += member.score;
+      for (let k = 0; k < 4; k++) corners[k] += member.corners[k] * member.score;
+      member.points.forEach((p, k) => {
+        points[k][0] += p[0] * member.score;
+        points[k][1] += p[1] * member.score;
+      });
+    }
+    kept.push({corners: corners.map(v => v / total), points: points.map(p => [p[0] / total, p[1] / total]), score: best.score});
+    remaining = rest;
+  }
+  return kept;
+}
+
+export class FaceDetector {
+  constructor(model, meta) {
+    this.model = model;
+    this.meta = meta;
+    this.size = meta.input_size;
+    this.anchors = makeAnchors(meta);
+  }
+
+  // baseUrl: the detector folder ("models/blazeface/"); wasmPath: where the tflite_web_api_* files are served.
+  static async load(baseUrl, wasmPath, numThreads) {
+    const response = await fetch(baseUrl + 'detector.json');
+    if (!response.ok) throw new Error(`${baseUrl}detector.json: HTTP ${response.status}`);
+    const meta = await response.json();
+    if (meta.nms !== 'weighted') throw new Error(`detector.json: NMS "${meta.nms}" is not implemented`);
+    tflite.setWasmPath(wasmPath);
+    const options = numThreads ? {numThreads} : {};
+    const model = await tflite.loadTFLiteModel(baseUrl + meta.model_file, options);
+    return new FaceDetector(model, meta);
+  }
+
+  // Raw network outputs for a letterboxed input: {boxes: Float32Array N*16, logits: Float32Array N}.
+  async run(input) {
+    const S = this.size;
+    const x = tf.tensor4d(input, [1, S, S, 3]);
+    let outputs;
+    try {
+      outputs = this.model.predict(x);
+    } finally {
+      x.dispose();
+    }
+    const tensors = outputs instanceof tf.Tensor ? [outputs] : Array.isArray(outputs) ? outputs : Object.values(outputs);
+    const regress = tensors.find(t => t.shape[t.shape.length - 1] === 16);
+    const classify = tensors.find(t => t.shape[t.shape.length - 1] === 1);
+    if (!regress || !classify) {
+      tensors.forEach(t => t.dispose());
+      throw new Error(`unexpected detector outputs: ${tensors.map(t => t.shape.join('x')).join(', ')}`);
+    }
+    const [boxes, logits] = await Promise.all([regress.data(), classify.data()]);
+    tensors.forEach(t => t.dispose());
+    return {boxes, logits};
+  }
+
+  // All faces of an RGBA frame ({data, width, height}): [{box: [x, y, w, h], score, keypoints}], best score first.
+  async detect(frame) {
+    const S = this.size;
+    const meta = this.meta;
+    const {input, scale, left, top} = letterbox(frame, S);
+    const {boxes, logits} = await this.run(input);
+    const clip = meta.score_clip;
+    const candidates = [];
+    for (let i = 0; i < this.anchors.length; i++) {
+      const logit = Math.min(clip, Math.max(-clip, logits[i]));
+      const score = 1 / (1 + Math.exp(-logit));
+      if (score < meta.score_threshold) continue;
+      const r = boxes.subarray(i * 16, i * 16 + 16);
+      const [ax, ay] = this.anchors[i];
+      const cx = r[0] / S + ax;
+      const cy = r[1] / S + ay;
+      const hw = r[2] / S / 2;
+      const hh = r[3] / S / 2;
+      const points = [];
+      for (let k = 0; k < meta.keypoints.length; k++) points.push([r[4 + 2 * k] / S + ax, r[5 + 2 * k] / S + ay]);
+      candidates.push({corners: [cx - hw, cy - hh, cx + hw, cy + hh], points, score});
+    }
+    const faces = [];
+    for (const {corners, points, score} of weightedNms(candidates, meta.nms_iou)) {
+      let [x0, y0, x1, y1] = [
+        (corners[0] * S - left) / scale, (corners[1] * S - top) / scale,
+        (corners[2] * S - left) / scale, (corners[3] * S - top) / scale,
+      ];
+      x0 = Math.max(0, Math.floor(x0));
+      y0 = Math.max(0, Math.floor(y0));
+      x1 = Math.min(frame.width, Math.ceil(x1));
+      y1 = Math.min(frame.height, Math.ceil(y1));
+      if (x1 - x0 < 1 || y1 - y0 < 1) continue;
+      const keypoints = points.map(([px, py]) => [
+        Math.round(((px * S - left) / scale) * 10) / 10, Math.round(((py * S - top) / scale) * 10) / 10,
+      ]);
+      faces.push({box: [x0, y0, x1 - x0, y1 - y0], score, keypoints});
+    }
+    return faces;
+  }
+}
+
+// The page's handle on the detector running in js/detector_worker.js (see there why a worker).
+// detect(frame) copies the RGBA pixels to the worker and resolves to {faces, ms}; frames queue in order.
+export class RemoteDetector {
+  static async load(baseUrl, wasmPath, numThreads) {
+    const remote = new RemoteDetector();
+    remote.worker = new Worker(new URL('./detector_worker.js', import.meta.url));
+    remote.waiting = new Map();
+    remote.nextId = 1;
+    const loaded = new Promise((resolve, reject) => {
+      remote.worker.onmessage = event => {
+        const message = event.data;
+        if (message.type === 'loaded') {
+          remote.meta = message.meta;
+          resolve(remote);
+        } else if (message.type === 'faces' || message.type === 'error') {
+          const request = remote.waiting.get(message.id);
+          if (request) {
+            remote.waiting.delete(message.id);
+            if (message.type === 'faces') request.resolve({faces: message.faces, ms: message.ms});
+            else request.reject(new Error(`face detector: ${message.message}`));
+          } else if (message.type === 'error') {
+            reject(new Error(`face detector: ${message.message}`));
+          }
+        }
+      };
+      remote.worker.onerror = event => {
+        event.preventDefault();
+        reject(new Error(`face detector worker failed: ${event.message || 'could not start (see the console)'}`));
+      };
+    });
+    remote.worker.postMessage({type: 'load', baseUrl: new URL(baseUrl, location.href).href,
+      wasmPath: new URL(wasmPath, location.href).href, numThreads});
+    return loaded;
+  }
+
+  detect(frame) {
+    const id = this.nextId++;
+    const pixels = frame.data.slice().buffer;  // a copy: the page keeps its pixels for the face crops
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, {resolve, reject});
+      this.worker.postMessage({type: 'detect', id, width: frame.width, height: frame.height, pixels}, [pixels]);
+    });
+  }
+}

@@ -1,0 +1,105 @@
+// Drawing only (no inference): boxes and labels over the frame, the alert banner, probability bars, readouts.
+// Same conventions as the Python apps (core/draw.py): green = with mask, red = without mask, amber = no mask model;
+// label "happy 87%", for a masked face "mask 98% | happy (?) 41%".
+
+const COLOR_WITH_MASK = 'rgb(0, 200, 0)';
+const COLOR_WITHOUT_MASK = 'rgb(230, 30, 30)';
+const COLOR_NO_MASK_MODEL = 'rgb(255, 191, 0)';
+const UNCERTAIN_MARK = '(?)';
+
+const percent = p => `${Math.round(p * 100)}%`;
+
+export function faceLabel(face) {
+  const {label, scores} = face.emotion;
+  const expression = `${label} ${percent(scores[label])}`;
+  if (!face.mask) return expression;
+  if (face.mask.label === 'with_mask') return `mask ${percent(face.mask.score)} | ${label} ${UNCERTAIN_MARK} ${percent(scores[label])}`;
+  return `no mask ${percent(face.mask.score)} | ${expression}`;
+}
+
+export function faceColor(face) {
+  if (!face.mask) return COLOR_NO_MASK_MODEL;
+  return face.mask.label === 'with_mask' ? COLOR_WITH_MASK : COLOR_WITHOUT_MASK;
+}
+
+// Boxes, labels and the banner on a 2D context whose canvas already holds the frame (frame pixel coordinates).
+export function drawFaces(ctx, faces, {hasMaskModel = false, note = null} = {}) {
+  const {width, height} = ctx.canvas;
+  const shortSide = Math.min(width, height);
+  const font = Math.max(12, Math.round(shortSide / 28));
+  const line = Math.max(2, Math.round(shortSide / 240));
+  ctx.save();
+  ctx.font = `${font}px system-ui, sans-serif`;
+  ctx.textBaseline = 'top';
+  for (const face of faces) {
+    const [x, y, w, h] = face.box;
+    const color = faceColor(face);
+    ctx.strokeStyle = color;
+    ctx.lineWidth = line;
+    ctx.strokeRect(x, y, w, h);
+    const text = faceLabel(face);
+    const pad = Math.round(font / 4);
+    const textW = ctx.measureText(text).width + 2 * pad;
+    const boxH = font + 2 * pad;
+    let top = y - boxH >= 0 ? y - boxH : y;
+    top = Math.min(Math.max(0, top), Math.max(0, height - boxH));
+    const left = Math.min(Math.max(0, x), Math.max(0, width - textW));
+    ctx.fillStyle = color;
+    ctx.fillRect(left, top, textW, boxH);
+    ctx.fillStyle = 'white';
+    ctx.fillText(text, left + pad, top + pad);
+  }
+  const parts = [];
+  let alert = false;
+  if (hasMaskModel) {
+    const unmasked = faces.filter(f => f.mask && f.mask.label === 'without_mask').length;
+    if (unmasked) {
+      parts.push(`ALERT: ${unmasked} face${unmasked > 1 ? 's' : ''} without mask`);
+      alert = true;
+    }
+  }
+  if (note) parts.push(note);
+  if (parts.length) {
+    const text = parts.join(' | ');
+    ctx.fillStyle = alert ? 'rgb(200, 0, 0)' : 'rgb(60, 60, 60)';
+    ctx.fillRect(0, 0, width, font * 1.6);
+    ctx.fillStyle = 'white';
+    ctx.fillText(text, font / 2, font * 0.3);
+  }
+  ctx.restore();
+}
+
+// Probability bars of one face (the largest) in a container element; labels come from the model metadata.
+export function drawBars(container, title, labels, scores) {
+  container.replaceChildren();
+  const heading = document.createElement('h3');
+  heading.textContent = title;
+  container.append(heading);
+  const best = labels.reduce((a, b) => (scores[b] > scores[a] ? b : a), labels[0]);
+  for (const label of labels) {
+    const row = document.createElement('div');
+    row.className = 'bar-row' + (label === best ? ' best' : '');
+    const name = document.createElement('span');
+    name.className = 'bar-label';
+    name.textContent = label;
+    const track = document.createElement('span');
+    track.className = 'bar-track';
+    const fill = document.createElement('span');
+    fill.className = 'bar-fill';
+    fill.style.width = `${(scores[label] * 100).toFixed(1)}%`;
+    track.append(fill);
+    const value = document.createElement('span');
+    value.className = 'bar-value';
+    value.textContent = percent(scores[label]);
+    row.append(name, track, value);
+    container.append(row);
+  }
+}
+
+export function clearBars(container, text) {
+  container.replaceChildren();
+  const p = document.createElement('p');
+  p.className = 'muted';
+  p.textContent = text;
+  container.append(p);
+}

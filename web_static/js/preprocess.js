@@ -1,0 +1,257 @@
+// Pixel operations that mirror Python exactly (core/preprocess.py and core/detector.py, which use OpenCV), so that
+// the browser feeds the networks the same numbers as Python for the same frame:
+//   - resizeRGB: cv2.resize on uint8 RGB with INTER_AREA (area averaging when shrinking, OpenCV's area-mode linear
+//     weights when enlarging) or INTER_LINEAR, OpenCV's fixed-point rounding; source pixels outside the frame are
+//     edge-replicated (cv2.BORDER_REPLICATE), which is what crop_face's copyMakeBorder does;
+//   - toGray: cv2.COLOR_RGB2GRAY on uint8 (BT.601, 14-bit fixed point);
+//   - cropSquare / faceCrop: core.preprocess.crop_square / crop_face, with the constants from the exported
+//     metadata.json ("crop");
+//   - letterbox: core.detector.FaceDetector.letterbox (the BlazeFace input).
+// Frames are RGBA ImageData-like objects {data: Uint8ClampedArray, width, height}.
+
+const RESIZE_COEF_BITS = 11;
+const RESIZE_COEF_SCALE = 1 << RESIZE_COEF_BITS;
+
+// Python's round(): halves to even.
+export function roundHalfEven(value) {
+  const floor = Math.floor(value);
+  const diff = value - floor;
+  if (diff > 0.5) return floor + 1;
+  if (diff < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+// cvRound on the result of a float computation (lrint: halves to even), saturated to uint8.
+function saturateU8(value) {
+  const r = roundHalfEven(value);
+  return r < 0 ? 0 : r > 255 ? 255 : r;
+}
+
+// OpenCV's computeResizeAreaTab for one axis: per destination index, a list of [source index, weight].
+function areaTable(srcSize, dstSize, scale) {
+  const table = [];
+  for (let d = 0; d < dstSize; d++) {
+    const fs1 = d * scale;
+    const fs2 = fs1 + scale;
+    const cell = Math.min(scale, srcSize - fs1);
+    let s1 = Math.ceil(fs1);
+    let s2 = Math.floor(fs2);
+    s2 = Math.min(s2, srcSize - 1);
+    s1 = Math.min(s1, s2);
+    const taps = [];
+    if (s1 - fs1 > 1e-3) taps.push([s1 - 1, (s1 - fs1) / cell]);
+    for (let s = s1; s < s2; s++) taps.push([s, 1 / cell]);
+    if (fs2 - s2 > 1e-3) taps.push([s2, Math.min(Math.min(fs2 - s2, 1), cell) / cell]);
+    table.push(taps);
+  }
+  return table;
+}
+
+// OpenCV's linear tables (INTER_LINEAR, or INTER_AREA when enlarging): per destination index [s0, s1, w0, w1] with
+// integer weights summing to 2^11.
+function linearTable(srcSize, dstSize, scale, areaMode) {
+  const table = [];
+  const inv = 1 / scale;
+  for (let d = 0; d < dstSize; d++) {
+    let s;
+    let f;
+    if (!areaMode) {
+      f = (d + 0.5) * scale - 0.5;
+      s = Math.floor(f);
+      f -= s;
+    } else {
+      s = Math.floor(d * scale);
+      f = (d + 1) - (s + 1) * inv;
+      f = f <= 0 ? 0 : f - Math.floor(f);
+    }
+    if (s < 0) {
+      f = 0;
+      s = 0;
+    }
+    if (s >= srcSize - 1) {
+      f = 0;
+      s = srcSize - 1;
+    }
+    f = Math.fround(f);
+    const w1 = Math.round(f * RESIZE_COEF_SCALE);
+    const w0 = Math.round((1 - f) * RESIZE_COEF_SCALE);
+    table.push([s, Math.min(s + 1, srcSize - 1), w0, w1]);
+  }
+  return table;
+}
+
+function clamp(value, low, high) {
+  return value < low ? low : value > high ? high : value;
+}
+
+// Resize the region (x0, y0, srcW, srcH) of an RGBA frame (the region may reach outside the frame: edge
+// replication) to dstW x dstH RGB uint8, as cv2.resize(region, (dstW, dstH), interpolation) would.
+// interpolation: 'area' (INTER_AREA) or 'linear' (INTER_LINEAR). Returns Uint8Array dstW*dstH*3.
+export function resizeRGB(frame, x0, y0, srcW, srcH, dstW, dstH, interpolation = 'area') {
+  const {data, width, height} = frame;
+  const out = new Uint8Array(dstW * dstH * 3);
+  const col = x => clamp(x0 + x, 0, width - 1);
+  const row = y => clamp(y0 + y, 0, height - 1);
+  if (srcW === dstW && srcH === dstH) {
+    for (let y = 0; y < dstH; y++) {
+      const base = row(y) * width;
+      for (let x = 0; x < dstW; x++) {
+        const i = (base + col(x)) * 4;
+        const o = (y * dstW + x) * 3;
+        out[o] = data[i];
+        out[o + 1] = data[i + 1];
+        out[o + 2] = data[i + 2];
+      }
+    }
+    return out;
+  }
+  const scaleX = srcW / dstW;
+  const scaleY = srcH / dstH;
+  if (interpolation === 'area' && scaleX >= 1 && scaleY >= 1) {
+    const integer = Math.abs(scaleX - Math.round(scaleX)) < 1e-12 && Math.abs(scaleY - Math.round(scaleY)) < 1e-12;
+    if (integer) return areaFast(frame, col, row, Math.round(scaleX), Math.round(scaleY), dstW, dstH, out);
+    return areaGeneral(frame, col, row, srcW, srcH, dstW, dstH, scaleX, scaleY, out);
+  }
+  const areaMode = interpolation === 'area';
+  const xs = linearTable(srcW, dstW, scaleX, areaMode);
+  const ys = linearTable(srcH, dstH, scaleY, areaMode);
+  const rowCache = new Map();
+  const horizontal = sy => {  // one source row resized horizontally, int32 values scaled by 2^11
+    let buf = rowCache.get(sy);
+    if (buf) return buf;
+    buf = new Int32Array(dstW * 3);
+    const base = row(sy) * width;
+    for (let x = 0; x < dstW; x++) {
+      const [s0, s1, w0, w1] = xs[x];
+      const i0 = (base + col(s0)) * 4;
+      const i1 = (base + col(s1)) * 4;
+      for (let c = 0; c < 3; c++) buf[x * 3 + c] = data[i0 + c] * w0 + data[i1 + c] * w1;
+    }
+    rowCache.set(sy, buf);
+    return buf;
+  };
+  const shift = 2 * RESIZE_COEF_BITS;
+  const half = 1 << (shift - 1);
+  for (let y = 0; y < dstH; y++) {
+    const [s0, s1, w0, w1] = ys[y];
+    const r0 = horizontal(s0);
+    const r1 = horizontal(s1);
+    const o = y * dstW * 3;
+    for (let k = 0; k < dstW * 3; k++) {
+      const v = (r0[k] * w0 + r1[k] * w1 + half) / (1 << shift);
+      out[o + k] = clamp(Math.floor(v), 0, 255);
+    }
+  }
+  return out;
+}
+
+function areaFast(frame, col, row, sx, sy, dstW, dstH, out) {
+  const {data, width} = frame;
+  const area = sx * sy;
+  for (let y = 0; y < dstH; y++) {
+    for (let x = 0; x < dstW; x++) {
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let dy = 0; dy < sy; dy++) {
+        const base = row(y * sy + dy) * width;
+        for (let dx = 0; dx < sx; dx++) {
+          const i = (base + col(x * sx + dx)) * 4;
+          r += data[i];
+          g += data[i + 1];
+          b += data[i + 2];
+        }
+      }
+      const o = (y * dstW + x) * 3;
+      out[o] = saturateU8(r / area);
+      out[o + 1] = saturateU8(g / area);
+      out[o + 2] = saturateU8(b / area);
+    }
+  }
+  return out;
+}
+
+function areaGeneral(frame, col, row, srcW, srcH, dstW, dstH, scaleX, scaleY, out) {
+  const {data, width} = frame;
+  const xs = areaTable(srcW, dstW, scaleX);
+  const ys = areaTable(srcH, dstH, scaleY);
+  const acc = new Float64Array(dstW * 3);
+  const line = new Float64Array(dstW * 3);
+  for (let y = 0; y < dstH; y++) {
+    acc.fill(0);
+    for (const [sy, wy] of ys[y]) {
+      const base = row(sy) * width;
+      for (let x = 0; x < dstW; x++) {
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        for (const [sx, wx] of xs[x]) {
+          const i = (base + col(sx)) * 4;
+          r += data[i] * wx;
+          g += data[i + 1] * wx;
+          b += data[i + 2] * wx;
+        }
+        line[x * 3] = r;
+        line[x * 3 + 1] = g;
+        line[x * 3 + 2] = b;
+      }
+      for (let k = 0; k < dstW * 3; k++) acc[k] += line[k] * wy;
+    }
+    const o = y * dstW * 3;
+    for (let k = 0; k < dstW * 3; k++) out[o + k] = saturateU8(acc[k]);
+  }
+  return out;
+}
+
+// cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) on uint8: (R*4899 + G*9617 + B*1868 + 2^13) >> 14.
+export function toGray(rgb) {
+  const n = rgb.length / 3;
+  const gray = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    gray[i] = (rgb[i * 3] * 4899 + rgb[i * 3 + 1] * 9617 + rgb[i * 3 + 2] * 1868 + 8192) >> 14;
+  }
+  return gray;
+}
+
+// core.preprocess.crop_square: integer square (x0, y0, side) around a face box.
+export function cropSquare(box, crop) {
+  const [x, y, w, h] = box;
+  const side = Math.max(1, roundHalfEven(crop.scale * Math.max(w, h)));
+  const cx = x + w / 2;
+  const cy = y + h / 2 + crop.shift_y * side;
+  return [roundHalfEven(cx - side / 2), roundHalfEven(cy - side / 2), side];
+}
+
+// core.preprocess.crop_face: one face as float32 (size*size*channels), pixels 0-255, written into `target` at
+// `offset` (so that all faces of a frame fill one batch buffer).
+export function faceCrop(frame, box, size, channels, crop, target, offset = 0) {
+  if (crop.resize !== 'area') throw new Error(`crop resize ${crop.resize} is not implemented (expected "area")`);
+  const [x0, y0, side] = cropSquare(box, crop);
+  const rgb = resizeRGB(frame, x0, y0, side, side, size, size, 'area');
+  const pixels = channels === 1 ? toGray(rgb) : rgb;
+  for (let i = 0; i < pixels.length; i++) target[offset + i] = pixels[i];
+  return target;
+}
+
+// core.detector.FaceDetector.letterbox + normalisation: the frame fitted into size x size (black bars), as float32
+// RGB `pixel / pixelScale - 1`. Returns {input: Float32Array size*size*3, scale, left, top}.
+export function letterbox(frame, size, pixelScale = 127.5) {
+  const {width, height} = frame;
+  const scale = size / Math.max(width, height);
+  const newW = Math.max(1, roundHalfEven(width * scale));
+  const newH = Math.max(1, roundHalfEven(height * scale));
+  const rgb = resizeRGB(frame, 0, 0, width, height, newW, newH, scale < 1 ? 'area' : 'linear');
+  const left = Math.floor((size - newW) / 2);
+  const top = Math.floor((size - newH) / 2);
+  const input = new Float32Array(size * size * 3).fill(-1);  // black = 0 / 127.5 - 1
+  for (let y = 0; y < newH; y++) {
+    for (let x = 0; x < newW; x++) {
+      const i = (y * newW + x) * 3;
+      const o = ((y + top) * size + (x + left)) * 3;
+      input[o] = rgb[i] / pixelScale - 1;
+      input[o + 1] = rgb[i + 1] / pixelScale - 1;
+      input[o + 2] = rgb[i + 2] / pixelScale - 1;
+    }
+  }
+  return {input, scale, left, top};
+}
