@@ -2,7 +2,7 @@
 
 - Box colour by mask status: green = with mask, red = without mask, amber = no mask model loaded.
 - Label: "happy 87%"; for a masked face the expression is shown as less certain: "mask 98% | happy (?) 41%".
-- Banner at the top: how many faces are without a mask (when the mask model is loaded), and any note from the
+- Banner at the bottom (the top-left corner is often covered by the viewer's own label): how many faces are without a mask (when the mask model is loaded), and any note from the
   pipeline (e.g. "30 faces found, the 20 largest labelled").
 - Text and line sizes scale with the frame, so labels stay legible from 160 px thumbnails to 6000 px photos.
 """
@@ -18,7 +18,7 @@ COLOR_TEXT = (255, 255, 255)
 COLOR_BANNER_ALERT = (200, 0, 0)
 COLOR_BANNER_NOTE = (60, 60, 60)
 UNCERTAIN_MARK = "(?)"
-FONT_SCALE_PER_PIXEL = 1 / 900  # font scale per pixel of the frame's shorter side
+FONT_SCALE_PER_PIXEL = 1 / 700  # font scale per pixel of the frame's shorter side
 MIN_FONT_SCALE = 0.4
 
 
@@ -88,5 +88,5 @@ def annotate(frame_rgb: np.ndarray, faces: list[dict], has_mask_model: bool = Fa
         put_label(image, face_label(face), x, y, color, scale, thickness)
     text, color = banner_text(faces, has_mask_model, note)
     if text:
-        put_label(image, text, 0, 0, color, scale, thickness, above=False)
+        put_label(image, text, 0, image.shape[0], color, scale, thickness)
     return image

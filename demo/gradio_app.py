@@ -148,17 +148,20 @@ def summary(result: FrameResult) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-class CheckedImage(gr.Image):
-    """gr.Image whose unreadable uploads (not an image, corrupt) give a clear message instead of a traceback."""
+def explain_unreadable_uploads(image: gr.Image) -> gr.Image:
+    """Make an upload that is not a readable image (text, corrupt file) fail with a clear message, not a traceback.
+    (Wrapping the instance's preprocess: subclassing a Gradio component would write a .pyi file next to this one.)"""
+    preprocess = image.preprocess
 
-    is_template = True  # rendered by the frontend's ordinary Image component
-
-    def preprocess(self, payload):
+    def checked_preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return preprocess(payload)
         except Exception as error:  # PIL raises several types for unreadable files
             name = getattr(payload, "orig_name", None) or "the upload"
             raise gr.Error(f"{name} is not a readable image ({type(error).__name__}).") from None
+
+    image.preprocess = checked_preprocess
+    return image
 
 
 def example_images(folder: Path) -> list[str]:
@@ -295,7 +298,8 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
         with gr.Tab("Image"):
             with gr.Row():
                 with gr.Column():
-                    image_in = CheckedImage(sources=["upload", "clipboard"], type="numpy", image_mode="RGB", label="Photo")
+                    image_in = explain_unreadable_uploads(gr.Image(
+                        sources=["upload", "clipboard"], type="numpy", image_mode="RGB", label="Photo", elem_id="image-input"))
                     image_button = gr.Button("Label the faces", variant="primary")
                     gr.Examples(examples=[[path] for path in examples], inputs=[image_in], label="Examples (scikit-image)")
                 with gr.Column():

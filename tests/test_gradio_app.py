@@ -1,0 +1,169 @@
+"""The Gradio app as users and tools meet it: one real server for the module (python app.py), gradio_client on the
+plain `predict_image` endpoint, a real headless Chromium with a fake camera on the webcam tab, bad inputs, and the
+temp dir left without streamed frames."""
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from conftest import camera_file_from_image, free_port, launch_chromium, require, start_server, stop_server
+from core import draw
+from core.models import ARCHITECTURE_FILE
+from core.pipeline import emotion_model_dir
+
+FRAME_TTL_S = 2  # shorter than the app's default so the test waits less
+CLEAN_EVERY_S = 3  # demo.gradio_app.CLEAN_EVERY_S
+IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
+SHOWN_FRAME_JS = """() => { const img = document.querySelector('#webcam-output img');
+  const canvas = document.createElement('canvas'); canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+  canvas.getContext('2d').drawImage(img, 0, 0); return canvas.toDataURL('image/png'); }"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require(emotion_model_dir() / ARCHITECTURE_FILE, "expression model")
+    folder = tmp_path_factory.mktemp("gradio")
+    temp_dir = folder / "gradio-temp"
+    temp_dir.mkdir()
+    port = free_port()
+    process = start_server(["--port", str(port)], port, folder / "server.log",
+                           env={"GRADIO_TEMP_DIR": str(temp_dir), "FACEXP_FRAME_TTL_S": str(FRAME_TTL_S)})
+    yield {"url": f"http://127.0.0.1:{port}/", "temp_dir": temp_dir, "process": process, "log": folder / "server.log"}
+    stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    from gradio_client import Client
+
+    return Client(server["url"], verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+def call_predict_image(client, path):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(path)), api_name="/predict_image")
+
+
+def read_rgb(path):
+    import cv2
+
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def box_pixels(image_rgb, tolerance=40) -> int:
+    """How many pixels have one of the box colours."""
+    colors = [draw.COLOR_NO_MASK_MODEL, draw.COLOR_WITH_MASK, draw.COLOR_WITHOUT_MASK]
+    image = image_rgb.astype(int)
+    return int(sum((np.abs(image - np.array(c)).max(axis=2) < tolerance).sum() for c in colors))
+
+
+def test_predict_image_from_gradio_client(client, media_dir):
+    annotated_path, chart, table, faces_json, text = call_predict_image(client, media_dir / "two_people.jpg")
+    assert len(faces_json["faces"]) == 2
+    assert "2 face(s)" in text
+    assert chart["label"] == faces_json["faces"][0]["emotion"]["label"]
+    annotated, original = read_rgb(annotated_path), read_rgb(media_dir / "two_people.jpg")
+    assert annotated.shape == original.shape
+    assert box_pixels(annotated) > box_pixels(original) + 500
+
+
+def test_bad_inputs_give_a_clear_message_and_the_server_stays_up(client, server, media_dir, tmp_path):
+    import cv2
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    (tmp_path / "notes.png").write_text("not an image")
+    cv2.imwrite(str(tmp_path / "tiny.png"), np.zeros((1, 1, 3), np.uint8))
+    (tmp_path / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    with pytest.raises(AppError, match="not a readable image"):
+        call_predict_image(client, tmp_path / "notes.png")
+    with pytest.raises(AppError, match="1x1 pixels"):
+        call_predict_image(client, tmp_path / "tiny.png")
+    with pytest.raises(AppError, match="cannot be opened as a video"):
+        client.predict(handle_file(str(tmp_path / "corrupt.mp4")), True, api_name="/predict_video")
+
+    happy = cv2.imread(str(media_dir / "happy.jpg"))
+    cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(happy, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(tmp_path / "gray.png"), cv2.cvtColor(happy, cv2.COLOR_BGR2GRAY))
+    big = np.zeros((4000, 6000, 3), np.uint8)
+    big[:3384, :6000] = cv2.resize(happy, (6000, 3384))
+    cv2.imwrite(str(tmp_path / "big.jpg"), big)
+    face = cv2.resize(cv2.imread(str(media_dir / "2008_002506.jpg"))[40:200, 200:340], (128, 146))
+    cv2.imwrite(str(tmp_path / "crowd.png"), np.concatenate([np.concatenate([face] * 6, axis=1)] * 5, axis=0))
+    for name in ("rgba.png", "gray.png", "big.jpg"):
+        assert len(call_predict_image(client, tmp_path / name)[3]["faces"]) == 1, name
+    _, _, _, faces_json, text = call_predict_image(client, tmp_path / "crowd.png")
+    assert len(faces_json["faces"]) == 20 and "largest are labelled" in text
+    assert server["process"].poll() is None
+
+
+def test_video_tab_gives_annotated_video_csv_and_plot(client, media_dir):
+    import csv
+
+    from gradio_client import handle_file
+
+    video, csv_path, plot, text = client.predict(handle_file(str(media_dir / "short_hamilton_clip.mp4")), True,
+                                                 api_name="/predict_video")
+    import cv2
+
+    video_path = video if isinstance(video, str) else video["video"]
+    assert str(video_path).endswith(".webm")
+    capture = cv2.VideoCapture(str(video_path))
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    assert frames >= 270  # the clip has 275 frames
+    with open(csv_path) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len({row["frame"] for row in rows}) > 100 and "p_happy" in rows[0]
+    assert "275 frames" in text
+    plot_rows = plot["value"]["data"] if "value" in plot else plot["data"]
+    assert len(plot_rows) > 100 * 7  # the main face's 7 probabilities per frame
+
+
+def test_webcam_stream_in_headless_chromium(server, media_dir, playwright_instance, tmp_path):
+    camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path)
+    browser = launch_chromium(playwright_instance, camera)
+    try:
+        page = browser.new_page()
+        page.goto(server["url"])
+        page.get_by_text("Click to Access Webcam").click()
+        page.wait_for_selector('video[data-testid="webcam-video"]', timeout=30_000)
+        page.wait_for_timeout(500)
+        started = time.time()
+        page.locator('[aria-label="capture photo"]').first.click()  # start streaming
+        page.wait_for_selector("#webcam-output img", timeout=30_000)
+        page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('2 face(s)')", timeout=30_000)
+        page.wait_for_timeout(2000)
+        readout = page.locator("#webcam-readout").inner_text()
+        fps = float(re.search(r"([\d.]+) frames/s", readout).group(1))
+        png_base64 = page.evaluate(SHOWN_FRAME_JS)  # the pixels the browser received and shows
+        page.locator('[aria-label="capture photo"]').first.click()  # stop
+        import base64
+
+        import cv2
+
+        png = np.frombuffer(base64.b64decode(png_base64.split(",", 1)[1]), np.uint8)
+        annotated = cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert annotated.shape[:2] == (480, 640)
+        assert box_pixels(annotated) > 500  # boxes and labels were drawn
+        assert fps > 1, readout
+
+        # The 1x1 image gets a clear message in the UI.
+        page.get_by_role("tab", name="Image").click()
+        cv2.imwrite(str(tmp_path / "tiny.png"), np.zeros((1, 1, 3), np.uint8))
+        page.locator("#image-input input[type=file]").set_input_files(str(tmp_path / "tiny.png"))
+        page.get_by_role("button", name="Label the faces").click()
+        page.get_by_text("1x1 pixels").first.wait_for(timeout=30_000)
+    finally:
+        browser.close()
+
+    # Streamed frames do not stay on disk.
+    page_time = time.time() - started
+    assert page_time > 0
+    time.sleep(FRAME_TTL_S + CLEAN_EVERY_S + 1)
+    left = [p for p in server["temp_dir"].rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            and p.stat().st_mtime >= started and "examples" not in p.parts]
+    assert left == [], left

@@ -1,0 +1,95 @@
+"""`python app.py predict` as other tools call it: real model, real media photos and video, bad inputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, require
+from core.labels import EMOTIONS
+from core.models import ARCHITECTURE_FILE
+from core.pipeline import emotion_model_dir
+
+VIDEO_FRAMES = 5
+
+
+def run_cli(*args, timeout=240):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, str(REPO / "app.py"), "predict", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    import cv2
+
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "notes.jpg").write_text("this is not an image")
+    cv2.imwrite(str(folder / "tiny.png"), np.zeros((1, 1, 3), np.uint8))
+    (folder / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def json_run(media_dir, bad_inputs):
+    """One CLI run over good photos, a video and bad inputs (loading TensorFlow once)."""
+    require(emotion_model_dir() / ARCHITECTURE_FILE, "expression model")
+    inputs = [media_dir / "two_people.jpg", media_dir / "bbt1.jpg", bad_inputs / "notes.jpg", bad_inputs / "tiny.png",
+              bad_inputs / "corrupt.mp4", media_dir / "short_hamilton_clip.mp4"]
+    result = run_cli(*inputs, "--json", "--max-frames", VIDEO_FRAMES)
+    records = [json.loads(line) for line in result.stdout.splitlines()]  # every stdout line is JSON
+    return result, {str(path): [r for r in records if r["input"] == str(path)] for path in inputs}
+
+
+def check_face(face):
+    assert set(face) == {"box", "score", "emotion", "mask"}
+    assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+    assert 0 < face["score"] <= 1
+    assert face["emotion"]["label"] in EMOTIONS and list(face["emotion"]["scores"]) == list(EMOTIONS)
+    assert face["mask"] is None or (face["mask"]["label"] in ("with_mask", "without_mask") and 0 <= face["mask"]["score"] <= 1)
+
+
+def test_json_has_one_object_per_image_with_every_face(json_run, media_dir):
+    _, records = json_run
+    for name, count in [("two_people.jpg", 2), ("bbt1.jpg", 4)]:
+        (record,) = records[str(media_dir / name)]
+        assert set(record) == {"input", "faces", "ms"} and record["ms"] > 0
+        assert len(record["faces"]) == count
+        for face in record["faces"]:
+            check_face(face)
+
+
+def test_json_has_one_object_per_video_frame(json_run, media_dir):
+    _, records = json_run
+    frames = records[str(media_dir / "short_hamilton_clip.mp4")]
+    assert [r["frame"] for r in frames] == list(range(VIDEO_FRAMES))
+    assert sum(len(r["faces"]) for r in frames) >= 1
+    for record in frames:
+        for face in record["faces"]:
+            check_face(face)
+
+
+def test_bad_inputs_get_a_clear_error_and_the_rest_still_runs(json_run, bad_inputs):
+    result, records = json_run
+    expected = {"notes.jpg": "not an image", "tiny.png": "1x1 pixels", "corrupt.mp4": "cannot be opened as a video"}
+    for name, message in expected.items():
+        (record,) = records[str(bad_inputs / name)]
+        assert message in record["error"] and record["faces"] == []
+        assert message in result.stderr  # logged to stderr as well
+    assert result.returncode == 1
+
+
+def test_out_writes_annotated_copies(media_dir, tmp_path):
+    require(emotion_model_dir() / ARCHITECTURE_FILE, "expression model")
+    import cv2
+
+    result = run_cli(media_dir / "2008_002506.jpg", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "3 face(s)" in result.stdout
+    annotated = cv2.imread(str(tmp_path / "2008_002506.jpg"))
+    original = cv2.imread(str(media_dir / "2008_002506.jpg"))
+    assert annotated.shape == original.shape
+    assert np.abs(annotated.astype(int) - original).max() > 100  # boxes and labels were drawn
