@@ -131,6 +131,20 @@ def load_mask_data(args):
     return path, (x[train], y[train]), (x[val], y[val]), how
 
 
+def fit_schedule_to_epochs(optimizer, steps_per_epoch: int, epochs: int) -> None:
+    """On --resume with a different --epochs: make the cosine decay end at the new last epoch."""
+    import keras
+
+    schedule = optimizer._learning_rate  # Keras keeps the schedule object here; its fields are read when traced
+    if not isinstance(schedule, keras.optimizers.schedules.CosineDecay):
+        return
+    decay_steps = steps_per_epoch * epochs - (schedule.warmup_steps or 0)
+    if decay_steps != schedule.decay_steps and decay_steps > 0:
+        before = (schedule.decay_steps + (schedule.warmup_steps or 0)) / steps_per_epoch
+        log(f"--epochs {epochs}: the learning-rate schedule now ends after epoch {epochs} (was {before:.0f})")
+        schedule.decay_steps = decay_steps
+
+
 def class_weights(labels: np.ndarray, num_classes: int, mode: str):
     if mode == "none":
         return None
@@ -242,6 +256,7 @@ def main(argv=None) -> int:
         model = keras.models.load_model(run_dir / "last.keras")
         state.update(json.loads((run_dir / "state.json").read_text()))
         log(f"resuming {run_dir / 'last.keras'} after epoch {state['epochs_done']} (best {state['best_val_accuracy']:.4f})")
+        fit_schedule_to_epochs(model.optimizer, steps_per_epoch, args.epochs)
     else:
         if args.resume:
             log(f"--resume: no checkpoint in {run_dir}, starting from scratch")
@@ -260,6 +275,7 @@ def main(argv=None) -> int:
             metrics=["accuracy"],
         )
     state["train_seconds_before"] = state.get("train_seconds", 0.0)
+    state["commands"] = state.get("commands", []) + [command]
     log(f"network {model.name}: {model.count_params():,} parameters")
 
     # Train
@@ -289,6 +305,7 @@ def main(argv=None) -> int:
     metrics = evaluate_arrays(args.out, x_val, y_val)
     record = {
         "command": command,
+        "commands": state["commands"],  # every invocation of this run, the first one and each --resume
         "data": os.path.relpath(data_path),
         "split": split,
         "train_images": int(len(x_train)),
