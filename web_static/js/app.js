@@ -16,6 +16,8 @@ const MODELS_URL = 'models/';
 const VENDOR_URL = 'vendor/';
 const SCORE_DECIMALS = 4;
 const STATS_WINDOW = 120;  // frames kept for the medians
+// ?pipeline=0 runs detect -> classify -> draw strictly one frame after the other (for bench/browser_fps.py)
+const PIPELINE = new URLSearchParams(location.search).get('pipeline') !== '0';
 
 const $ = id => document.getElementById(id);
 const view = $('view');
@@ -225,10 +227,22 @@ function stopCamera() {
   if (state.camera === 'on') state.camera = 'off';
 }
 
-// Waits for the next new camera frame (requestVideoFrameCallback; animation frames where it is missing).
-function nextVideoFrame() {
+// Camera frames are counted as they arrive (requestVideoFrameCallback), so that no frame is analysed twice.
+const HAS_RVFC = 'requestVideoFrameCallback' in HTMLVideoElement.prototype;
+let presentedFrames = 0;
+function trackFrames(generation) {
+  if (!HAS_RVFC || !state.running || state.generation !== generation) return;
+  video.requestVideoFrameCallback((now, metadata) => {
+    presentedFrames = metadata.presentedFrames;
+    trackFrames(generation);
+  });
+}
+
+// Resolves when a camera frame newer than `seen` is available (animation frames where rVFC is missing).
+function frameAfter(seen) {
+  if (HAS_RVFC && presentedFrames !== seen) return Promise.resolve();
   return new Promise(resolve => {
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => resolve());
+    if (HAS_RVFC) video.requestVideoFrameCallback(() => resolve());
     else requestAnimationFrame(() => resolve());
   });
 }
@@ -243,31 +257,35 @@ function grabFrame() {
     grab.height = height;
   }
   grabCtx.drawImage(video, 0, 0, width, height);
-  return {frame: grabCtx.getImageData(0, 0, width, height), start: performance.now()};
+  const id = presentedFrames;
+  return {frame: grabCtx.getImageData(0, 0, width, height), start: performance.now(), id};
 }
 
 // Camera loop, pipelined over the two threads: while the page classifies and draws frame N, the worker already
 // detects frame N+1. Each frame is drawn with its own boxes (the analysed pixels, not the live video).
 async function cameraLoop() {
   const generation = ++state.generation;
+  trackFrames(generation);
   let current = null;
   let detection = null;
+  let lastId = null;  // the camera frame analysed last
   while (state.running && state.generation === generation) {
     try {
       if (!current) {
-        await nextVideoFrame();
+        if (lastId !== null) await frameAfter(lastId);
         current = grabFrame();
         if (!current) continue;
+        lastId = current.id;
         detection = detectFaces(current.frame);
       }
       const {found, detectMs} = await detection;
       if (!state.running || state.generation !== generation) break;
       // start detecting the next frame now (if the camera has produced one), then finish this one
       let next = null;
-      if (video.requestVideoFrameCallback) {
-        await Promise.race([nextVideoFrame(), new Promise(resolve => setTimeout(resolve, 0))]);
+      if (PIPELINE && (!HAS_RVFC || presentedFrames !== current.id)) {  // a newer frame is there: no waiting
+        next = grabFrame();
+        if (next) lastId = next.id;
       }
-      next = grabFrame();
       const nextDetection = next ? detectFaces(next.frame) : null;
       const result = await classifyFaces(current.frame, found);
       result.timings.detect = detectMs;

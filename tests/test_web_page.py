@@ -1,0 +1,234 @@
+"""The in-browser page in a real headless Chromium: fake camera, image upload, camera errors, and parity with
+`python app.py predict` (same detector, same preprocessing, same networks) on the media photos.
+
+The page runs the committed bundles of web_static/models/. Python runs the model folder those bundles were exported
+from (FACEXP_EMOTION_MODEL / models/emotion, FACEXP_MASK_MODEL / models/mask); a bundle whose weights differ from that
+folder is stale and fails the parity test with the command that refreshes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, camera_file_from_image, free_port, in_ci, launch_chromium, start_server, stop_server
+
+sys.path.insert(0, str(REPO))
+from demo.web_server import missing_files  # noqa: E402
+
+WEB_MODELS = REPO / "web_static" / "models"
+AMBER = (255, 191, 0)  # face box colour without a mask model (core/draw.py, web_static/js/draw.js)
+PARITY_PHOTOS = ("2008_002506.jpg", "angry.jpg", "bbt1.jpg", "biden.jpg", "happy.jpg", "obama.jpg",
+                 "obama_and_biden.jpg", "sad.jpg", "surprised.jpg", "two_people.jpg")
+
+
+def skip_or_fail(message: str):
+    if in_ci():
+        pytest.fail("CI=true: " + message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    missing = missing_files()
+    if missing:
+        skip_or_fail("the page's files are missing: " + "; ".join(missing))
+    port = free_port()
+    process = start_server(["web", "--port", str(port), "--quiet"], port, tmp_path_factory.mktemp("web") / "server.log")
+    yield f"http://127.0.0.1:{port}/"
+    stop_server(process)
+
+
+def wait_for(page, expression: str, timeout: float = 90.0):
+    """Poll a JS expression (page.evaluate runs outside the page's CSP; wait_for_function would need eval)."""
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = page.evaluate(f"() => ({expression})")
+        if value:
+            return value
+        time.sleep(0.2)
+    state = page.evaluate("() => ({error: window.pageState && window.pageState.error, "
+                          "status: document.getElementById('status').textContent, "
+                          "message: document.getElementById('message').textContent})")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {expression!r}; page state: {state}")
+
+
+def collect_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+    page.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
+    return errors
+
+
+def labels_of(model: str) -> list[str]:
+    return json.loads((WEB_MODELS / model / "metadata.json").read_text())["labels"]
+
+
+def test_fake_camera_face_gets_a_labelled_box(server, media_dir, playwright_instance, tmp_path):
+    camera = camera_file_from_image(media_dir / "happy.jpg", tmp_path)
+    browser = launch_chromium(playwright_instance, camera)
+    try:
+        page = browser.new_page()
+        errors = collect_errors(page)
+        page.goto(server)
+        wait_for(page, "window.lastResult && window.lastResult.source === 'camera' && window.lastResult.frame >= 5 "
+                       "&& window.lastResult.faces.length > 0")
+        result = page.evaluate("() => window.lastResult")
+        assert page.evaluate("() => window.pageState.backend") == "wasm"
+        assert (result["width"], result["height"]) == (640, 480)
+        assert len(result["faces"]) == 1, result["faces"]
+        face = result["faces"][0]
+        x, y, w, h = face["box"]
+        # happy.jpg (500x282) letterboxed into 640x480: the face is in the upper middle of the picture area
+        assert 250 < x + w / 2 < 450 and 100 < y + h / 2 < 330 and 120 < w < 300, face["box"]
+        assert face["emotion"]["label"] in labels_of("emotion")
+        assert set(face["emotion"]["scores"]) == set(labels_of("emotion"))
+        assert abs(sum(face["emotion"]["scores"].values()) - 1) < 1e-3
+        mask_model = (WEB_MODELS / "mask" / "metadata.json").is_file()
+        assert (face["mask"] is not None) == mask_model
+        if mask_model:
+            assert face["mask"]["label"] in labels_of("mask")
+        # the drawn box and its label: the box colour on the box's left edge, and inside the label patch above it
+        color = page.evaluate(
+            """([x, y, w, h]) => {
+                const ctx = document.getElementById('view').getContext('2d');
+                const edge = ctx.getImageData(x, Math.round(y + h / 2), 1, 1).data;
+                const label = ctx.getImageData(x + 2, Math.max(0, y - 4), 1, 1).data;
+                return {edge: Array.from(edge).slice(0, 3), label: Array.from(label).slice(0, 3)};
+            }""", face["box"])
+        if not mask_model:
+            assert np.abs(np.subtract(color["edge"], AMBER)).max() <= 8, color
+            assert np.abs(np.subtract(color["label"], AMBER)).max() <= 8, color
+        else:
+            assert color["edge"] == color["label"] and max(color["edge"]) >= 200, color
+        bars = page.locator("#emotion-bars .bar-row")
+        assert bars.count() == len(labels_of("emotion"))
+        assert "frames/s" in page.locator("#fps").inner_text()
+        assert not errors, errors
+    finally:
+        browser.close()
+
+
+@pytest.mark.parametrize("case", ["denied", "no-camera"])
+def test_camera_problems_give_a_clear_message(server, playwright_instance, case):
+    browser = launch_chromium(playwright_instance)  # no fake camera
+    try:
+        if case == "denied":
+            context = browser.new_context()  # no camera permission granted: headless denies the request
+            page = context.new_page()
+            page.goto(server)
+        else:
+            context = browser.new_context(permissions=["camera"])  # permission granted, but there is no device
+            page = context.new_page()
+            page.goto(server)
+        wait_for(page, "window.pageState && ['error', 'unavailable'].includes(window.pageState.camera)")
+        message = page.locator("#message")
+        assert message.is_visible()
+        text = message.inner_text()
+        assert "camera" in text.lower() and "upload an image" in text.lower(), text
+        if case == "denied":
+            assert "permission" in text.lower() or "no camera" in text.lower(), text
+        # the upload fallback still works without a camera
+        assert page.locator("#upload").is_enabled()
+    finally:
+        browser.close()
+
+
+def python_model_matches_bundle(task: str, model_dir: Path) -> bool:
+    from core.models import load_keras_model
+    from export.tfjs_layers import build_bundle
+
+    model, _ = load_keras_model(model_dir)
+    weights = json.loads((WEB_MODELS / task / "metadata.json").read_text())["tfjs"]["weights"]
+    _, shards = build_bundle(model, task, None if weights == "float32" else weights)
+    return all((WEB_MODELS / task / name).is_file() and (WEB_MODELS / task / name).read_bytes() == data
+               for name, data in shards.items())
+
+
+def test_upload_parity_with_python_predict(server, media_dir, playwright_instance, tmp_path):
+    from core.pipeline import emotion_model_dir, mask_model_dir
+
+    photos = [media_dir / name for name in PARITY_PHOTOS if (media_dir / name).is_file()]
+    if len(photos) < len(PARITY_PHOTOS):
+        skip_or_fail(f"media photos missing in {media_dir}")
+    emotion_dir = emotion_model_dir()
+    if not (emotion_dir / "model.json").is_file():
+        skip_or_fail(f"no expression model at {emotion_dir} (set FACEXP_EMOTION_MODEL)")
+    stale = [task for task, folder in (("emotion", emotion_dir), ("mask", mask_model_dir()))
+             if (WEB_MODELS / task / "metadata.json").is_file() and (folder / "model.json").is_file()
+             and not python_model_matches_bundle(task, folder)]
+    if stale:
+        pytest.fail(f"web_static/models/{stale} were not exported from the Python model folders: "
+                    "re-run `python -m export --all`")
+    has_mask = (WEB_MODELS / "mask" / "metadata.json").is_file()
+    command = [sys.executable, str(REPO / "app.py"), "predict", *map(str, photos), "--json",
+               "--emotion-model", str(emotion_dir)]
+    if has_mask:
+        command += ["--mask-model", str(mask_model_dir())]
+    else:
+        command += ["--mask-model", str(tmp_path / "no-mask-model")]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    python = {Path(r["input"]).name: r for r in map(json.loads, done.stdout.strip().splitlines())}
+
+    browser = launch_chromium(playwright_instance)
+    try:
+        page = browser.new_page()
+        errors = collect_errors(page)
+        page.goto(server + "?camera=0")
+        wait_for(page, "window.pageState && window.pageState.ready")
+        report = []
+        for photo in photos:
+            previous = page.evaluate("() => window.lastResult ? window.lastResult.frame : 0")
+            page.set_input_files("#upload", str(photo))
+            wait_for(page, f"window.lastResult && window.lastResult.frame > {previous}", timeout=60)
+            browser_faces = page.evaluate("() => window.lastResult.faces")
+            python_faces = python[photo.name]["faces"]
+            report.append((photo.name, len(python_faces), len(browser_faces),
+                           python_faces[0]["emotion"]["label"] if python_faces else None,
+                           browser_faces[0]["emotion"]["label"] if browser_faces else None,
+                           python_faces[0]["box"] if python_faces else None,
+                           browser_faces[0]["box"] if browser_faces else None,
+                           max((abs(p["emotion"]["scores"][k] - b["emotion"]["scores"][k])
+                                for p, b in zip(python_faces, browser_faces) for k in p["emotion"]["scores"]), default=0.0),
+                           [(p["mask"] or {}).get("label") == (b["mask"] or {}).get("label")
+                            for p, b in zip(python_faces, browser_faces)]))
+        print("\n".join(map(str, report)))
+        mismatched = [row for row in report if row[1] != row[2] or row[3] != row[4]]
+        assert not mismatched, "photo, faces (python, browser), top-1 of the largest face (python, browser), boxes:\n" + \
+            "\n".join(map(str, mismatched))
+        for name, _, _, _, _, python_box, browser_box, score_diff, masks_agree in report:
+            if python_box:
+                assert np.abs(np.subtract(python_box, browser_box)).max() <= 3, (name, python_box, browser_box)
+            assert score_diff <= 0.05, f"{name}: expression probabilities differ by up to {score_diff:.3f}"
+            assert all(masks_agree), f"{name}: mask labels differ between Python and the browser"
+
+        assert not errors, errors
+    finally:
+        browser.close()
+
+
+def test_upload_of_a_non_image_is_refused_clearly(server, playwright_instance, tmp_path):
+    not_an_image = tmp_path / "notes.txt"
+    not_an_image.write_text("not a photo")
+    browser = launch_chromium(playwright_instance)
+    try:
+        page = browser.new_page()
+        page.goto(server + "?camera=0")
+        wait_for(page, "window.pageState && window.pageState.ready")
+        page.set_input_files("#upload", str(not_an_image))
+        wait_for(page, "!document.getElementById('message').hidden")
+        text = page.locator("#message").inner_text()
+        assert "notes.txt" in text and "not an image" in text, text
+        assert page.evaluate("() => window.lastResult") is None
+    finally:
+        browser.close()
