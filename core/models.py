@@ -7,7 +7,8 @@ A model folder holds:
 - `TRAINING.md` / `training.json`: how it was trained (written by `train.train`).
 
 `FacialExpressionModel` and `FaceMaskModel` load such a folder and classify a batch of face crops in one call of a
-compiled `tf.function` (never `model.predict` per call: it costs ~100 ms of set-up each time).
+compiled `tf.function` (never `model.predict` per call: it costs ~100 ms of set-up each time), or, with
+`backend="litert"`, of the same network converted in memory to LiteRT (faster on this CPU; same outputs to ~1e-7).
 """
 
 from __future__ import annotations
@@ -93,10 +94,42 @@ def load_keras_model(folder: Path):
     return model, metadata
 
 
+BACKENDS = ("tensorflow", "litert")
+
+
+def litert_probabilities(model, flip: bool):
+    """`model` converted in memory to LiteRT (`model.export(format="litert")`, a few seconds), as a function of a
+    float32 batch returning probabilities (averaged with the mirrored faces when `flip`)."""
+    import tempfile
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    with tempfile.TemporaryDirectory(prefix="facexp-litert-") as folder:
+        path = Path(folder) / "model.tflite"
+        model.export(str(path), format="litert", verbose=False)
+        interpreter = Interpreter(model_content=path.read_bytes(), num_threads=1)
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    allocated = [None]
+
+    def probabilities(x):
+        batch = np.ascontiguousarray(np.concatenate([x, x[:, :, ::-1]]) if flip else x)
+        if allocated[0] != batch.shape:
+            interpreter.resize_tensor_input(input_index, batch.shape)
+            interpreter.allocate_tensors()
+            allocated[0] = batch.shape
+        interpreter.set_tensor(input_index, batch)
+        interpreter.invoke()
+        out = interpreter.get_tensor(output_index)
+        return (out[: len(x)] + out[len(x) :]) / 2.0 if flip else out
+
+    return probabilities
+
+
 class FaceClassifier:
     """A model folder, ready to classify batches of face crops (uint8 or float 0-255, shape (N, size, size, channels))."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, backend: str = "tensorflow"):
         import tensorflow as tf
 
         self.folder = Path(folder)
@@ -115,7 +148,10 @@ class FaceClassifier:
                 return (both[:n] + both[n:]) / 2.0
             return model(x, training=False)
 
-        self._probabilities = probabilities
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
+        self._probabilities = probabilities if backend == "tensorflow" else litert_probabilities(model, flip)
         self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
 
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
@@ -128,7 +164,7 @@ class FaceClassifier:
             raise ValueError(f"expected faces of shape (N, {', '.join(map(str, expected))}), got {faces.shape}")
         if len(faces) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self._probabilities(faces).numpy()
+        return np.asarray(self._probabilities(faces))
 
     def predict_labels(self, faces: np.ndarray) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(faces).argmax(axis=1)]
@@ -137,8 +173,8 @@ class FaceClassifier:
 class FacialExpressionModel(FaceClassifier):
     """The FER2013 expression model (seven labels of `core.labels.EMOTIONS`)."""
 
-    def __init__(self, folder: str | Path = EMOTION_MODEL_DIR):
-        super().__init__(folder)
+    def __init__(self, folder: str | Path = EMOTION_MODEL_DIR, backend: str = "tensorflow"):
+        super().__init__(folder, backend)
 
     def predict_emotion(self, face: np.ndarray) -> str:
         """The label of one 48x48 grayscale face (the original project's API)."""
@@ -148,5 +184,5 @@ class FacialExpressionModel(FaceClassifier):
 class FaceMaskModel(FaceClassifier):
     """The with_mask / without_mask model."""
 
-    def __init__(self, folder: str | Path = MASK_MODEL_DIR):
-        super().__init__(folder)
+    def __init__(self, folder: str | Path = MASK_MODEL_DIR, backend: str = "tensorflow"):
+        super().__init__(folder, backend)
