@@ -48,7 +48,7 @@ from core.video import VideoError, VideoWriter, read_frames, video_info  # noqa:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-STREAM_EVERY_S = 0.1  # the browser sends a webcam frame this often
+STREAM_EVERY_S = float(os.environ.get("FACEXP_STREAM_EVERY_S", 0.1))  # the browser sends a webcam frame this often
 STREAM_TIME_LIMIT_S = 600  # one webcam session streams at most this long, then the user clicks again
 STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per second
 FRAME_TTL_S = float(os.environ.get("FACEXP_FRAME_TTL_S", 10))  # shown images are deleted from GRADIO_TEMP_DIR after this

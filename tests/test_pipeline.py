@@ -114,6 +114,18 @@ def test_tracker_keeps_ids_and_averages_probabilities(pipeline, media_dir):
     assert tracker.tracks == []
 
 
+def test_litert_backend_gives_the_keras_probabilities(pipeline, media_dir):
+    from core.models import FacialExpressionModel
+    from core.preprocess import crop_faces
+
+    assert pipeline.emotion_model.backend == "litert"
+    frame = read_rgb(media_dir / "bbt1.jpg")
+    boxes = [face["box"] for face in pipeline.process(frame).faces]
+    crops = crop_faces(frame, boxes, pipeline.emotion_model.size, pipeline.emotion_model.channels)
+    keras_model = FacialExpressionModel(pipeline.emotion_model.folder, backend="tensorflow")
+    np.testing.assert_allclose(pipeline.emotion_model.predict_proba(crops), keras_model.predict_proba(crops), atol=1e-4)
+
+
 def fake_face(box, mask_label=None):
     scores = {label: 0.0 for label in EMOTIONS} | {"happy": 0.9, "neutral": 0.1}
     mask = None if mask_label is None else {"label": mask_label, "score": 0.97}

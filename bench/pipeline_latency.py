@@ -1,0 +1,118 @@
+"""Per-frame latency of the face pipeline at 640x480, split by stage (median and p95, milliseconds).
+
+    nice -n 19 .venv/bin/python bench/pipeline_latency.py [--frames 200] [--emotion-model DIR]
+
+Frames: media photos letterboxed into 640x480 (1 face: obama.jpg; 4 faces: bbt1.jpg), from FACEXP_DATA/media.
+Also times the detector alone for both BlazeFace models (short and full range) and how many faces each finds
+in the media photos, which is how the default detector was chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.detector import DETECTOR_MODELS, FaceDetector  # noqa: E402
+from core.pipeline import FacePipeline  # noqa: E402
+from train.data import data_dir  # noqa: E402
+
+FRAME_SIZE = (640, 480)
+SCENES = {"1 face": "obama.jpg", "4 faces": "bbt1.jpg"}
+DETECTOR_PHOTOS = {"obama_and_biden.jpg": 2, "bbt1.jpg": 4, "2008_002506.jpg": 3, "two_people.jpg": 2, "happy.jpg": 1}
+STAGES = ("detect", "crop", "emotion", "mask", "smooth", "draw", "total")
+WARMUP = 10
+
+
+def webcam_frame(path: Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    width, height = FRAME_SIZE
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    frame = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return frame
+
+
+def percentiles(values) -> tuple[float, float]:
+    return float(np.median(values)), float(np.percentile(values, 95))
+
+
+def bench_pipeline(pipeline: FacePipeline, frame: np.ndarray, frames: int) -> dict:
+    for _ in range(WARMUP):
+        pipeline.run(frame)
+    per_stage = {stage: [] for stage in STAGES}
+    faces = 0
+    for _ in range(frames):
+        start = time.perf_counter()
+        _, result = pipeline.run(frame)
+        result.timings_ms["total"] = (time.perf_counter() - start) * 1000  # process + draw
+        faces = len(result.faces)
+        for stage in STAGES:
+            per_stage[stage].append(result.timings_ms.get(stage, 0.0))
+    return {"faces": faces, **{stage: percentiles(values) for stage, values in per_stage.items()}}
+
+
+def bench_detector(model: str, media: Path, frames: int) -> dict:
+    detector = FaceDetector(model)
+    found = {}
+    for name, expected in DETECTOR_PHOTOS.items():
+        import cv2
+
+        photo = cv2.cvtColor(cv2.imread(str(media / name)), cv2.COLOR_BGR2RGB)
+        found[name] = f"{len(detector.detect(photo))}/{expected} (640x480: {len(detector.detect(webcam_frame(media / name)))})"
+    frame = webcam_frame(media / SCENES["4 faces"])
+    for _ in range(WARMUP):
+        detector.detect(frame)
+    times = []
+    for _ in range(frames):
+        start = time.perf_counter()
+        detector.detect(frame)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"found": found, "ms": percentiles(times)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--emotion-model", type=Path)
+    parser.add_argument("--mask-model", type=Path)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    media = data_dir() / "media"
+
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()} {platform.processor() or ''}, "
+          f"Python {platform.python_version()}, {args.frames} frames per row\n")
+    report = {"detector": {}, "pipeline": {}}
+    print("| detector | input | ms per 640x480 frame (median / p95) | faces found (photo, 640x480) |\n|---|---|---|---|")
+    for model, config in DETECTOR_MODELS.items():
+        row = report["detector"][model] = bench_detector(model, media, args.frames)
+        found = ", ".join(f"{name} {text}" for name, text in row["found"].items())
+        print(f"| {model} range | {config['input_size']} | {row['ms'][0]:.1f} / {row['ms'][1]:.1f} | {found} |")
+
+    pipeline = FacePipeline(args.emotion_model, args.mask_model)
+    print(f"\nexpression model: {pipeline.emotion_model.folder} (tta: {', '.join(pipeline.emotion_model.tta) or 'none'}); "
+          f"mask model: {pipeline.mask_model.folder if pipeline.mask_model else 'none'}\n")
+    print("| frame | " + " | ".join(STAGES) + " |\n|---|" + "---|" * len(STAGES))
+    for scene, photo in SCENES.items():
+        row = report["pipeline"][scene] = bench_pipeline(pipeline, webcam_frame(media / photo), args.frames)
+        cells = " | ".join(f"{row[stage][0]:.1f} / {row[stage][1]:.1f}" for stage in STAGES)
+        print(f"| 640x480, {row['faces']} face(s) ({photo}) | {cells} |")
+    print("\n(median / p95 ms; total = process + draw, measured around `FacePipeline.run`)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
