@@ -217,7 +217,7 @@ def test_upload_parity_with_python_predict(server, media_dir, playwright_instanc
         browser.close()
 
 
-def test_upload_of_a_non_image_is_refused_clearly(server, playwright_instance, tmp_path):
+def test_uploads_that_are_not_usable_images_are_refused_clearly(server, playwright_instance, tmp_path):
     not_an_image = tmp_path / "notes.txt"
     not_an_image.write_text("not a photo")
     browser = launch_chromium(playwright_instance)
@@ -229,6 +229,12 @@ def test_upload_of_a_non_image_is_refused_clearly(server, playwright_instance, t
         wait_for(page, "!document.getElementById('message').hidden")
         text = page.locator("#message").inner_text()
         assert "notes.txt" in text and "not an image" in text, text
+        import cv2
+
+        cv2.imwrite(str(tmp_path / "tiny.png"), np.full((10, 12, 3), 128, np.uint8))
+        page.set_input_files("#upload", str(tmp_path / "tiny.png"))
+        wait_for(page, "document.getElementById('message').textContent.includes('12x10')")
+        assert "at least 24x24" in page.locator("#message").inner_text()
         assert page.evaluate("() => window.lastResult") is None
     finally:
         browser.close()

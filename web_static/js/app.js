@@ -12,6 +12,8 @@ import {FaceClassifier} from './classifier.js';
 import {drawFaces, drawBars, clearBars} from './draw.js';
 
 const MAX_FACES = 20;  // core.pipeline.MAX_FACES
+const MIN_SIDE = 24;  // core.pipeline.MIN_SIDE: smaller images cannot hold a detectable face
+const MAX_PIXELS = 100_000_000;  // core.pipeline.MAX_PIXELS
 const MODELS_URL = 'models/';
 const VENDOR_URL = 'vendor/';
 const SCORE_DECIMALS = 4;
@@ -288,6 +290,7 @@ async function cameraLoop() {
       }
       const nextDetection = next ? detectFaces(next.frame) : null;
       const result = await classifyFaces(current.frame, found);
+      if (!state.running || state.generation !== generation) break;  // stopped (or an image uploaded) meanwhile
       result.timings.detect = detectMs;
       const drawStart = performance.now();
       if (view.width !== current.frame.width || view.height !== current.frame.height) {
@@ -336,8 +339,14 @@ async function analyseFile(file) {
     showMessage(`"${file.name}" could not be decoded as an image (${error.message || error}).`);
     return;
   }
-  if (Math.min(bitmap.width, bitmap.height) < 24) {
-    showMessage(`The image is only ${bitmap.width}x${bitmap.height} pixels; at least 24x24 are needed to find a face.`);
+  if (Math.min(bitmap.width, bitmap.height) < MIN_SIDE) {
+    showMessage(`The image is only ${bitmap.width}x${bitmap.height} pixels; at least ${MIN_SIDE}x${MIN_SIDE} are needed to find a face.`);
+    bitmap.close();
+    return;
+  }
+  if (bitmap.width * bitmap.height > MAX_PIXELS) {
+    showMessage(`The image is ${bitmap.width}x${bitmap.height} pixels; at most ${MAX_PIXELS / 1e6} megapixels are accepted.`);
+    bitmap.close();
     return;
   }
   showMessage('');
@@ -376,7 +385,7 @@ async function main() {
     Object.assign(state, await loadModels());
     $('model-info').textContent = `expression: ${state.emotion.meta.name} (${state.emotion.meta.tfjs.weights}) · ` +
       `mask: ${state.mask ? state.mask.meta.name : 'no model'} · detector: BlazeFace ${state.detector.meta.input_size}px · ` +
-      `backend: ${state.backend}${window.crossOriginIsolated ? ' (threads)' : ''}`;
+      `backend: ${state.backend} · detector threads: ${state.detectorThreads}`;
     if (!state.mask) $('mask-bars').hidden = true;
     state.ready = true;
     setStatus(`Models ready (${state.backend} backend)`);

@@ -1,5 +1,5 @@
 // Drawing only (no inference): boxes and labels over the frame, the alert banner, probability bars, readouts.
-// Same conventions as the Python apps (core/draw.py): green = with mask, red = without mask, amber = no mask model;
+// Same conventions as the Python apps (core/draw.py): banner at the bottom; green = with mask, red = without mask, amber = no mask model;
 // label "happy 87%", for a masked face "mask 98% | happy (?) 41%".
 
 const COLOR_WITH_MASK = 'rgb(0, 200, 0)';
@@ -59,12 +59,14 @@ export function drawFaces(ctx, faces, {hasMaskModel = false, note = null} = {}) 
     }
   }
   if (note) parts.push(note);
-  if (parts.length) {
+  if (parts.length) {  // the banner sits at the bottom left, as in core/draw.py
     const text = parts.join(' | ');
+    const pad = Math.round(font / 4);
+    const boxH = font + 2 * pad;
     ctx.fillStyle = alert ? 'rgb(200, 0, 0)' : 'rgb(60, 60, 60)';
-    ctx.fillRect(0, 0, width, font * 1.6);
+    ctx.fillRect(0, height - boxH, ctx.measureText(text).width + 2 * pad, boxH);
     ctx.fillStyle = 'white';
-    ctx.fillText(text, font / 2, font * 0.3);
+    ctx.fillText(text, pad, height - boxH + pad);
   }
   ctx.restore();
 }
