@@ -12,15 +12,19 @@ Headers on every response: a strict Content-Security-Policy (scripts only from t
 allowed, workers from this origin or blob:, no plugins, no framing), X-Content-Type-Options, Referrer-Policy,
 X-Frame-Options, Permissions-Policy (camera for this origin only), Cross-Origin-Resource-Policy and, unless
 --no-isolation, Cross-Origin-Opener-Policy + Cross-Origin-Embedder-Policy (cross-origin isolation lets the wasm
-backends use threads). Correct MIME types, including application/wasm. Flask's debug mode is never enabled.
+backends use threads). Correct MIME types, including application/wasm. JS, wasm, JSON, CSS and HTML are sent gzip-compressed
+to browsers that accept it (compressed once, kept in memory); every file carries an ETag and `no-cache`, so a
+re-export is picked up at once and an unchanged file costs a 304. Flask's debug mode is never enabled.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import logging
 import mimetypes
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,6 +105,26 @@ ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-
 
 log = logging.getLogger("facexp.web")
 
+# Compressed once per file version and kept in memory (JS and wasm shrink to a third; weights hardly shrink).
+COMPRESSIBLE = {".html", ".js", ".css", ".json", ".wasm"}
+_GZIP_CACHE: dict[Path, tuple[tuple[int, int], bytes, str]] = {}
+_GZIP_LOCK = threading.Lock()
+
+
+def gzipped(path: Path) -> tuple[bytes, str]:
+    """(gzip body, ETag) of a file, cached until its size or mtime changes."""
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    with _GZIP_LOCK:
+        cached = _GZIP_CACHE.get(path)
+        if cached and cached[0] == version:
+            return cached[1], cached[2]
+    body = gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
+    etag = f"gz-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+    with _GZIP_LOCK:
+        _GZIP_CACHE[path] = (version, body, etag)
+    return body, etag
+
 
 def missing_files() -> list[str]:
     """What the page needs and is not there (vendor files from npm, the exported models)."""
@@ -120,7 +144,15 @@ def create_app(cross_origin_isolation: bool = True):
 
     def file_response(path: Path):
         mimetype = MIME_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=0)
+        if path.suffix.lower() in COMPRESSIBLE and "gzip" in request.headers.get("Accept-Encoding", ""):
+            body, etag = gzipped(path)
+            response = Response(body, mimetype=mimetype)
+            response.headers["Content-Encoding"] = "gzip"
+            response.set_etag(etag)
+            response.make_conditional(request)  # 304 when the browser's copy is current
+        else:
+            response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=0)
+        response.headers["Vary"] = "Accept-Encoding"
         response.headers["Cache-Control"] = "no-cache"  # revalidate (ETag): a re-export is picked up at once
         return response
 

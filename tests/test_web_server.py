@@ -131,3 +131,28 @@ def test_bad_arguments_are_refused_clearly():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--port 70000" in result.stderr
+
+
+def test_scripts_and_wasm_are_compressed_and_revalidated(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
+    try:
+        connection.request("GET", "/vendor/tflite_web_api_cc_simd.wasm", headers={"Accept-Encoding": "gzip, br"})
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status == 200 and response.getheader("Content-Encoding") == "gzip"
+        assert response.getheader("Content-Type") == "application/wasm"
+        import gzip
+
+        raw = gzip.decompress(body)
+        assert raw[:4] == b"\0asm" and len(body) < 0.6 * len(raw)
+        etag = response.getheader("ETag")
+        connection.request("GET", "/vendor/tflite_web_api_cc_simd.wasm",
+                           headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+        again = connection.getresponse()
+        assert again.status == 304 and again.read() == b""
+        assert "content-security-policy" in {k.lower() for k, _ in again.getheaders()}
+    finally:
+        connection.close()
+    # without Accept-Encoding: the plain file
+    status, headers, body = get(server, "/vendor/tflite_web_api_cc_simd.wasm")
+    assert status == 200 and "content-encoding" not in headers and body[:4] == b"\0asm"
