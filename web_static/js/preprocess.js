@@ -48,8 +48,9 @@ function areaTable(srcSize, dstSize, scale) {
 }
 
 // OpenCV's linear tables (INTER_LINEAR, or INTER_AREA when enlarging): per destination index [s0, s1, w0, w1] with
-// integer weights summing to 2^11.
-function linearTable(srcSize, dstSize, scale, areaMode) {
+// integer weights (float32 fractions times 2^11, rounded). Along x a tap past the last column falls back to that
+// column alone (OpenCV's border path); along y the fraction is kept and the row index is clamped, as OpenCV does.
+function linearTable(srcSize, dstSize, scale, areaMode, isX) {
   const table = [];
   const inv = 1 / scale;
   for (let d = 0; d < dstSize; d++) {
@@ -64,18 +65,20 @@ function linearTable(srcSize, dstSize, scale, areaMode) {
       f = (d + 1) - (s + 1) * inv;
       f = f <= 0 ? 0 : f - Math.floor(f);
     }
-    if (s < 0) {
-      f = 0;
-      s = 0;
-    }
-    if (s >= srcSize - 1) {
-      f = 0;
-      s = srcSize - 1;
-    }
     f = Math.fround(f);
-    const w1 = Math.round(f * RESIZE_COEF_SCALE);
-    const w0 = Math.round((1 - f) * RESIZE_COEF_SCALE);
-    table.push([s, Math.min(s + 1, srcSize - 1), w0, w1]);
+    if (isX) {
+      if (s < 0) {
+        f = 0;
+        s = 0;
+      }
+      if (s >= srcSize - 1) {
+        f = 0;
+        s = srcSize - 1;
+      }
+    }
+    const w1 = roundHalfEven(f * RESIZE_COEF_SCALE);
+    const w0 = roundHalfEven(Math.fround(1 - f) * RESIZE_COEF_SCALE);
+    table.push([clamp(s, 0, srcSize - 1), clamp(s + 1, 0, srcSize - 1), w0, w1]);
   }
   return table;
 }
@@ -109,14 +112,14 @@ export function resizeRGB(frame, x0, y0, srcW, srcH, dstW, dstH, interpolation =
   const scaleY = srcH / dstH;
   if (interpolation === 'area' && scaleX >= 1 && scaleY >= 1) {
     const integer = Math.abs(scaleX - Math.round(scaleX)) < 1e-12 && Math.abs(scaleY - Math.round(scaleY)) < 1e-12;
-    if (integer) return areaFast(frame, col, row, Math.round(scaleX), Math.round(scaleY), dstW, dstH, out);
-    return areaGeneral(frame, col, row, srcW, srcH, dstW, dstH, scaleX, scaleY, out);
+    if (integer) return areaFast(frame, x0, y0, Math.round(scaleX), Math.round(scaleY), dstW, dstH, out);
+    return areaGeneral(frame, x0, y0, srcW, srcH, dstW, dstH, scaleX, scaleY, out);
   }
   const areaMode = interpolation === 'area';
-  const xs = linearTable(srcW, dstW, scaleX, areaMode);
-  const ys = linearTable(srcH, dstH, scaleY, areaMode);
+  const xs = linearTable(srcW, dstW, scaleX, areaMode, true);
+  const ys = linearTable(srcH, dstH, scaleY, areaMode, false);
   const rowCache = new Map();
-  const horizontal = sy => {  // one source row resized horizontally, int32 values scaled by 2^11
+  const horizontal = sy => {  // one source row resized horizontally: exact integers, weights scaled by 2^11
     let buf = rowCache.get(sy);
     if (buf) return buf;
     buf = new Int32Array(dstW * 3);
@@ -127,80 +130,106 @@ export function resizeRGB(frame, x0, y0, srcW, srcH, dstW, dstH, interpolation =
       const i1 = (base + col(s1)) * 4;
       for (let c = 0; c < 3; c++) buf[x * 3 + c] = data[i0 + c] * w0 + data[i1 + c] * w1;
     }
+    if (rowCache.size > 4) rowCache.clear();
     rowCache.set(sy, buf);
     return buf;
   };
-  const shift = 2 * RESIZE_COEF_BITS;
-  const half = 1 << (shift - 1);
+  // vertical step as OpenCV's SIMD uint8 path (VResizeLinearVec_32s8u):
+  // ((((r0 >> 4) * b0) >> 16) + (((r1 >> 4) * b1) >> 16) + 2) >> 2
   for (let y = 0; y < dstH; y++) {
-    const [s0, s1, w0, w1] = ys[y];
+    const [s0, s1, b0, b1] = ys[y];
     const r0 = horizontal(s0);
     const r1 = horizontal(s1);
     const o = y * dstW * 3;
     for (let k = 0; k < dstW * 3; k++) {
-      const v = (r0[k] * w0 + r1[k] * w1 + half) / (1 << shift);
-      out[o + k] = clamp(Math.floor(v), 0, 255);
+      const v = ((((r0[k] >> 4) * b0) >> 16) + (((r1[k] >> 4) * b1) >> 16) + 2) >> 2;
+      out[o + k] = clamp(v, 0, 255);
     }
   }
   return out;
 }
 
-function areaFast(frame, col, row, sx, sy, dstW, dstH, out) {
-  const {data, width} = frame;
-  const area = sx * sy;
-  for (let y = 0; y < dstH; y++) {
+// Flat tap tables for one axis: taps of destination d are k in [start[d], start[d + 1]), reading source offset
+// index[k] (already clamped into the frame: edge replication, and multiplied by `stride`) with weight weight[k].
+function flatTaps(table, origin, limit, stride) {
+  const start = new Int32Array(table.length + 1);
+  let n = 0;
+  table.forEach((taps, d) => {
+    start[d] = n;
+    n += taps.length;
+  });
+  start[table.length] = n;
+  const index = new Int32Array(n);
+  const weight = new Float64Array(n);
+  let k = 0;
+  for (const taps of table) {
+    for (const [s, w] of taps) {
+      index[k] = clamp(origin + s, 0, limit - 1) * stride;
+      weight[k] = w;
+      k++;
+    }
+  }
+  return {start, index, weight};
+}
+
+// The frame region resized with per-axis tap tables: each source row is resized horizontally once, then the rows
+// are combined vertically (the order of OpenCV's resizeArea). `finish` turns an accumulated value into uint8.
+function separable(frame, xs, ys, dstW, dstH, out, finish) {
+  const data = frame.data;
+  const line = dstW * 3;
+  const rows = new Map();  // source row offset -> horizontally resized row (consecutive output rows share at most one)
+  const horizontal = rowOffset => {
+    let buf = rows.get(rowOffset);
+    if (buf) return buf;
+    buf = new Float64Array(line);
     for (let x = 0; x < dstW; x++) {
       let r = 0;
       let g = 0;
       let b = 0;
-      for (let dy = 0; dy < sy; dy++) {
-        const base = row(y * sy + dy) * width;
-        for (let dx = 0; dx < sx; dx++) {
-          const i = (base + col(x * sx + dx)) * 4;
-          r += data[i];
-          g += data[i + 1];
-          b += data[i + 2];
-        }
+      for (let k = xs.start[x]; k < xs.start[x + 1]; k++) {
+        const i = rowOffset + xs.index[k];
+        const w = xs.weight[k];
+        r += data[i] * w;
+        g += data[i + 1] * w;
+        b += data[i + 2] * w;
       }
-      const o = (y * dstW + x) * 3;
-      out[o] = saturateU8(r / area);
-      out[o + 1] = saturateU8(g / area);
-      out[o + 2] = saturateU8(b / area);
+      buf[x * 3] = r;
+      buf[x * 3 + 1] = g;
+      buf[x * 3 + 2] = b;
     }
+    if (rows.size > 4) rows.clear();
+    rows.set(rowOffset, buf);
+    return buf;
+  };
+  const acc = new Float64Array(line);
+  for (let y = 0; y < dstH; y++) {
+    acc.fill(0);
+    for (let k = ys.start[y]; k < ys.start[y + 1]; k++) {
+      const buf = horizontal(ys.index[k]);
+      const w = ys.weight[k];
+      for (let j = 0; j < line; j++) acc[j] += buf[j] * w;
+    }
+    const o = y * line;
+    for (let j = 0; j < line; j++) out[o + j] = finish(acc[j]);
   }
   return out;
 }
 
-function areaGeneral(frame, col, row, srcW, srcH, dstW, dstH, scaleX, scaleY, out) {
-  const {data, width} = frame;
-  const xs = areaTable(srcW, dstW, scaleX);
-  const ys = areaTable(srcH, dstH, scaleY);
-  const acc = new Float64Array(dstW * 3);
-  const line = new Float64Array(dstW * 3);
-  for (let y = 0; y < dstH; y++) {
-    acc.fill(0);
-    for (const [sy, wy] of ys[y]) {
-      const base = row(sy) * width;
-      for (let x = 0; x < dstW; x++) {
-        let r = 0;
-        let g = 0;
-        let b = 0;
-        for (const [sx, wx] of xs[x]) {
-          const i = (base + col(sx)) * 4;
-          r += data[i] * wx;
-          g += data[i + 1] * wx;
-          b += data[i + 2] * wx;
-        }
-        line[x * 3] = r;
-        line[x * 3 + 1] = g;
-        line[x * 3 + 2] = b;
-      }
-      for (let k = 0; k < dstW * 3; k++) acc[k] += line[k] * wy;
-    }
-    const o = y * dstW * 3;
-    for (let k = 0; k < dstW * 3; k++) out[o + k] = saturateU8(acc[k]);
-  }
-  return out;
+// Integer scale factors (OpenCV's resizeAreaFast): the plain mean of each sx x sy block.
+function areaFast(frame, x0, y0, sx, sy, dstW, dstH, out) {
+  const table = (n, step) => Array.from({length: n}, (_, d) => Array.from({length: step}, (_, j) => [d * step + j, 1]));
+  const xs = flatTaps(table(dstW, sx), x0, frame.width, 4);
+  const ys = flatTaps(table(dstH, sy), y0, frame.height, frame.width * 4);
+  const area = sx * sy;
+  if (sx === 2 && sy === 2) return separable(frame, xs, ys, dstW, dstH, out, v => (v + 2) >> 2);  // OpenCV's SIMD 2x2
+  const inverse = Math.fround(1 / area);  // float32 sum * (1.f / area), then cvRound
+  return separable(frame, xs, ys, dstW, dstH, out, v => saturateU8(Math.fround(v * inverse)));
+}
+
+function areaGeneral(frame, x0, y0, srcW, srcH, dstW, dstH, scaleX, scaleY, out) {
+  const xs = flatTaps(areaTable(srcW, dstW, scaleX), x0, frame.width, 4);
+  const ys = flatTaps(areaTable(srcH, dstH, scaleY), y0, frame.height, frame.width * 4);
+  return separable(frame, xs, ys, dstW, dstH, out, saturateU8);
 }
 
 // cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) on uint8: (R*4899 + G*9617 + B*1868 + 2^13) >> 14.
