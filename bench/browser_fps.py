@@ -10,7 +10,8 @@ wasm backend, draw, total = grab to drawn). Modes: "pipelined" (the page's defau
 while the page classifies frame N) and "sequential" (?pipeline=0). Bytes: every response body the page and its
 worker received on a cold load (Playwright's request sizes), by kind.
 
-The machine is shared (training runs beside it): the load average is printed with the results; quote medians.
+The machine is shared (training runs beside it): the load average and a CPU calibration (ns per multiply-add of a
+fixed JS loop in the page, about 1 on an idle core) are printed with the results; compare runs only at similar values.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
             samples.append(page.evaluate("() => window.pageState.stats().fps"))
         frames1, t1 = page.evaluate("() => window.pageState.frame"), time.time()
         stats = page.evaluate("() => window.pageState.stats()")
+        # how much CPU the page got: a fixed JS loop (about 1 ns per multiply-add on an idle core of this machine)
+        calibration = page.evaluate("""() => {
+            const a = new Float64Array(1e6).fill(1.5); let acc = 0; const t = performance.now();
+            for (let r = 0; r < 20; r++) for (let i = 0; i < a.length; i++) acc += a[i] * 0.5;
+            return (performance.now() - t) / 20 / 1e6 * 1e6 + (acc < 0 ? 1 : 0);
+        }""")
         result = page.evaluate("() => window.lastResult")
         return {
             "mode": mode,
@@ -99,6 +106,7 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
             "bytes_total": sum(downloads.values()),
             "files": len(files),
             "load_average": os.getloadavg(),
+            "js_ns_per_multiply_add": round(calibration, 2),
         }
     finally:
         browser.close()
@@ -139,12 +147,12 @@ def main(argv=None) -> int:
         finally:
             stop_server(server)
     print()
-    print("| mode | frames/s | detect ms | classify ms | draw ms | total ms (grab to drawn) | faces | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| mode | frames/s | detect ms | classify ms | draw ms | total ms (grab to drawn) | faces | load avg | JS ns/op |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         m = r["median_ms"]
         print(f"| {r['mode']} | {r['fps']:.1f} | {m.get('detect')} | {m.get('classify')} | {m.get('draw')} | {m.get('total')} "
-              f"| {r['faces']} | {r['load_average'][0]:.1f} |")
+              f"| {r['faces']} | {r['load_average'][0]:.1f} | {r['js_ns_per_multiply_add']} |")
     if results:
         print(f"\nbytes downloaded on a cold load: {results[0]['bytes_total']:,} in {results[0]['files']} files: {results[0]['bytes']}")
     if args.json:
