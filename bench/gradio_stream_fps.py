@@ -10,6 +10,7 @@ and counts the distinct annotated frames the page receives. Also prints the app'
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
@@ -49,7 +50,34 @@ def panning_camera(photo: Path, out_dir: Path) -> Path:
     return write_y4m(frames, out_dir / "camera.y4m", fps=CAMERA_FPS)
 
 
-def measure(url: str, camera: Path, seconds: float) -> dict:
+def cpu_seconds_by_tree(server_pid: int | None) -> dict[str, float]:
+    """CPU seconds used so far by the server's process tree and by the rest of our descendants (the browser)."""
+    parents, cpu = {}, {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    def under(pid: int, root: int) -> bool:
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parents.get(pid, 1)
+        return False
+
+    me = os.getpid()
+    server = sum(t for pid, t in cpu.items() if server_pid and under(pid, server_pid))
+    browser = sum(t for pid, t in cpu.items() if pid != me and under(pid, me) and not (server_pid and under(pid, server_pid)))
+    return {"server": server, "browser": browser}
+
+
+def measure(url: str, camera: Path, seconds: float, server_pid: int | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -64,15 +92,19 @@ def measure(url: str, camera: Path, seconds: float) -> dict:
         page.wait_for_function("window.__frames.length > 0", timeout=30_000)
         page.wait_for_timeout(2000)  # settle
         start = page.evaluate("window.__frames.length")
+        cpu_before = cpu_seconds_by_tree(server_pid)
         page.wait_for_timeout(seconds * 1000)
         frames = page.evaluate("window.__frames")[start:]
+        cpu_after = cpu_seconds_by_tree(server_pid)
         readout = page.locator("#webcam-readout").inner_text()
         page.locator('[aria-label="capture photo"]').first.click()
         browser.close()
     times = np.array([frame["t"] for frame in frames]) / 1000
     gaps = np.diff(times) * 1000 if len(times) > 1 else np.array([np.nan])
+    cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(frames)) for name in cpu_after}
     return {"frames": len(frames), "fps": len(frames) / seconds, "gap_median_ms": float(np.median(gaps)),
-            "gap_p95_ms": float(np.percentile(gaps, 95)), "readout": readout.strip().splitlines()[-1]}
+            "gap_p95_ms": float(np.percentile(gaps, 95)), "readout": readout.strip().splitlines()[-1],
+            "cpu_ms_per_frame": cpu_ms}
 
 
 def main(argv=None) -> int:
@@ -92,7 +124,7 @@ def main(argv=None) -> int:
             process = start_server(["--port", str(port)], port, folder / "server.log")
             url = f"http://127.0.0.1:{port}/"
         try:
-            result = measure(url, camera, args.seconds)
+            result = measure(url, camera, args.seconds, process.pid if process is not None else None)
         finally:
             if process is not None:
                 stop_server(process)
@@ -101,6 +133,11 @@ def main(argv=None) -> int:
     print(f"delivered to the browser: {result['frames']} frames = {result['fps']:.1f} frames/s; "
           f"gap between frames median {result['gap_median_ms']:.0f} ms, p95 {result['gap_p95_ms']:.0f} ms")
     print(f"app readout at the end: {result['readout']}")
+    cpu = result["cpu_ms_per_frame"]
+    if process is not None:
+        per_frame = cpu["server"] + cpu["browser"]
+        print(f"CPU per delivered frame: server {cpu['server']:.0f} ms + browser {cpu['browser']:.0f} ms = {per_frame:.0f} ms; "
+              f"two idle cores could feed about {2000 / per_frame:.1f} frames/s (the app's stream_every caps it too)")
     return 0
 
 

@@ -48,7 +48,7 @@ from core.video import VideoError, VideoWriter, read_frames, video_info  # noqa:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-STREAM_EVERY_S = float(os.environ.get("FACEXP_STREAM_EVERY_S", 0.1))  # the browser sends a webcam frame this often
+STREAM_EVERY_S = float(os.environ.get("FACEXP_STREAM_EVERY_S", 0.066))  # the browser sends a frame this often (0.1 caps at 10/s)
 STREAM_TIME_LIMIT_S = 600  # one webcam session streams at most this long, then the user clicks again
 STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per second
 FRAME_TTL_S = float(os.environ.get("FACEXP_FRAME_TTL_S", 10))  # shown images are deleted from GRADIO_TEMP_DIR after this
@@ -56,6 +56,7 @@ RESULT_TTL_S = 900  # uploads, annotated videos and CSVs are deleted after this
 CLEAN_EVERY_S = 3
 MAX_VIDEO_FRAMES = 3000  # longer videos are cut (about 100 s at 30 frames/s)
 FPS_SMOOTHING = 0.8
+WIDGETS_EVERY_S = 0.5  # chart, table and readout are refreshed at most this often (the frame every time)
 IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
 TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
 
@@ -190,7 +191,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
     mask_note = "" if pipeline.has_mask_model else " No mask model is loaded (models/mask): boxes are amber, mask is n/a."
 
     def new_session() -> dict:
-        return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "frames": 0}
+        return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "frames": 0, "widgets_time": 0.0}
 
     def webcam_frame(frame, mirror: bool, smoothing: bool, session: dict | None):
         """One streamed webcam frame -> annotated frame, main-face chart, face table, readout, session."""
@@ -217,6 +218,9 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                    f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
         if result.note:
             readout += f" | {result.note}"
+        if now - session["widgets_time"] < WIDGETS_EVERY_S:  # less for the browser to redraw: more frames/s
+            return annotated, gr.skip(), gr.skip(), gr.skip(), session
+        session["widgets_time"] = now
         return annotated, main_face_chart(result), face_table(result), readout, session
 
     def face_table_empty() -> pd.DataFrame:
