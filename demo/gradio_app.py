@@ -105,7 +105,8 @@ class TempDirCleaner(threading.Thread):
 
 
 def remove_temp_dir() -> None:
-    shutil.rmtree(TEMP_DIR, ignore_errors=True) if OWN_TEMP_DIR else None
+    if OWN_TEMP_DIR:
+        shutil.rmtree(TEMP_DIR, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -191,7 +192,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
     mask_note = "" if pipeline.has_mask_model else " No mask model is loaded (models/mask): boxes are amber, mask is n/a."
 
     def new_session() -> dict:
-        return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "frames": 0, "widgets_time": 0.0}
+        return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "widgets_time": 0.0}
 
     def webcam_frame(frame, mirror: bool, smoothing: bool, session: dict | None):
         """One streamed webcam frame -> annotated frame, main-face chart, face table, readout, session."""
@@ -210,7 +211,6 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
             instant = 1.0 / max(now - session["last_frame_time"], 1e-3)
             session["fps"] = instant if not session["fps"] else FPS_SMOOTHING * session["fps"] + (1 - FPS_SMOOTHING) * instant
         session["last_frame_time"] = now
-        session["frames"] += 1
         latency = (time.perf_counter() - start) * 1000
         timings = result.timings_ms
         readout = (f"{session['fps']:.1f} frames/s | server latency {latency:.0f} ms "

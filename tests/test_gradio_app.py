@@ -161,8 +161,6 @@ def test_webcam_stream_in_headless_chromium(server, media_dir, playwright_instan
         browser.close()
 
     # Streamed frames do not stay on disk.
-    page_time = time.time() - started
-    assert page_time > 0
     time.sleep(FRAME_TTL_S + CLEAN_EVERY_S + 1)
     left = [p for p in server["temp_dir"].rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
             and p.stat().st_mtime >= started and "examples" not in p.parts]
