@@ -33,6 +33,61 @@ from conftest import CHROMIUM, CHROMIUM_FLAGS, camera_file_from_image, free_port
 from train.data import data_dir  # noqa: E402
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU time (user + system) so far of this run's Chromium processes, by thread role, and of the web server."""
+    totals = {"chromium": 0.0, "page main thread": 0.0, "detector worker": 0.0, "server": 0.0}
+    for pid in descendants(os.getpid()):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        is_chromium = b"chromium" in cmdline
+        if not is_chromium and pid != server_pid:
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / TICK
+            if pid == server_pid:
+                totals["server"] += seconds
+                continue
+            totals["chromium"] += seconds
+            page_renderer = b"--type=renderer" in cmdline and b"webui" not in cmdline
+            if page_renderer and tid == str(pid):
+                totals["page main thread"] += seconds
+            elif page_renderer and name.startswith("DedicatedWorker"):
+                totals["detector worker"] += seconds
+    return totals
+
+
 def kind_of(url: str) -> str:
     path = url.split("?")[0]
     if "/vendor/" in path:
@@ -52,7 +107,7 @@ def poll(page, expression: str, timeout: float):
     raise TimeoutError(f"{expression} not true after {timeout} s; page error: {page.evaluate('() => window.pageState && window.pageState.error')}")
 
 
-def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, threads: int) -> dict:
+def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, threads: int, server_pid: int) -> dict:
     args = CHROMIUM_FLAGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                              f"--use-file-for-fake-video-capture={camera}"]
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
@@ -78,12 +133,14 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
         ready_s = time.time() - start
         poll(page, "window.lastResult && window.lastResult.frame >= 10", 180)
         first_frames_s = time.time() - start
-        frames0, t0 = page.evaluate("() => window.pageState.frame"), time.time()
+        frames0, t0, cpu0 = page.evaluate("() => window.pageState.frame"), time.time(), cpu_seconds(server_pid)
         samples = []
         while time.time() - t0 < seconds:
             time.sleep(1.0)
             samples.append(page.evaluate("() => window.pageState.stats().fps"))
-        frames1, t1 = page.evaluate("() => window.pageState.frame"), time.time()
+        frames1, t1, cpu1 = page.evaluate("() => window.pageState.frame"), time.time(), cpu_seconds(server_pid)
+        frames = max(1, frames1 - frames0)
+        cpu_ms = {k: round((cpu1[k] - cpu0[k]) * 1000 / frames, 1) for k in cpu0}
         stats = page.evaluate("() => window.pageState.stats()")
         # how much CPU the page got: a fixed JS loop (about 1 ns per multiply-add on an idle core of this machine)
         calibration = page.evaluate("""() => {
@@ -96,6 +153,7 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
             "mode": mode,
             "fps": round((frames1 - frames0) / (t1 - t0), 2),
             "fps_median_1s": statistics.median(samples) if samples else None,
+            "cpu_ms_per_frame": cpu_ms,
             "median_ms": {k: round(v, 1) for k, v in (stats["median_ms"] or {}).items()},
             "faces": len(result["faces"]),
             "backend": stats["backend"],
@@ -141,18 +199,21 @@ def main(argv=None) -> int:
         try:
             with sync_playwright() as playwright:
                 for mode in args.modes.split(","):
-                    result = run_mode(playwright, f"http://127.0.0.1:{port}/", camera, mode.strip(), args.seconds, args.threads)
+                    result = run_mode(playwright, f"http://127.0.0.1:{port}/", camera, mode.strip(), args.seconds, args.threads,
+                                      server.pid)
                     results.append(result)
                     print(json.dumps(result), flush=True)
         finally:
             stop_server(server)
     print()
-    print("| mode | frames/s | detect ms | classify ms | draw ms | total ms (grab to drawn) | faces | load avg | JS ns/op |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| mode | frames/s | detect ms | classify ms | draw ms | total ms (grab to drawn) | faces | load avg | JS ns/op "
+          "| CPU ms/frame: Chromium (page main, worker) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        m = r["median_ms"]
+        m, c = r["median_ms"], r["cpu_ms_per_frame"]
         print(f"| {r['mode']} | {r['fps']:.1f} | {m.get('detect')} | {m.get('classify')} | {m.get('draw')} | {m.get('total')} "
-              f"| {r['faces']} | {r['load_average'][0]:.1f} | {r['js_ns_per_multiply_add']} |")
+              f"| {r['faces']} | {r['load_average'][0]:.1f} | {r['js_ns_per_multiply_add']} "
+              f"| {c['chromium']} ({c['page main thread']}, {c['detector worker']}) |")
     if results:
         print(f"\nbytes downloaded on a cold load: {results[0]['bytes_total']:,} in {results[0]['files']} files: {results[0]['bytes']}")
     if args.json:

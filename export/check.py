@@ -123,13 +123,13 @@ def check_bundle(folder: Path, model, faces: np.ndarray, quantization: str | Non
         probs, info = run_node(folder, subset, backend)
         numbers = compare(reference[: len(subset)], probs)
         log(f"  tfjs {backend:4s} on {len(subset)} faces: max |tfjs - keras| = {numbers['max_abs_diff']:.2e}, "
-            f"top-1 agreement {numbers['top1_agreement']:.2%}, {info['ms_per_face']:.1f} ms/face in Node")
+            f"top-1 agreement {numbers['top1_agreement']:.3%}, {info['ms_per_face']:.1f} ms/face in Node")
         if quantization is None and numbers["max_abs_diff"] > FLOAT32_MAX_ABS_DIFF:
             raise CheckError(f"tfjs ({backend}) differs from Keras by up to {numbers['max_abs_diff']:.3g} "
                              f"(> {FLOAT32_MAX_ABS_DIFF:g} allowed for float32 weights)")
         if quantization is not None and numbers["top1_agreement"] < QUANTIZED_MIN_TOP1_AGREEMENT:
             raise CheckError(f"tfjs ({backend}, {quantization} weights) agrees with Keras on only "
-                             f"{numbers['top1_agreement']:.2%} of top-1 labels (< {QUANTIZED_MIN_TOP1_AGREEMENT:.0%} required)")
+                             f"{numbers['top1_agreement']:.3%} of top-1 labels ({QUANTIZED_MIN_TOP1_AGREEMENT:.0%} required)")
         report[backend] = {"faces": int(len(subset)), "max_abs_diff": float(f"{numbers['max_abs_diff']:.3g}"),
                            "top1_agreement": round(numbers["top1_agreement"], 4)}
     return report
