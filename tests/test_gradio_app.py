@@ -100,16 +100,21 @@ def test_bad_inputs_give_a_clear_message_and_the_server_stays_up(client, server,
     assert server["process"].poll() is None
 
 
-def test_video_tab_gives_annotated_video_csv_and_plot(client, media_dir):
-    import csv
-
+@pytest.fixture(scope="module")
+def video_result(client, media_dir):
     from gradio_client import handle_file
 
     video, csv_path, plot, text = client.predict(handle_file(str(media_dir / "short_hamilton_clip.mp4")), True,
                                                  api_name="/predict_video")
+    return (video if isinstance(video, str) else video["video"]), csv_path, plot, text
+
+
+def test_video_tab_gives_annotated_video_csv_and_plot(video_result):
+    import csv
+
     import cv2
 
-    video_path = video if isinstance(video, str) else video["video"]
+    video_path, csv_path, plot, text = video_result
     assert str(video_path).endswith(".webm")
     capture = cv2.VideoCapture(str(video_path))
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -121,6 +126,20 @@ def test_video_tab_gives_annotated_video_csv_and_plot(client, media_dir):
     assert "275 frames" in text
     plot_rows = plot["value"]["data"] if "value" in plot else plot["data"]
     assert len(plot_rows) > 100 * 7  # the main face's 7 probabilities per frame
+
+
+def test_annotated_video_plays_in_chromium(video_result, playwright_instance, tmp_path):
+    page_file = tmp_path / "video.html"
+    page_file.write_text(f'<video id="v" src="file://{video_result[0]}" muted></video>')
+    browser = launch_chromium(playwright_instance)
+    try:
+        page = browser.new_page()
+        page.goto(f"file://{page_file}")
+        page.wait_for_function("document.getElementById('v').readyState >= 2", timeout=30_000)
+        duration, width = page.evaluate("[document.getElementById('v').duration, document.getElementById('v').videoWidth]")
+    finally:
+        browser.close()
+    assert 9 < duration < 11 and width == 640  # the 10 s, 640x360 clip
 
 
 def test_webcam_stream_in_headless_chromium(server, media_dir, playwright_instance, tmp_path):
