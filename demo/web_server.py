@@ -51,11 +51,11 @@ for _variant in ("tflite_web_api_cc", "tflite_web_api_cc_simd", "tflite_web_api_
             VENDOR_FILES[_variant + _suffix] = _path
 VENDOR_FILES["tflite_web_api_client.js"] = _TF / "tfjs-tflite/wasm/tflite_web_api_client.js"
 
-MIME_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
+MIME_TYPES = {  # Werkzeug appends "; charset=utf-8" to the text/* ones
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
     ".json": "application/json",
     ".wasm": "application/wasm",
     ".bin": "application/octet-stream",
@@ -64,7 +64,7 @@ MIME_TYPES = {
     ".jpg": "image/jpeg",
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
-    ".md": "text/plain; charset=utf-8",
+    ".md": "text/plain",
 }
 
 CONTENT_SECURITY_POLICY = "; ".join([

@@ -46,7 +46,7 @@ def test_index_is_served_by_waitress_with_security_headers(server):
     status, headers, body = get(server, "/")
     assert status == 200
     assert b'<script type="module" src="js/app.js">' in body
-    assert headers["content-type"].startswith("text/html")
+    assert headers["content-type"] == "text/html; charset=utf-8"
     assert headers["server"] == "facexp"  # waitress's ident, not Werkzeug's development server
     csp = headers["content-security-policy"]
     for directive in ("default-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"):
@@ -81,6 +81,7 @@ def test_mime_types(server, path, mime):
     status, headers, body = get(server, path)
     assert status == 200, path
     assert headers["content-type"].split(";")[0] == mime
+    assert headers["content-type"].count("charset") <= 1
     if mime == "application/wasm":
         assert body[:4] == b"\0asm"
 
