@@ -12,7 +12,7 @@ Tabs:
 
 Privacy: Gradio writes every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. We point it at a private
 folder made at start, delete shown frames after FRAME_TTL_S and other files (uploads, videos, CSVs) after
-RESULT_TTL_S, and remove the folder at exit.
+RESULT_TTL_S, and remove the folder at exit (also on SIGTERM; folders of killed runs are removed at the next start).
 """
 
 from __future__ import annotations
@@ -23,16 +23,30 @@ import csv
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+TEMP_PREFIX = "facexp-gradio-"  # private temp dirs are named facexp-gradio-<pid>-<random>
+
+
+def remove_stale_temp_dirs() -> None:
+    """Remove the private temp dirs of app processes that no longer run (killed before they could clean up)."""
+    for folder in Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*"):
+        pid = folder.name[len(TEMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 # Gradio reads GRADIO_TEMP_DIR when it is imported: choose a private one first (kept if the caller set one).
 OWN_TEMP_DIR = not os.environ.get("GRADIO_TEMP_DIR")
 if OWN_TEMP_DIR:
-    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="facexp-gradio-")
+    remove_stale_temp_dirs()
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 TEMP_DIR = Path(os.environ["GRADIO_TEMP_DIR"])
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -102,11 +116,6 @@ class TempDirCleaner(threading.Thread):
                 self.clean_once()
             except OSError as error:
                 log.warning("cleaning %s: %s", self.folder, error)
-
-
-def remove_temp_dir() -> None:
-    if OWN_TEMP_DIR:
-        shutil.rmtree(TEMP_DIR, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -344,7 +353,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    atexit.register(remove_temp_dir)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so atexit removes the temp dir on terminate
     pipeline = FacePipeline(args.emotion_model, args.mask_model)
     examples_dir = TEMP_DIR / "examples"
     app = build_app(pipeline, example_images(examples_dir))

@@ -3,7 +3,9 @@ plain `predict_image` endpoint, a real headless Chromium with a fake camera on t
 temp dir left without streamed frames."""
 
 import re
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,11 +27,10 @@ SHOWN_FRAME_JS = """() => { const img = document.querySelector('#webcam-output i
 def server(tmp_path_factory):
     require(emotion_model_dir() / ARCHITECTURE_FILE, "expression model")
     folder = tmp_path_factory.mktemp("gradio")
-    temp_dir = folder / "gradio-temp"
-    temp_dir.mkdir()
     port = free_port()
     process = start_server(["--port", str(port)], port, folder / "server.log",
-                           env={"GRADIO_TEMP_DIR": str(temp_dir), "FACEXP_FRAME_TTL_S": str(FRAME_TTL_S)})
+                           env={"GRADIO_TEMP_DIR": "", "FACEXP_FRAME_TTL_S": str(FRAME_TTL_S)})  # "": the app makes its own
+    (temp_dir,) = Path(tempfile.gettempdir()).glob(f"facexp-gradio-{process.pid}-*")  # the app's private temp dir
     yield {"url": f"http://127.0.0.1:{port}/", "temp_dir": temp_dir, "process": process, "log": folder / "server.log"}
     stop_server(process)
 
@@ -184,3 +185,10 @@ def test_webcam_stream_in_headless_chromium(server, media_dir, playwright_instan
     left = [p for p in server["temp_dir"].rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
             and p.stat().st_mtime >= started and "examples" not in p.parts]
     assert left == [], left
+
+
+def test_temp_dir_is_removed_when_the_server_stops(server):
+    assert server["temp_dir"].is_dir()
+    stop_server(server["process"])
+    assert server["process"].returncode == 0
+    assert not server["temp_dir"].exists()
