@@ -220,6 +220,27 @@ def test_upload_parity_with_python_predict(server, media_dir, playwright_instanc
         browser.close()
 
 
+def test_cpu_fallback_backend_gives_the_same_result(server, media_dir, playwright_instance):
+    browser = launch_chromium(playwright_instance)
+    try:
+        results = {}
+        for backend in ("wasm", "cpu"):
+            page = browser.new_page()
+            page.goto(server + f"?camera=0&backend={backend}")
+            wait_for(page, "window.pageState && window.pageState.ready")
+            assert page.evaluate("() => window.pageState.backend") == backend
+            page.set_input_files("#upload", str(media_dir / "happy.jpg"))
+            wait_for(page, "window.lastResult", timeout=120)
+            results[backend] = page.evaluate("() => window.lastResult.faces")
+            page.close()
+        assert len(results["cpu"]) == len(results["wasm"]) == 1
+        cpu, wasm = results["cpu"][0], results["wasm"][0]
+        assert cpu["box"] == wasm["box"] and cpu["emotion"]["label"] == wasm["emotion"]["label"]
+        assert max(abs(cpu["emotion"]["scores"][k] - wasm["emotion"]["scores"][k]) for k in cpu["emotion"]["scores"]) <= 2e-4
+    finally:
+        browser.close()
+
+
 def test_uploads_that_are_not_usable_images_are_refused_clearly(server, playwright_instance, tmp_path):
     not_an_image = tmp_path / "notes.txt"
     not_an_image.write_text("not a photo")

@@ -47,15 +47,23 @@ function showMessage(text, kind = 'error') {
 
 const round = v => Math.round(v * 10 ** SCORE_DECIMALS) / 10 ** SCORE_DECIMALS;
 
+const WASM_INIT_TIMEOUT_MS = 30000;  // tfjs hangs without an error when its .wasm files cannot be fetched
+
 async function chooseBackend() {
-  // wasm first (9-13 ms per face here, against 165-333 ms for cpu and webgl without a GPU); cpu as fallback
-  try {
-    // single-threaded wasm on the page: the detector worker has the other core (and no blob: workers under the CSP)
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    tf.wasm.setWasmPaths(VENDOR_URL);
-    if (await tf.setBackend('wasm')) return 'wasm';
-  } catch (error) {
-    console.warn('wasm backend unavailable, falling back to cpu:', error);
+  // wasm first (9-13 ms per face here, against 165-333 ms for cpu and webgl without a GPU); cpu as fallback.
+  // ?backend=cpu forces the fallback (tests).
+  if (new URLSearchParams(location.search).get('backend') !== 'cpu') {
+    try {
+      // single-threaded wasm on the page: the detector worker has the other core (and no blob: workers under the CSP)
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      tf.wasm.setWasmPaths(VENDOR_URL);
+      const timeout = new Promise(resolve => setTimeout(() => resolve('timeout'), WASM_INIT_TIMEOUT_MS));
+      const ok = await Promise.race([tf.setBackend('wasm'), timeout]);
+      if (ok === true) return 'wasm';
+      console.warn(`wasm backend unavailable (${ok}), falling back to cpu`);
+    } catch (error) {
+      console.warn('wasm backend unavailable, falling back to cpu:', error);
+    }
   }
   if (await tf.setBackend('cpu')) return 'cpu';
   throw new Error('no TensorFlow.js backend could be initialised');
