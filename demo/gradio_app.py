@@ -56,6 +56,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from core.labels import EMOTIONS  # noqa: E402
+from core.models import ModelFileError  # noqa: E402
 from core.pipeline import FacePipeline, FrameResult, InputError  # noqa: E402
 from core.tracking import FaceTracker  # noqa: E402
 from core.video import VideoError, VideoWriter, read_frames, video_info  # noqa: E402
@@ -354,7 +355,11 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so atexit removes the temp dir on terminate
-    pipeline = FacePipeline(args.emotion_model, args.mask_model)
+    try:
+        pipeline = FacePipeline(args.emotion_model, args.mask_model)
+    except (ModelFileError, FileNotFoundError) as error:
+        print(f"error: cannot load the models: {error}", file=sys.stderr)
+        return 2
     examples_dir = TEMP_DIR / "examples"
     app = build_app(pipeline, example_images(examples_dir))
     cleaner = TempDirCleaner(TEMP_DIR)
