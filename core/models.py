@@ -69,8 +69,17 @@ def save_model_folder(model, folder: Path, metadata: dict) -> None:
     """Write architecture JSON, weights and metadata into `folder` (each file atomically)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomically(folder / ARCHITECTURE_FILE, model.to_json(indent=1))
-    save_weights_atomically(model, folder / WEIGHTS_FILE)
+    import keras
+
+    # The architecture alone: without "compile_config" the loaded model is not compiled, so neither it nor the
+    # weights file carries an optimizer (whose state is twice the size of the weights).
+    config = json.loads(model.to_json())
+    config.pop("compile_config", None)
+    architecture = json.dumps(config, indent=1)
+    weights_only = keras.models.model_from_json(architecture)
+    weights_only.set_weights(model.get_weights())
+    write_atomically(folder / ARCHITECTURE_FILE, architecture)
+    save_weights_atomically(weights_only, folder / WEIGHTS_FILE)
     write_atomically(folder / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
 
 

@@ -339,9 +339,14 @@ def training_markdown(record: dict) -> str:
         for label, m in metrics["per_class"].items()
     )
     tta = f" (test-time augmentation: {', '.join(metrics['tta'])})" if metrics.get("tta") else ""
+    commands = record.get("commands") or [record["command"]]
+    if len(commands) > 1:
+        command_lines = "- Commands (the run was stopped and resumed with `--resume`):\n" + "\n".join(f"  - `{c}`" for c in commands)
+    else:
+        command_lines = f"- Command: `{commands[0]}`"
     return f"""# Training record
 
-- Command: `{record['command']}`
+{command_lines}
 - Data: `{record['data']}`; {record['split']}
 - Images: {record['train_images']} training, {record['validation_images']} validation
 - Network: `{record['network']}`, {record['parameters']:,} parameters

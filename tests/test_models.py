@@ -1,0 +1,81 @@
+"""core.models: the shipped model folders load from Keras JSON + weights, round-trip exactly, and the shipped
+expression model holds its accuracy on FER2013 PublicTest."""
+
+import json
+
+import numpy as np
+import pytest
+
+from core.labels import EMOTIONS
+from core.models import (
+    EMOTION_MODEL_DIR,
+    FacialExpressionModel,
+    ModelFileError,
+    load_keras_model,
+    save_model_folder,
+)
+
+SHIPPED_ACCURACY_FLOOR = 0.665  # issue 2: at least 66.5 % on PublicTest
+
+
+@pytest.fixture(scope="module")
+def expression_model():
+    return FacialExpressionModel(EMOTION_MODEL_DIR)
+
+
+def test_shipped_folder_is_complete(expression_model):
+    metadata = json.loads((EMOTION_MODEL_DIR / "metadata.json").read_text())
+    assert metadata["labels"] == list(EMOTIONS)
+    assert expression_model.labels == EMOTIONS
+    record = json.loads((EMOTION_MODEL_DIR / "training.json").read_text())
+    assert record["command"].startswith("python -m train.train")
+    assert record["validation_metrics"]["accuracy"] >= SHIPPED_ACCURACY_FLOOR
+
+
+def test_json_and_weights_round_trip_gives_identical_outputs(expression_model, tmp_path):
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, size=(5, 48, 48, 1)).astype(np.float32)
+    keras_model, metadata = load_keras_model(EMOTION_MODEL_DIR)
+    save_model_folder(keras_model, tmp_path, metadata)
+    reloaded, _ = load_keras_model(tmp_path)
+    np.testing.assert_array_equal(keras_model(faces, training=False).numpy(), reloaded(faces, training=False).numpy())
+    assert (tmp_path / "model.json").read_text() == (EMOTION_MODEL_DIR / "model.json").read_text()
+    assert not list(tmp_path.glob("*partial*"))
+
+
+def test_batch_probabilities_match_the_plain_keras_call(expression_model):
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, size=(4, 48, 48, 1)).astype(np.float32)
+    model = expression_model.model
+    expected = model(faces, training=False).numpy()
+    if "flip" in expression_model.tta:
+        expected = (expected + model(faces[:, :, ::-1], training=False).numpy()) / 2
+    np.testing.assert_allclose(expression_model.predict_proba(faces), expected, atol=1e-6)
+    one = expression_model.predict_proba(faces[:1])
+    np.testing.assert_allclose(one, expected[:1], atol=1e-6)
+    assert expression_model.predict_emotion(faces[0]) in EMOTIONS
+    with pytest.raises(ValueError, match=r"expected faces of shape \(N, 48, 48, 1\), got \(2, 64, 64, 3\)"):
+        expression_model.predict_proba(np.zeros((2, 64, 64, 3)))
+    assert expression_model.predict_proba(np.zeros((0, 48, 48, 1))).shape == (0, 7)
+
+
+def test_broken_model_folders_are_named(tmp_path):
+    with pytest.raises(ModelFileError, match="missing model.json"):
+        load_keras_model(tmp_path)
+    for name in ("model.json", "metadata.json"):
+        (tmp_path / name).write_text((EMOTION_MODEL_DIR / name).read_text())
+    (tmp_path / "model.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ModelFileError, match="model.weights.h5: cannot load weights"):
+        load_keras_model(tmp_path)
+
+
+def test_shipped_model_accuracy_on_public_test(expression_model, fer_csv):
+    from train.data import load_fer2013
+    from train.evaluate import evaluate_arrays
+
+    images, labels, _ = load_fer2013(fer_csv, usage="PublicTest")
+    result = evaluate_arrays(EMOTION_MODEL_DIR, images, labels)
+    assert result["n"] == 3589
+    assert result["accuracy"] >= SHIPPED_ACCURACY_FLOOR
+    recorded = json.loads((EMOTION_MODEL_DIR / "training.json").read_text())["validation_metrics"]["accuracy"]
+    assert result["accuracy"] == pytest.approx(recorded, abs=0.0006)  # at most 2 of 3589 faces may flip (float order)
