@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/inference_latency.py [--runs 200] [--model models/emotion] [--model models/mask]
 
-For batch 1 and 32: `FaceClassifier.predict_proba` (the compiled tf.function the app uses, with the model's
-test-time augmentation), against a plain eager `model(x)` call and `model.predict(x)` (never used per frame).
+For batch 1 and 32: `FaceClassifier.predict_proba` with its two backends (the compiled tf.function, the default,
+and LiteRT, which the app's pipeline uses), both with the model's test-time augmentation, against a plain eager
+`model(x)` call and `model.predict(x)` (never used per frame).
 Prints median and p95 milliseconds per call and per face.
 """
 
@@ -49,12 +50,14 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for folder in args.model or [EMOTION_MODEL_DIR]:
         classifier = FaceClassifier(folder)
+        litert = FaceClassifier(folder, backend="litert")
         shape = (classifier.size, classifier.size, classifier.channels)
-        tta = f" (+flip TTA)" if classifier.tta else ""
+        tta = " (+flip TTA)" if classifier.tta else ""
         for batch in (1, 32):
             faces = np.random.default_rng(0).integers(0, 256, size=(batch, *shape)).astype(np.float32)
             calls = {
-                f"predict_proba{tta}": lambda: classifier.predict_proba(faces),
+                f"predict_proba{tta}, tf.function": lambda: classifier.predict_proba(faces),
+                f"predict_proba{tta}, LiteRT": lambda: litert.predict_proba(faces),
                 "model(x) eager": lambda: classifier.model(faces, training=False).numpy(),
                 "model.predict(x)": lambda: classifier.model.predict(faces, verbose=0),
             }
