@@ -21,29 +21,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from conftest import webcam_frame  # noqa: E402  (the photo letterboxed into a 640x480 frame, as the fake camera)
 from core.detector import DETECTOR_MODELS, FaceDetector  # noqa: E402
 from core.pipeline import FacePipeline  # noqa: E402
 from train.data import data_dir  # noqa: E402
 
-FRAME_SIZE = (640, 480)
 SCENES = {"1 face": "obama.jpg", "4 faces": "bbt1.jpg"}
 DETECTOR_PHOTOS = {"obama_and_biden.jpg": 2, "bbt1.jpg": 4, "2008_002506.jpg": 3, "two_people.jpg": 2, "happy.jpg": 1}
 STAGES = ("detect", "crop", "emotion", "mask", "smooth", "draw", "total")
 WARMUP = 10
-
-
-def webcam_frame(path: Path) -> np.ndarray:
-    import cv2
-
-    image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    width, height = FRAME_SIZE
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    frame = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    return frame
 
 
 def percentiles(values) -> tuple[float, float]:

@@ -88,8 +88,8 @@ def write_y4m(frames_rgb: list[np.ndarray], path: Path, fps: int = 15) -> Path:
     return path
 
 
-def camera_file_from_image(image_path: Path, out_dir: Path, size=(640, 480), frames: int = 30) -> Path:
-    """A looping fake-camera video: the photo letterboxed into a 640x480 frame, repeated."""
+def webcam_frame(image_path: Path, size=(640, 480)) -> np.ndarray:
+    """The photo letterboxed (black bars) into an RGB frame of a webcam's size."""
     import cv2
 
     image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
@@ -99,7 +99,12 @@ def camera_file_from_image(image_path: Path, out_dir: Path, size=(640, 480), fra
     frame = np.zeros((height, width, 3), np.uint8)
     top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
     frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    return write_y4m([frame] * frames, out_dir / (Path(image_path).stem + ".y4m"))
+    return frame
+
+
+def camera_file_from_image(image_path: Path, out_dir: Path, size=(640, 480), frames: int = 30) -> Path:
+    """A looping fake-camera video: the photo letterboxed into a 640x480 frame, repeated."""
+    return write_y4m([webcam_frame(image_path, size)] * frames, out_dir / (Path(image_path).stem + ".y4m"))
 
 
 def launch_chromium(playwright, camera_file: Path | None = None):
