@@ -11,6 +11,8 @@ import sys
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and not argv[0].startswith("-") else "gradio"
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)  # the three commands; the Gradio app's own options follow
     if command == "predict":
         from demo.predict_cli import main as run
         return run(argv[1:])
