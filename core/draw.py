@@ -1,7 +1,8 @@
 """Drawing the results on a frame (no inference here): a box per face, its label and confidence, and a banner.
 
 - Box colour by mask status: green = with mask, red = without mask, amber = no mask model loaded.
-- Label: "happy 87%"; for a masked face the expression is shown as less certain: "mask 98% | happy (?) 41%".
+- Label, two short lines so that neighbouring faces' labels rarely overlap: "happy 87%" over "no mask 95%"; for a
+  masked face the expression is shown as less certain: "happy (?) 41%" over "mask 98%".
 - Banner at the bottom (the top-left corner is often covered by the viewer's own label): how many faces are without a mask (when the mask model is loaded), and any note from the
   pipeline (e.g. "30 faces found, the 20 largest labelled").
 - Text and line sizes scale with the frame, so labels stay legible from 160 px thumbnails to 6000 px photos.
@@ -30,15 +31,15 @@ def text_style(frame_shape) -> tuple[float, int]:
 
 
 def face_label(face: dict) -> str:
-    """The text shown above one face box."""
+    """The text shown above one face box: the expression, then (on a second line) the mask status."""
     emotion = face["emotion"]
-    expression = f"{emotion['label']} {emotion['scores'][emotion['label']]:.0%}"
+    confidence = f"{emotion['scores'][emotion['label']]:.0%}"
     mask = face.get("mask")
     if mask is None:
-        return expression
+        return f"{emotion['label']} {confidence}"
     if mask["label"] == "with_mask":
-        return f"mask {mask['score']:.0%} | {emotion['label']} {UNCERTAIN_MARK} {emotion['scores'][emotion['label']]:.0%}"
-    return f"no mask {mask['score']:.0%} | {expression}"
+        return f"{emotion['label']} {UNCERTAIN_MARK} {confidence}\nmask {mask['score']:.0%}"
+    return f"{emotion['label']} {confidence}\nno mask {mask['score']:.0%}"
 
 
 def face_color(face: dict) -> tuple[int, int, int]:
@@ -49,18 +50,25 @@ def face_color(face: dict) -> tuple[int, int, int]:
 
 
 def put_label(image: np.ndarray, text: str, x: int, y: int, color, scale: float, thickness: int, above: bool = True):
-    """Text on a filled box, placed above (x, y) when there is room, else below it; kept inside the image."""
+    """Text (one or more lines) on a filled box, placed above (x, y) when there is room, else below it; kept inside
+    the image."""
     import cv2
 
     font = cv2.FONT_HERSHEY_SIMPLEX
-    (width, height), baseline = cv2.getTextSize(text, font, scale, thickness)
+    lines = text.split("\n")
+    sizes = [cv2.getTextSize(line, font, scale, thickness) for line in lines]
+    width = max(w for (w, _), _ in sizes)
+    height = max(h for (_, h), _ in sizes)
+    line_h = height + max(b for _, b in sizes)
     pad = max(2, thickness * 2)
-    box_h = height + baseline + 2 * pad
+    box_h = line_h * len(lines) + 2 * pad
     top = y - box_h if above and y - box_h >= 0 else y
     top = min(max(0, top), max(0, image.shape[0] - box_h))
     left = min(max(0, x), max(0, image.shape[1] - width - 2 * pad))
     cv2.rectangle(image, (left, top), (left + width + 2 * pad, top + box_h), color, -1)
-    cv2.putText(image, text, (left + pad, top + pad + height), font, scale, COLOR_TEXT, thickness, cv2.LINE_AA)
+    for i, line in enumerate(lines):
+        baseline_y = top + pad + height + i * line_h
+        cv2.putText(image, line, (left + pad, baseline_y), font, scale, COLOR_TEXT, thickness, cv2.LINE_AA)
 
 
 def banner_text(faces: list[dict], has_mask_model: bool, note: str | None) -> tuple[str | None, tuple[int, int, int]]:

@@ -1,6 +1,6 @@
 // Drawing only (no inference): boxes and labels over the frame, the alert banner, probability bars, readouts.
 // Same conventions as the Python apps (core/draw.py): banner at the bottom; green = with mask, red = without mask, amber = no mask model;
-// label "happy 87%", for a masked face "mask 98% | happy (?) 41%".
+// label in two short lines, "happy 87%" over "no mask 95%"; for a masked face "happy (?) 41%" over "mask 98%".
 
 const COLOR_WITH_MASK = 'rgb(0, 200, 0)';
 const COLOR_WITHOUT_MASK = 'rgb(230, 30, 30)';
@@ -11,10 +11,10 @@ const percent = p => `${Math.round(p * 100)}%`;
 
 export function faceLabel(face) {
   const {label, scores} = face.emotion;
-  const expression = `${label} ${percent(scores[label])}`;
-  if (!face.mask) return expression;
-  if (face.mask.label === 'with_mask') return `mask ${percent(face.mask.score)} | ${label} ${UNCERTAIN_MARK} ${percent(scores[label])}`;
-  return `no mask ${percent(face.mask.score)} | ${expression}`;
+  const confidence = percent(scores[label]);
+  if (!face.mask) return `${label} ${confidence}`;
+  if (face.mask.label === 'with_mask') return `${label} ${UNCERTAIN_MARK} ${confidence}\nmask ${percent(face.mask.score)}`;
+  return `${label} ${confidence}\nno mask ${percent(face.mask.score)}`;
 }
 
 export function faceColor(face) {
@@ -37,17 +37,18 @@ export function drawFaces(ctx, faces, {hasMaskModel = false, note = null} = {}) 
     ctx.strokeStyle = color;
     ctx.lineWidth = line;
     ctx.strokeRect(x, y, w, h);
-    const text = faceLabel(face);
+    const lines = faceLabel(face).split('\n');
     const pad = Math.round(font / 4);
-    const textW = ctx.measureText(text).width + 2 * pad;
-    const boxH = font + 2 * pad;
+    const lineH = Math.round(font * 1.15);
+    const textW = Math.max(...lines.map(l => ctx.measureText(l).width)) + 2 * pad;
+    const boxH = lineH * lines.length + 2 * pad;
     let top = y - boxH >= 0 ? y - boxH : y;
     top = Math.min(Math.max(0, top), Math.max(0, height - boxH));
     const left = Math.min(Math.max(0, x), Math.max(0, width - textW));
     ctx.fillStyle = color;
     ctx.fillRect(left, top, textW, boxH);
     ctx.fillStyle = 'white';
-    ctx.fillText(text, left + pad, top + pad);
+    lines.forEach((l, i) => ctx.fillText(l, left + pad, top + pad + i * lineH));
   }
   const parts = [];
   let alert = false;
