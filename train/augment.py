@@ -86,15 +86,29 @@ def augment_batch(images: tf.Tensor, config: AugmentConfig = AugmentConfig()) ->
     return tf.clip_by_value(x, 0.0, 255.0)
 
 
-def training_dataset(images, labels_onehot, batch_size: int, seed: int, config: AugmentConfig = AugmentConfig()):
-    """Shuffled, batched, augmented tf.data pipeline over in-memory uint8 images."""
+def training_dataset(images, labels_onehot, batch_size: int, seed: int, config: AugmentConfig = AugmentConfig(),
+                     soft_targets=None, class_weights=None):
+    """Shuffled, batched, augmented tf.data pipeline over in-memory uint8 images.
+
+    With `soft_targets` (a function of the augmented batch, see `train.distill`) each batch is
+    `(images, [one-hot | soft targets], per-sample class weights)` for distillation.
+    """
     dataset = tf.data.Dataset.from_tensor_slices((images, labels_onehot))
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.map(lambda x, y: (augment_batch(x, config), y), num_parallel_calls=1)
+    if soft_targets is not None:
+        weights = tf.constant(class_weights if class_weights is not None else [1.0] * labels_onehot.shape[1], tf.float32)
+        dataset = dataset.map(
+            lambda x, y: (x, tf.concat([tf.cast(y, tf.float32), soft_targets(x)], axis=1), tf.gather(weights, tf.argmax(y, axis=1))),
+            num_parallel_calls=1,
+        )
     return dataset.prefetch(2)
 
 
-def evaluation_dataset(images, labels_onehot, batch_size: int):
+def evaluation_dataset(images, labels_onehot, batch_size: int, packed: bool = False):
+    """Batches of float images; `packed` repeats the one-hot labels as [hard | soft] targets (for distillation)."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels_onehot)).batch(batch_size)
+    if packed:
+        return dataset.map(lambda x, y: (tf.cast(x, tf.float32), tf.concat([y, y], axis=1))).prefetch(2)
     return dataset.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2)
