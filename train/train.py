@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.augment import AugmentConfig
+from train.augment import ENGINES, AugmentConfig
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Setup
@@ -52,6 +52,8 @@ def parse_args(argv=None):
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--class-weight", choices=["none", "sqrt"], default="sqrt",
                         help="sqrt: weight each class by sqrt(median count / class count), lifting rare 'disgust'")
+    parser.add_argument("--augment", choices=ENGINES, default="warp",
+                        help="augmentation: the hand-written warp or Keras's preprocessing layers (train/augment.py)")
     parser.add_argument("--teacher", type=Path, nargs="+", default=[],
                         help="model folder(s) to distil from (several = an ensemble; see train/distill.py)")
     parser.add_argument("--alpha", type=float, default=0.7, help="weight of the teachers' soft targets (distillation)")
@@ -263,6 +265,7 @@ def main(argv=None) -> int:
     train_ds = training_dataset(
         x_train, keras.utils.to_categorical(y_train, num_classes), args.batch_size, args.seed, defaults["augment"],
         soft_targets=soft_targets, class_weights=None if weights is None else [weights[i] for i in range(num_classes)],
+        engine=args.augment,
     )
     val_ds = evaluation_dataset(x_val, keras.utils.to_categorical(y_val, num_classes), 256, packed=bool(args.teacher))
     steps_per_epoch = max(1, len(x_train) // args.batch_size)
@@ -349,6 +352,7 @@ def main(argv=None) -> int:
             if args.teacher else ""),
         "teachers": [str(t) for t in args.teacher],
         "class_weight": args.class_weight,
+        "augmentation": args.augment,
         "seed": args.seed,
         "train_seconds": round(state["train_seconds"], 1),
         "seconds_per_epoch": round(state["train_seconds"] / max(1, state["epochs_done"]), 1),
