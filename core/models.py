@@ -4,17 +4,27 @@ A model folder holds:
 - `model.json`: the architecture (`keras.Model.to_json()`),
 - `model.weights.h5`: the weights,
 - `metadata.json`: task, label list (from `core.labels`), input size/channels, test-time augmentation,
+- `model.tflite` + `model.tflite.json`: the same network converted to LiteRT, and what it was made from (sha256 of
+  `model.json` and `model.weights.h5`, its own sha256, max |LiteRT - Keras| on real faces at write time); written by
+  `write_tflite` (called by `save_model_folder`; for an existing folder `python -m export --tflite FOLDER`),
 - `TRAINING.md` / `training.json`: how it was trained (written by `train.train`).
 
 `FacialExpressionModel` and `FaceMaskModel` load such a folder and classify a batch of face crops in one call of a
 compiled `tf.function` (never `model.predict` per call: it costs ~100 ms of set-up each time), or, with
-`backend="litert"`, of the same network converted in memory to LiteRT (faster on this CPU; same outputs to ~1e-7).
+`backend="litert"`, of the folder's `model.tflite` (faster on this CPU; same outputs to ~1e-7). With a `model.tflite`
+that matches the weights, the LiteRT backend never imports TensorFlow or builds the Keras model (start-up ~1 s instead
+of ~8 s); a missing or stale one (made from other weights) is said in the log and the network is converted in memory
+instead, never used silently. Every file of the folder is checked when it is loaded (corrupt or truncated ->
+`ModelFileError` naming the file), i.e. at start-up, not at the first frame.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +35,52 @@ from core.preprocess import crop_metadata
 ARCHITECTURE_FILE = "model.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
+TFLITE_FILE = "model.tflite"
+TFLITE_RECORD_FILE = "model.tflite.json"
+TFLITE_MAX_ABS_DIFF = 1e-4  # LiteRT vs Keras probabilities at write time (float32: ~1e-7 is typical)
+TFLITE_CHECK_FACES = 256
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EMOTION_MODEL_DIR = REPO_ROOT / "models" / "emotion"
 MASK_MODEL_DIR = REPO_ROOT / "models" / "mask"
 
 
+log = logging.getLogger("facexp.models")
+
+
 class ModelFileError(RuntimeError):
     """A model folder that is missing a file or whose files do not fit together."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_json_file(path: Path) -> dict:
+    """A JSON object from a model file, or ModelFileError naming the file (corrupt, truncated, empty)."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ModelFileError(f"{path}: corrupt or truncated ({type(error).__name__}: {error})") from None
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def read_metadata(folder: Path) -> dict:
+    folder = Path(folder)
+    metadata = read_json_file(folder / METADATA_FILE)
+    try:
+        labels, size, channels = metadata["labels"], int(metadata["input"]["size"]), int(metadata["input"]["channels"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{folder / METADATA_FILE}: missing or bad field {error} (expected labels, input.size, input.channels)") from None
+    if not isinstance(labels, list) or not labels or size < 1 or channels not in (1, 3):
+        raise ModelFileError(f"{folder / METADATA_FILE}: expected a label list, input.size >= 1 and input.channels 1 or 3")
+    return metadata
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
@@ -65,8 +114,9 @@ def make_metadata(task: str, input_shape, tta: list[str]) -> dict:
     }
 
 
-def save_model_folder(model, folder: Path, metadata: dict) -> None:
-    """Write architecture JSON, weights and metadata into `folder` (each file atomically)."""
+def save_model_folder(model, folder: Path, metadata: dict, check_faces=None) -> None:
+    """Write architecture JSON, weights, metadata and the LiteRT `model.tflite` into `folder` (each file atomically).
+    `check_faces` (float32 0-255, real faces) check the LiteRT conversion against Keras; see `write_tflite`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     import keras
@@ -81,6 +131,117 @@ def save_model_folder(model, folder: Path, metadata: dict) -> None:
     write_atomically(folder / ARCHITECTURE_FILE, architecture)
     save_weights_atomically(weights_only, folder / WEIGHTS_FILE)
     write_atomically(folder / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+    write_tflite(folder, check_faces, model=weights_only)
+
+
+def _convert_to_tflite(model) -> bytes:
+    """`model.export(format="litert")` into a temporary folder; the .tflite bytes."""
+    with tempfile.TemporaryDirectory(prefix="facexp-litert-") as tmp:
+        path = Path(tmp) / TFLITE_FILE
+        model.export(str(path), format="litert", verbose=False)
+        return path.read_bytes()
+
+
+def _keras_reference(model, faces: np.ndarray, flip: bool) -> np.ndarray:
+    out = np.concatenate([model(faces[i:i + 256], training=False).numpy() for i in range(0, len(faces), 256)])
+    if flip:
+        mirrored = np.ascontiguousarray(faces[:, :, ::-1])
+        out = (out + np.concatenate([model(mirrored[i:i + 256], training=False).numpy() for i in range(0, len(faces), 256)])) / 2
+    return out
+
+
+def write_tflite(folder: Path, faces=None, model=None, log=log.info) -> dict:
+    """Convert the folder's network to LiteRT, check it against Keras on `faces` (real faces, float32 0-255; without
+    them, 64 random images, said in the record), and write `model.tflite` + `model.tflite.json` atomically (the
+    record last: a folder is never left with a record that vouches for another tflite). Fails (ModelFileError, nothing
+    written) if LiteRT differs from Keras by more than TFLITE_MAX_ABS_DIFF. Returns the record."""
+    folder = Path(folder)
+    if model is None:
+        model, metadata = load_keras_model(folder)
+    else:
+        metadata = read_metadata(folder)
+    size, channels = metadata["input"]["size"], metadata["input"]["channels"]
+    if faces is None or len(faces) == 0:
+        faces = np.random.default_rng(0).integers(0, 256, (64, size, size, channels)).astype(np.float32)
+        source = "64 random images (no real faces given)"
+    else:
+        faces = np.asarray(faces, np.float32)
+        if faces.ndim == 3:
+            faces = faces[..., None]
+        faces = faces[np.linspace(0, len(faces) - 1, min(len(faces), TFLITE_CHECK_FACES)).round().astype(int)]
+        source = f"{len(faces)} real faces"
+    content = _convert_to_tflite(model)
+    flip = "flip" in metadata.get("tta", ())
+    reference = _keras_reference(model, faces, flip=False)
+    lite = _interpreter_probabilities(_interpreter(content, folder / TFLITE_FILE), flip=False)
+    got = np.concatenate([lite(faces[i:i + 64]) for i in range(0, len(faces), 64)])
+    max_diff = float(np.abs(got - reference).max())
+    if not max_diff <= TFLITE_MAX_ABS_DIFF:
+        raise ModelFileError(f"{folder / TFLITE_FILE}: LiteRT differs from Keras by up to {max_diff:.3g} on {source} "
+                             f"(> {TFLITE_MAX_ABS_DIFF:g}); not written")
+    record = {
+        "made_from": {ARCHITECTURE_FILE: sha256_file(folder / ARCHITECTURE_FILE), WEIGHTS_FILE: sha256_file(folder / WEIGHTS_FILE)},
+        TFLITE_FILE: {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)},
+        "check": {"faces": source, "max_abs_diff_vs_keras": float(f"{max_diff:.3g}"), "top1_agreement":
+                  float((got.argmax(1) == reference.argmax(1)).mean())},
+    }
+    write_atomically(folder / TFLITE_FILE, content)
+    write_atomically(folder / TFLITE_RECORD_FILE, json.dumps(record, indent=2) + "\n")
+    log(f"{folder / TFLITE_FILE}: {len(content):,} bytes, max |LiteRT - Keras| = {max_diff:.2e} on {source}")
+    return record
+
+
+def check_folder_files(folder: Path) -> dict:
+    """Every file a model folder needs is there and readable (without TensorFlow). Returns the metadata."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: no such model folder" if not folder.exists() else f"{folder}: not a folder")
+    for name in (ARCHITECTURE_FILE, WEIGHTS_FILE, METADATA_FILE):
+        if not (folder / name).is_file():
+            raise ModelFileError(f"{folder}: missing {name} (expected {ARCHITECTURE_FILE}, {WEIGHTS_FILE}, {METADATA_FILE})")
+    metadata = read_metadata(folder)
+    read_json_file(folder / ARCHITECTURE_FILE)
+    with open(folder / WEIGHTS_FILE, "rb") as handle:
+        if handle.read(8) != b"\x89HDF\r\n\x1a\n":
+            raise ModelFileError(f"{folder / WEIGHTS_FILE}: not an HDF5 weights file (corrupt or truncated)")
+    return metadata
+
+
+def matching_tflite(folder: Path) -> bytes | None:
+    """The folder's `model.tflite` if its record says it was made from the folder's current model.json and weights
+    (None, said in the log, if it is missing or stale). A tflite whose bytes are not the recorded ones (corrupt,
+    truncated) -> ModelFileError naming it."""
+    folder = Path(folder)
+    tflite, record_path = folder / TFLITE_FILE, folder / TFLITE_RECORD_FILE
+    if not tflite.is_file() or not record_path.is_file():
+        log.warning("%s: no %s (+ %s); converting in memory (slower start; write it with: python -m export --tflite %s)",
+                    folder, TFLITE_FILE, TFLITE_RECORD_FILE, folder)
+        return None
+    record = read_json_file(record_path)
+    try:
+        made_from, expected = record["made_from"], record[TFLITE_FILE]
+        expected_sha, expected_bytes = expected["sha256"], int(expected["bytes"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{record_path}: missing or bad field {error} (expected made_from, {TFLITE_FILE}.sha256/bytes)") from None
+    for name in (ARCHITECTURE_FILE, WEIGHTS_FILE):
+        if made_from.get(name) != sha256_file(folder / name):
+            log.warning("%s was made from another %s (stale): not used; converting in memory "
+                        "(rewrite it with: python -m export --tflite %s)", tflite, name, folder)
+            return None
+    content = tflite.read_bytes()
+    if len(content) != expected_bytes or hashlib.sha256(content).hexdigest() != expected_sha:
+        raise ModelFileError(f"{tflite}: corrupt or truncated ({len(content):,} bytes, sha256 differs from "
+                             f"{TFLITE_RECORD_FILE}: expected {expected_bytes:,} bytes); rewrite it with: python -m export --tflite {folder}")
+    return content
+
+
+def _interpreter(content: bytes, name: Path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        return Interpreter(model_content=content, num_threads=1)
+    except (ValueError, RuntimeError) as error:
+        raise ModelFileError(f"{name}: not a LiteRT model ({error})") from None
 
 
 def load_keras_model(folder: Path):
@@ -88,11 +249,11 @@ def load_keras_model(folder: Path):
     import keras
 
     folder = Path(folder)
-    for name in (ARCHITECTURE_FILE, WEIGHTS_FILE, METADATA_FILE):
-        if not (folder / name).is_file():
-            raise ModelFileError(f"{folder}: missing {name} (expected {ARCHITECTURE_FILE}, {WEIGHTS_FILE}, {METADATA_FILE})")
-    metadata = json.loads((folder / METADATA_FILE).read_text())
-    model = keras.models.model_from_json((folder / ARCHITECTURE_FILE).read_text())
+    metadata = check_folder_files(folder)
+    try:
+        model = keras.models.model_from_json((folder / ARCHITECTURE_FILE).read_text())
+    except Exception as error:  # Keras raises many kinds for a JSON that is not a model
+        raise ModelFileError(f"{folder / ARCHITECTURE_FILE}: not a Keras model architecture ({type(error).__name__}: {error})") from None
     try:
         model.load_weights(folder / WEIGHTS_FILE)
     except (ValueError, OSError) as error:
@@ -109,14 +270,10 @@ BACKENDS = ("tensorflow", "litert")
 def litert_probabilities(model, flip: bool):
     """`model` converted in memory to LiteRT (`model.export(format="litert")`, a few seconds), as a function of a
     float32 batch returning probabilities (averaged with the mirrored faces when `flip`)."""
-    import tempfile
+    return _interpreter_probabilities(_interpreter(_convert_to_tflite(model), Path(TFLITE_FILE)), flip)
 
-    from ai_edge_litert.interpreter import Interpreter
 
-    with tempfile.TemporaryDirectory(prefix="facexp-litert-") as folder:
-        path = Path(folder) / "model.tflite"
-        model.export(str(path), format="litert", verbose=False)
-        interpreter = Interpreter(model_content=path.read_bytes(), num_threads=1)
+def _interpreter_probabilities(interpreter, flip: bool):
     input_index = interpreter.get_input_details()[0]["index"]
     output_index = interpreter.get_output_details()[0]["index"]
     allocated = [None]
@@ -139,15 +296,46 @@ class FaceClassifier:
     """A model folder, ready to classify batches of face crops (uint8 or float 0-255, shape (N, size, size, channels))."""
 
     def __init__(self, folder: str | Path, backend: str = "tensorflow"):
-        import tensorflow as tf
-
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.folder = Path(folder)
-        self.model, self.metadata = load_keras_model(self.folder)
+        self.metadata = check_folder_files(self.folder)
         self.labels: tuple[str, ...] = tuple(self.metadata["labels"])
         self.size: int = self.metadata["input"]["size"]
         self.channels: int = self.metadata["input"]["channels"]
         self.tta: tuple[str, ...] = tuple(self.metadata.get("tta", ()))
-        model, flip = self.model, "flip" in self.tta
+        self.backend = backend
+        self._model = None
+        flip = "flip" in self.tta
+        content = matching_tflite(self.folder) if backend == "litert" else None
+        if content is not None:
+            interpreter = _interpreter(content, self.folder / TFLITE_FILE)
+            details_in, details_out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+            if tuple(details_in["shape"][1:]) != (self.size, self.size, self.channels) or details_out["shape"][-1] != len(self.labels):
+                raise ModelFileError(f"{self.folder / TFLITE_FILE}: takes {tuple(details_in['shape'][1:])} and gives "
+                                     f"{details_out['shape'][-1]} outputs, but {METADATA_FILE} says "
+                                     f"({self.size}, {self.size}, {self.channels}) and {len(self.labels)} labels")
+            self._probabilities = _interpreter_probabilities(interpreter, flip)
+            self.tflite_source = "file"
+        elif backend == "litert":
+            self._probabilities = litert_probabilities(self.model, flip)
+            self.tflite_source = "converted in memory"
+        else:
+            self._probabilities = self._tf_function(flip)
+            self.tflite_source = None
+        self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
+
+    @property
+    def model(self):
+        """The Keras model (built on first use: the LiteRT backend with a matching model.tflite never needs it)."""
+        if self._model is None:
+            self._model, _ = load_keras_model(self.folder)
+        return self._model
+
+    def _tf_function(self, flip: bool):
+        import tensorflow as tf
+
+        model = self.model
 
         @tf.function(input_signature=[tf.TensorSpec([None, self.size, self.size, self.channels], tf.float32)])
         def probabilities(x):
@@ -157,11 +345,7 @@ class FaceClassifier:
                 return (both[:n] + both[n:]) / 2.0
             return model(x, training=False)
 
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        self.backend = backend
-        self._probabilities = probabilities if backend == "tensorflow" else litert_probabilities(model, flip)
-        self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
+        return probabilities
 
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, len(labels)), for a batch of preprocessed crops (see core.preprocess)."""

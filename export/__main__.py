@@ -4,6 +4,7 @@
     python -m export --model models/mask --out web_static/models/mask
     python -m export --detector [full|short] --out web_static/models/blazeface
     python -m export --all [--quantize ...]     # all of the above that exist, into web_static/models/
+    python -m export --tflite models/emotion [models/mask]   # (re)write a model folder's model.tflite (core.models.write_tflite)
 
 A classifier bundle folder (face-api.js style, one folder per network, weights named after the model):
     model.json             tfjs layers model: the Keras architecture as JSON (Keras-2 dialect) + weights manifest
@@ -157,6 +158,21 @@ def export_detector(model: str, out: Path, log=print) -> dict:
     return metadata
 
 
+def export_tflite(folders, samples: int | None = None) -> None:
+    """core.models.write_tflite on each model folder, checked on real sample faces (FER2013 PublicTest / face-mask)."""
+    from core.models import TFLITE_CHECK_FACES, ModelFileError, read_metadata, write_tflite
+    from export.check import sample_faces
+
+    for folder in folders:
+        try:
+            metadata = read_metadata(folder)
+            faces, _ = sample_faces(metadata["task"], metadata["input"]["size"], metadata["input"]["channels"],
+                                    samples or TFLITE_CHECK_FACES)
+            write_tflite(folder, faces, log=print)
+        except ModelFileError as error:
+            raise ExportFailed(str(error)) from None
+
+
 def write_index(models_root: Path) -> dict:
     """models/index.json: which classifier and detector folders exist (the page reads it to know if there is a mask model)."""
     models_root = Path(models_root)
@@ -177,13 +193,15 @@ def parse_args(argv):
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--model", type=Path, help="model folder (model.json + model.weights.h5 + metadata.json)")
     what.add_argument("--detector", nargs="?", const="full", metavar="full|short", help="export the BlazeFace detector")
+    what.add_argument("--tflite", type=Path, nargs="+", metavar="FOLDER",
+                      help="write model.tflite (+ model.tflite.json) into model folders, checked against Keras on real faces")
     what.add_argument("--all", action="store_true",
                       help="models/emotion, models/mask (when present) and the detector into web_static/models/")
     parser.add_argument("--out", type=Path, help="bundle folder (its name names the weight files)")
     parser.add_argument("--quantize", choices=("float16", "uint8"), help="quantize the weights (default float32)")
     parser.add_argument("--samples", type=int, help="check on this many sample faces (default: all PublicTest faces)")
     args = parser.parse_args(argv)
-    if not args.all and args.out is None:
+    if not args.all and args.tflite is None and args.out is None:
         parser.error("--out is required with --model / --detector")
     if args.samples is not None and args.samples < 1:
         parser.error("--samples must be at least 1")
@@ -197,7 +215,9 @@ def main(argv=None) -> int:
 
     start = time.time()
     try:
-        if args.model is not None:
+        if args.tflite is not None:
+            export_tflite(args.tflite, args.samples)
+        elif args.model is not None:
             export_classifier(args.model, args.out, args.quantize, args.samples)
         elif args.detector is not None:
             export_detector(args.detector, args.out)

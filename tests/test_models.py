@@ -65,7 +65,7 @@ def test_broken_model_folders_are_named(tmp_path):
     for name in ("model.json", "metadata.json"):
         (tmp_path / name).write_text((EMOTION_MODEL_DIR / name).read_text())
     (tmp_path / "model.weights.h5").write_bytes(b"not hdf5")
-    with pytest.raises(ModelFileError, match="model.weights.h5: cannot load weights"):
+    with pytest.raises(ModelFileError, match="model.weights.h5: not an HDF5 weights file"):
         load_keras_model(tmp_path)
 
 
@@ -79,3 +79,76 @@ def test_shipped_model_accuracy_on_public_test(expression_model, fer_csv):
     assert result["accuracy"] >= SHIPPED_ACCURACY_FLOOR
     recorded = json.loads((EMOTION_MODEL_DIR / "training.json").read_text())["validation_metrics"]["accuracy"]
     assert result["accuracy"] == pytest.approx(recorded, abs=0.0006)  # at most 2 of 3589 faces may flip (float order)
+
+
+# --- model.tflite (issue 10: cold start) -------------------------------------------------------------------------
+
+import shutil  # noqa: E402
+
+from core.models import (  # noqa: E402
+    MASK_MODEL_DIR,
+    TFLITE_FILE,
+    TFLITE_MAX_ABS_DIFF,
+    TFLITE_RECORD_FILE,
+    FaceClassifier,
+    sha256_file,
+)
+
+MODEL_FILES = ("model.json", "model.weights.h5", "metadata.json", TFLITE_FILE, TFLITE_RECORD_FILE)
+
+
+def copy_folder(source, target):
+    target.mkdir()
+    for name in MODEL_FILES:
+        shutil.copyfile(source / name, target / name)
+    return target
+
+
+@pytest.mark.parametrize("folder", [EMOTION_MODEL_DIR, MASK_MODEL_DIR], ids=["emotion", "mask"])
+def test_shipped_tflite_matches_its_weights_and_keras(folder):
+    record = json.loads((folder / TFLITE_RECORD_FILE).read_text())
+    assert record["made_from"]["model.weights.h5"] == sha256_file(folder / "model.weights.h5")
+    assert record["check"]["faces"].endswith("real faces") and record["check"]["max_abs_diff_vs_keras"] <= TFLITE_MAX_ABS_DIFF
+    lite = FaceClassifier(folder, backend="litert")
+    assert lite.tflite_source == "file" and lite._model is None  # the Keras model was never built
+    faces = np.random.default_rng(2).integers(0, 256, size=(6, lite.size, lite.size, lite.channels)).astype(np.float32)
+    np.testing.assert_allclose(lite.predict_proba(faces), FaceClassifier(folder).predict_proba(faces), atol=1e-5)
+
+
+def test_save_model_folder_writes_a_checked_tflite(tmp_path, fer_csv):
+    from train.data import load_fer2013
+
+    keras_model, metadata = load_keras_model(EMOTION_MODEL_DIR)
+    images, _, _ = load_fer2013(fer_csv, usage="PublicTest")
+    save_model_folder(keras_model, tmp_path, metadata, check_faces=images[:40])
+    record = json.loads((tmp_path / TFLITE_RECORD_FILE).read_text())
+    assert record["check"]["faces"] == "40 real faces" and record["check"]["top1_agreement"] == 1.0
+    assert FaceClassifier(tmp_path, backend="litert").tflite_source == "file"
+    assert not list(tmp_path.glob("*partial*"))
+
+
+def test_a_stale_tflite_is_not_used(tmp_path, caplog):
+    folder = copy_folder(MASK_MODEL_DIR, tmp_path / "mask")
+    model, _ = load_keras_model(folder)
+    model.set_weights([w * 1.01 for w in model.get_weights()])
+    model.save_weights(folder / "model.weights.h5")  # new weights, the old model.tflite
+    with caplog.at_level("WARNING"):
+        lite = FaceClassifier(folder, backend="litert")
+    assert lite.tflite_source == "converted in memory"
+    assert "made from another model.weights.h5 (stale)" in caplog.text
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    (TFLITE_FILE, "truncate", r"model\.tflite: corrupt or truncated"),
+    ("model.weights.h5", "truncate", r"model\.weights\.h5: cannot load weights|model\.weights\.h5: not an HDF5"),
+    ("model.weights.h5", "garbage", r"model\.weights\.h5: not an HDF5 weights file"),
+    ("metadata.json", "truncate", r"metadata\.json: corrupt or truncated"),
+    ("model.json", "truncate", r"model\.json: corrupt or truncated"),
+    (TFLITE_RECORD_FILE, "empty", r"model\.tflite\.json: corrupt or truncated"),
+])
+def test_corrupt_model_files_are_named_at_load(tmp_path, name, damage, message):
+    folder = copy_folder(MASK_MODEL_DIR, tmp_path / "mask")
+    data = (folder / name).read_bytes()
+    (folder / name).write_bytes({"truncate": data[: len(data) // 2], "garbage": b"x" * 100, "empty": b""}[damage])
+    with pytest.raises(ModelFileError, match=message):
+        FaceClassifier(folder, backend="litert")

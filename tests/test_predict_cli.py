@@ -93,3 +93,17 @@ def test_out_writes_annotated_copies(media_dir, tmp_path):
     original = cv2.imread(str(media_dir / "2008_002506.jpg"))
     assert annotated.shape == original.shape
     assert np.abs(annotated.astype(int) - original).max() > 100  # boxes and labels were drawn
+
+
+def test_a_truncated_model_file_is_named_at_start_up(tmp_path, media_dir):
+    """Issue 10: a corrupt model folder stops the CLI before any input, naming the file (exit 2)."""
+    import shutil
+
+    folder = tmp_path / "emotion"
+    shutil.copytree(emotion_model_dir(), folder)
+    data = (folder / "model.tflite").read_bytes()
+    (folder / "model.tflite").write_bytes(data[: len(data) // 3])
+    result = run_cli(media_dir / "happy.jpg", "--emotion-model", folder)
+    assert result.returncode == 2
+    assert f"{folder / 'model.tflite'}: corrupt or truncated" in result.stderr
+    assert result.stdout == ""

@@ -330,7 +330,7 @@ def main(argv=None) -> int:
     if (run_dir / "best.weights.h5").is_file():
         model.load_weights(run_dir / "best.weights.h5")
     tta = [] if args.tta == "none" else [args.tta]
-    save_model_folder(model, args.out, make_metadata(args.task, input_shape, tta))
+    save_model_folder(model, args.out, make_metadata(args.task, input_shape, tta), check_faces=x_val)
     from train.evaluate import evaluate_arrays
 
     metrics = evaluate_arrays(args.out, x_val, y_val)
