@@ -7,7 +7,8 @@
       "emotion": {"label": str, "scores": {label: prob}}, "mask": {"label": ..., "score": prob} | null}], "ms": ms}
 and for a video one object per frame, with a "frame" index. An input that cannot be read gives
     {"input": path, "error": message, "faces": []}
-and the exit code is 1. Without --json a short line per image is printed; --out DIR writes annotated copies
+and the exit code is 1. A folder stands for the image and video files directly in it (sorted by name; other files and
+sub-folders are skipped, said on stderr). Without --json a short line per image is printed; --out DIR writes annotated copies
 (images keep their format, videos become .webm).
 """
 
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_INPUT_ERROR = 0, 1
+PROGRESS_EVERY = 100  # videos: a progress line on stderr every this many frames
 
 log = logging.getLogger("facexp.predict")
 
@@ -28,7 +30,7 @@ log = logging.getLogger("facexp.predict")
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python app.py predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image or video files")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image or video files, or folders of them")
     parser.add_argument("--json", action="store_true", help="one JSON object per image / video frame on stdout")
     parser.add_argument("--out", type=Path, help="folder for annotated copies")
     parser.add_argument("--emotion-model", type=Path, help="expression model folder (default: env FACEXP_EMOTION_MODEL or models/emotion)")
@@ -45,6 +47,8 @@ def read_image(path: Path):
 
     from core.pipeline import InputError
 
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory with no image or video files")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -61,6 +65,27 @@ def read_image(path: Path):
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return image
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jp2", ".pgm", ".ppm", ".pbm")
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Each folder replaced by the image and video files directly in it (sorted); files are kept as given."""
+    from core.video import VIDEO_SUFFIXES
+
+    expanded = []
+    for path in paths:
+        if not path.is_dir():
+            expanded.append(path)
+            continue
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        media = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
+        skipped = len(entries) - len(media)
+        if skipped:
+            log.info("%s: %d of %d entries skipped (not image or video files, or sub-folders)", path, skipped, len(entries))
+        expanded.extend(media if media else [path])  # an empty folder stays, to be reported
+    return expanded
 
 
 def emit(record: dict, as_json: bool) -> None:
@@ -97,7 +122,10 @@ def predict_video(pipeline, path: Path, out_dir: Path | None, as_json: bool, smo
     from core.tracking import FaceTracker
     from core.video import VideoWriter, read_frames, video_info
 
-    fps, _ = video_info(path)
+    fps, count = video_info(path)
+    total = min(count, max_frames) if count and max_frames else (count or max_frames)
+    log.info("%s: %s frames at %.1f frames/s%s", path, count or "an unknown number of", fps,
+             f"; only the first {max_frames} are labelled (--max-frames)" if max_frames and (not count or count > max_frames) else "")
     tracker = FaceTracker() if smoothing else None
     writer = VideoWriter(out_dir / path.name, fps) if out_dir is not None else None
     try:
@@ -108,6 +136,8 @@ def predict_video(pipeline, path: Path, out_dir: Path | None, as_json: bool, smo
             else:
                 result = pipeline.process(frame, tracker)
             emit({"input": str(path), "frame": index, "faces": result.faces, "ms": result.timings_ms["total"]}, as_json)
+            if (index + 1) % PROGRESS_EVERY == 0:
+                log.info("%s: %d%s frames done", path, index + 1, f" of {total}" if total else "")
     finally:
         if writer is not None:
             writer.close()
@@ -131,11 +161,9 @@ def main(argv=None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
 
     status = EXIT_OK
-    for path in args.inputs:
+    for path in expand_inputs(args.inputs):
         try:
-            if is_video_path(path):
-                if not path.is_file():
-                    raise InputError(f"{path}: no such file")
+            if is_video_path(path) and not path.is_dir():
                 predict_video(pipeline, path, args.out, args.json, not args.no_smoothing, args.max_frames)
             else:
                 predict_image(pipeline, path, args.out, args.json)

@@ -107,3 +107,85 @@ def test_a_truncated_model_file_is_named_at_start_up(tmp_path, media_dir):
     assert result.returncode == 2
     assert f"{folder / 'model.tflite'}: corrupt or truncated" in result.stderr
     assert result.stdout == ""
+
+
+def audio_only_mp4(source, target):
+    """`source` (an MP4 with a video and an audio track) with its video track removed from the `moov` box: a real
+    audio-only MP4 (what a phone's voice memo or an .m4a renamed .mp4 is)."""
+    import struct
+
+    data = source.read_bytes()
+    offset, boxes = 0, []
+    while offset < len(data):
+        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        boxes.append((kind, data[offset:offset + size]))
+        offset += size
+    out = b""
+    for kind, box in boxes:
+        if kind == b"moov":
+            body, pos, kept = box[8:], 0, b""
+            while pos < len(body):
+                size, child = struct.unpack(">I4s", body[pos:pos + 8])
+                if not (child == b"trak" and b"vide" in body[pos:pos + size][:400]):
+                    kept += body[pos:pos + size]
+                pos += size
+            box = struct.pack(">I4s", 8 + len(kept), b"moov") + kept
+        out += box
+    target.write_bytes(out)
+    return target
+
+
+def undecodable_mp4(source, target):
+    """`source` with every byte of its media data zeroed: the container opens, no frame decodes."""
+    import struct
+
+    data = bytearray(source.read_bytes())
+    offset = 0
+    while offset < len(data):
+        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if kind == b"mdat":
+            data[offset + 8:offset + size] = bytes(size - 8)
+        offset += size
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_each_unreadable_video_gets_its_own_message(tmp_path, media_dir):
+    """Issue 10: a 0-byte file, an audio-only file and a video with no decodable frame are told apart."""
+    import wave
+
+    clip = media_dir / "short_hamilton_clip.mp4"
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with wave.open(str(tmp_path / "voice.wav"), "wb") as handle:
+        handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(8000)
+        handle.writeframes((np.sin(np.arange(8000) / 5) * 8000).astype("<i2").tobytes())
+    audio_only_mp4(clip, tmp_path / "audio_only.mp4")
+    undecodable_mp4(clip, tmp_path / "zeroed.mp4")
+    names = ["empty.mp4", "voice.wav", "audio_only.mp4", "zeroed.mp4"]
+    result = run_cli(*[tmp_path / n for n in names], "--json")
+    records = {json.loads(line)["input"]: json.loads(line) for line in result.stdout.splitlines()}
+    expected = {"empty.mp4": "is empty (0 bytes)", "voice.wav": "is an audio-only file (no video stream)",
+                "audio_only.mp4": "is an audio-only file (no video stream)",
+                "zeroed.mp4": "has no frame that can be decoded"}
+    for name, message in expected.items():
+        assert records[str(tmp_path / name)]["error"].startswith(f"{tmp_path / name}: {message}")
+    assert result.returncode == 1
+
+
+def test_a_folder_is_the_media_files_in_it(tmp_path, media_dir):
+    """Issue 10: `predict DIR` labels the images (and videos) in DIR; a folder without any says so."""
+    import shutil
+
+    for name in ("two_people.jpg", "happy.jpg"):
+        shutil.copyfile(media_dir / name, tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not media")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "empty").mkdir()
+    result = run_cli(tmp_path, tmp_path / "empty", "--json")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["input"] for r in records] == [str(tmp_path / "happy.jpg"), str(tmp_path / "two_people.jpg"),
+                                             str(tmp_path / "empty")]
+    assert len(records[0]["faces"]) == 1 and len(records[1]["faces"]) == 2
+    assert records[2]["error"] == f"{tmp_path / 'empty'}: is a directory with no image or video files"
+    assert "3 of 5 entries skipped" in result.stderr
+    assert result.returncode == 1
