@@ -33,10 +33,10 @@ def main() -> None:
     import tensorflow as tf
 
     from train.augment import training_dataset
-    from train.data import data_dir, load_fer2013
+    from train.data import FER2013_CSV, data_dir, load_fer2013
     from train.networks import build_network
 
-    images, labels, _ = load_fer2013(data_dir() / "fer2013" / "fer2013_train_public.csv.gz", usage="Training")
+    images, labels, _ = load_fer2013(data_dir() / FER2013_CSV, usage="Training")
     n = args.batch_size * args.steps * 2
     dataset = training_dataset(images[:n], keras.utils.to_categorical(labels[:n], 7), args.batch_size, 0).repeat()
 

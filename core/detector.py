@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -183,8 +184,6 @@ class FaceDetector:
 
     def letterbox(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
         """The frame fitted into S x S with black bars. Returns (image, scale, left, top)."""
-        import cv2
-
         height, width = frame_rgb.shape[:2]
         scale = self.size / max(width, height)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))

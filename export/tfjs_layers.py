@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -317,9 +316,3 @@ def build_bundle(model, name: str, quantization: str | None = None, shard_bytes:
 def dumps(manifest: dict) -> str:
     return json.dumps(manifest, separators=(",", ":")) + "\n"
 
-
-def bundle_files(folder: Path) -> list[Path]:
-    """model.json and the shards it names (to check that a folder is complete)."""
-    folder = Path(folder)
-    manifest = json.loads((folder / "model.json").read_text())
-    return [folder / "model.json"] + [folder / p for group in manifest["weightsManifest"] for p in group["paths"]]

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from train.data import data_dir  # noqa: E402
+from train.data import FER2013_CSV, data_dir  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -55,7 +55,7 @@ def data_root() -> Path:
 
 @pytest.fixture(scope="session")
 def fer_csv(data_root) -> Path:
-    return require(data_root / "fer2013" / "fer2013_train_public.csv.gz", "FER2013 CSV")
+    return require(data_root / FER2013_CSV, "FER2013 CSV")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ FER_PIXELS = FER_SIZE * FER_SIZE
 FER_COLUMNS = ("emotion", "pixels")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DATA_DIR_ENV = "FACEXP_DATA"
+FER2013_CSV = "fer2013/fer2013_train_public.csv.gz"  # FER2013 (Kaggle CSV, gzipped), relative to data_dir()
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 

@@ -1,6 +1,6 @@
 // BlazeFace in the browser: the same .tflite as Python (core/detector.py) run by tfjs-tflite, decoded the same way.
 // Every constant (input size, anchor strides, thresholds, NMS) comes from models/<detector>/detector.json, written by
-// `python -m export --detector` from core.detector.detector_metadata(); nothing is repeated here. The steps follow the
+// `python -m export --detector` from core.detector.detector_metadata(), so no constant of the detector is copied here. The steps follow the
 // spec in core/detector.py's docstring:
 //   1. letterbox the frame into S x S (preprocess.letterbox), pixels / 127.5 - 1;
 //   2. anchors: per anchor layer, a ceil(S / stride)^2 grid of cell centres, `anchors_per_cell` each;
