@@ -1,6 +1,6 @@
 """Training throughput of the networks, side by side in one run: images/s and seconds per FER2013 epoch.
 
-    .venv/bin/python bench/train_speed.py [--networks seed vggbn] [--steps 30] [--repeats 3]
+    .venv/bin/python -m bench.train_speed [--networks seed vggbn] [--steps 30] [--repeats 3]
 
 Real FER2013 Training images through the real tf.data augmentation pipeline, batch 64, the training optimizer and
 loss (as train.train compiles them). Reports the median of --repeats timed runs of --steps steps, after a warm-up.
@@ -12,11 +12,8 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FER_TRAINING_ROWS = 28709
 

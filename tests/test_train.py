@@ -3,7 +3,6 @@ resumes, and the evaluate JSON interface."""
 
 import gzip
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO
+from tests.harness import REPO
 from core.labels import EMOTIONS
 
 ROWS = 320

@@ -45,6 +45,12 @@ class LoadReport:
             text += f", {len(self.skipped)} bad rows skipped (first: {self.skipped[0]})"
         return text
 
+    def skip_or_raise(self, message: str, skip_bad_rows: bool, what: str) -> None:
+        """A bad row or file: noted when skipping them, else a DataError saying how to skip such `what`."""
+        if not skip_bad_rows:
+            raise DataError(f"{message} (use --skip-bad-rows to skip such {what})") from None
+        self.skipped.append(message)
+
 
 def data_dir() -> Path:
     """The folder holding `fer2013/`, `facemask/` and `media/` (env FACEXP_DATA, default ../shared/data)."""
@@ -133,10 +139,7 @@ def load_fer2013_csv(
                             f"field 'pixels' has values from {pixels.min()} to {pixels.max()}, expected 0-255"
                         )
                 except ValueError as error:
-                    message = f"{path}, row {line}: {error}"
-                    if not skip_bad_rows:
-                        raise DataError(message + " (use --skip-bad-rows to skip such rows)") from None
-                    report.skipped.append(message)
+                    report.skip_or_raise(f"{path}, row {line}: {error}", skip_bad_rows, "rows")
                     continue
                 images.append(pixels.astype(np.uint8).reshape(FER_SIZE, FER_SIZE, 1))
                 labels.append(int(label_text))
@@ -198,10 +201,7 @@ def load_image_folder(
             try:
                 images.append(read_image(path, size, channels))
             except ValueError as error:
-                message = f"{path}: {error}"
-                if not skip_bad_rows:
-                    raise DataError(message + " (use --skip-bad-rows to skip such files)") from None
-                report.skipped.append(message)
+                report.skip_or_raise(f"{path}: {error}", skip_bad_rows, "files")
                 continue
             labels.append(index)
             paths.append(path)
