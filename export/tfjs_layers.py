@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from export import ExportError
+
 FORMAT = "layers-model"
 GENERATED_BY = "facexp export/tfjs_layers.py"
 KERAS_VERSION_TAG = "2.15.0"  # the Keras-2 config dialect tfjs-layers reads (the real Keras is 3)
@@ -39,8 +41,6 @@ QUANTIZE_MIN_ELEMENTS = 1024
 ACTIVATIONS = ("linear", "relu", "softmax", "sigmoid", "tanh")
 
 
-class ExportError(RuntimeError):
-    """A model that cannot be written as a tfjs layers model, with the layer and the reason."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
