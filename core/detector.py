@@ -105,6 +105,7 @@ def detector_metadata(model: str = DEFAULT_DETECTOR) -> dict:
         "model_file": config["file"],
         "input_size": config["input_size"],
         "input_normalisation": f"pixel / {PIXEL_SCALE} - 1 (RGB float32)",
+        "pixel_scale": PIXEL_SCALE,
         "letterbox": "keep aspect ratio, centred, black padding",
         "anchors": {
             "strides": list(config["strides"]),

@@ -19,7 +19,9 @@ COLOR_NO_MASK_MODEL = (255, 191, 0)
 COLOR_TEXT = (255, 255, 255)
 COLOR_BANNER_ALERT = (200, 0, 0)
 COLOR_BANNER_NOTE = (60, 60, 60)
-UNCERTAIN_MARK = "(?)"
+UNCERTAIN_MARK = "(?)"  # after the expression of a masked face
+MASK_TEXT = "mask"
+NO_MASK_TEXT = "no mask"
 FONT_SCALE_PER_PIXEL = 1 / 700  # font scale per pixel of the frame's shorter side
 MIN_FONT_SCALE = 0.4
 
@@ -39,8 +41,8 @@ def face_label(face: dict) -> str:
     if mask is None:
         return f"{emotion['label']} {confidence}"
     if mask["label"] == "with_mask":
-        return f"{emotion['label']} {UNCERTAIN_MARK} {confidence}\nmask {mask['score']:.0%}"
-    return f"{emotion['label']} {confidence}\nno mask {mask['score']:.0%}"
+        return f"{emotion['label']} {UNCERTAIN_MARK} {confidence}\n{MASK_TEXT} {mask['score']:.0%}"
+    return f"{emotion['label']} {confidence}\n{NO_MASK_TEXT} {mask['score']:.0%}"
 
 
 def face_color(face: dict) -> tuple[int, int, int]:
@@ -48,6 +50,23 @@ def face_color(face: dict) -> tuple[int, int, int]:
     if mask is None:
         return COLOR_NO_MASK_MODEL
     return COLOR_WITH_MASK if mask["label"] == "with_mask" else COLOR_WITHOUT_MASK
+
+
+def drawing_metadata() -> dict:
+    """The colours (RGB) and label texts, exported for the browser's draw.js (web_static/models/index.json)."""
+    return {
+        "colors": {
+            "with_mask": list(COLOR_WITH_MASK),
+            "without_mask": list(COLOR_WITHOUT_MASK),
+            "no_mask_model": list(COLOR_NO_MASK_MODEL),
+            "text": list(COLOR_TEXT),
+            "banner_alert": list(COLOR_BANNER_ALERT),
+            "banner_note": list(COLOR_BANNER_NOTE),
+        },
+        "uncertain_mark": UNCERTAIN_MARK,
+        "mask_text": MASK_TEXT,
+        "no_mask_text": NO_MASK_TEXT,
+    }
 
 
 def put_label(image: np.ndarray, text: str, x: int, y: int, color, scale: float, thickness: int, above: bool = True):

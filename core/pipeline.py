@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,9 +32,11 @@ import numpy as np
 
 from core import draw
 from core.detector import DEFAULT_DETECTOR, FaceDetector
-from core.models import ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, FaceMaskModel, FacialExpressionModel
+from core.models import (ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, FaceMaskModel, FacialExpressionModel,
+                         ModelFileError)
 from core.preprocess import crop_faces
 from core.tracking import FaceTracker
+from core.video import VideoWriter, read_frames
 
 EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (default models/emotion)
 MASK_MODEL_ENV = "FACEXP_MASK_MODEL"  # folder of the mask model (default models/mask; optional)
@@ -42,6 +45,7 @@ MAX_FACES = 20  # faces labelled per frame, largest first
 MIN_SIDE = 24  # pixels; smaller images cannot hold a detectable face
 MAX_PIXELS = 100_000_000  # larger images are refused (decompression bombs); 6000x4000 = 24 MP is fine
 SCORE_DECIMALS = 4
+EXIT_NO_MODELS = 2  # exit status of the apps when the models cannot be loaded
 
 log = logging.getLogger("facexp.pipeline")
 
@@ -101,6 +105,18 @@ class FrameResult:
     note: str | None = None  # e.g. that only the largest faces were labelled
     track_ids: list[int] = field(default_factory=list)  # per face, when a tracker was used
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU time of each stage (= its latency on an idle core)
+
+
+def pipeline_metadata() -> dict:
+    """The constants the browser's pipeline (web_static/js/pipeline.js) shares with this one; the exporter writes
+    them into web_static/models/index.json ("pipeline")."""
+    return {
+        "max_faces": MAX_FACES,
+        "min_side": MIN_SIDE,
+        "max_pixels": MAX_PIXELS,
+        "score_decimals": SCORE_DECIMALS,
+        "drawing": draw.drawing_metadata(),
+    }
 
 
 def scores_dict(labels, probabilities) -> dict[str, float]:
@@ -210,3 +226,25 @@ class FacePipeline:
         """process + annotate: one frame from the camera to the annotated image."""
         result = self.process(image, tracker)
         return self.annotate(image, result), result
+
+    def run_video(self, path, tracker: FaceTracker | None = None, writer: VideoWriter | None = None,
+                  max_frames: int | None = None):
+        """Every frame of a video file: yields (frame index, FrameResult); with a writer, each annotated frame is
+        written to it (without one, nothing is drawn)."""
+        for index, frame in read_frames(path, max_frames):
+            if writer is not None:
+                annotated, result = self.run(frame, tracker)
+                writer.write(annotated)
+            else:
+                result = self.process(frame, tracker)
+            yield index, result
+
+
+def load_pipeline(emotion_model: str | Path | None = None, mask_model: str | Path | None = None) -> FacePipeline | None:
+    """The pipeline, or None after saying on stderr why the models cannot be loaded (the apps then exit with
+    EXIT_NO_MODELS)."""
+    try:
+        return FacePipeline(emotion_model, mask_model)
+    except (ModelFileError, FileNotFoundError) as error:
+        print(f"error: cannot load the models: {error}", file=sys.stderr)
+        return None
