@@ -148,6 +148,10 @@ def face_table(result: FrameResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
+def face_table_empty() -> pd.DataFrame:
+    return pd.DataFrame([], columns=TABLE_COLUMNS)
+
+
 def main_face_chart(result: FrameResult) -> dict:
     """Probabilities of the main (largest) face for gr.Label; empty when no face."""
     return result.faces[0]["emotion"]["scores"] if result.faces else {}
@@ -242,10 +246,6 @@ def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, s
         return annotated, gr.skip(), gr.skip(), gr.skip(), session
     session["widgets_time"] = now
     return annotated, main_face_chart(result), face_table(result), readout, session
-
-
-def face_table_empty() -> pd.DataFrame:
-    return pd.DataFrame([], columns=TABLE_COLUMNS)
 
 
 def predict_image(pipeline: FacePipeline, image):
