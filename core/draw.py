@@ -4,7 +4,7 @@
 - Label, two short lines so that neighbouring faces' labels rarely overlap: "happy 87%" over "no mask 95%"; for a
   masked face the expression is shown as less certain: "happy (?) 41%" over "mask 98%".
 - Banner at the bottom (the top-left corner is often covered by the viewer's own label): how many faces are without a mask (when the mask model is loaded), and any note from the
-  pipeline (e.g. "30 faces found, the 20 largest labelled").
+  pipeline (e.g. "30 faces found; the 20 largest are labelled").
 - Text and line sizes scale with the frame, so labels stay legible from 160 px thumbnails to 6000 px photos.
 """
 
@@ -22,6 +22,7 @@ COLOR_BANNER_NOTE = (60, 60, 60)
 UNCERTAIN_MARK = "(?)"  # after the expression of a masked face
 MASK_TEXT = "mask"
 NO_MASK_TEXT = "no mask"
+ALERT_TEXT = "ALERT: {count} face{plural} without mask"  # plural: "s" for more than one face
 FONT_SCALE_PER_PIXEL = 1 / 700  # font scale per pixel of the frame's shorter side
 MIN_FONT_SCALE = 0.4
 
@@ -66,6 +67,7 @@ def drawing_metadata() -> dict:
         "uncertain_mark": UNCERTAIN_MARK,
         "mask_text": MASK_TEXT,
         "no_mask_text": NO_MASK_TEXT,
+        "alert_text": ALERT_TEXT,
     }
 
 
@@ -94,7 +96,7 @@ def banner_text(faces: list[dict], has_mask_model: bool, note: str | None) -> tu
     if has_mask_model:
         unmasked = sum(1 for face in faces if face.get("mask") and face["mask"]["label"] == "without_mask")
         if unmasked:
-            parts.append(f"ALERT: {unmasked} face{'s' if unmasked > 1 else ''} without mask")
+            parts.append(ALERT_TEXT.format(count=unmasked, plural="s" if unmasked > 1 else ""))
             color = COLOR_BANNER_ALERT
     if note:
         parts.append(note)

@@ -45,6 +45,7 @@ MAX_FACES = 20  # faces labelled per frame, largest first
 MIN_SIDE = 24  # pixels; smaller images cannot hold a detectable face
 MAX_PIXELS = 100_000_000  # larger images are refused (decompression bombs); 6000x4000 = 24 MP is fine
 SCORE_DECIMALS = 4
+MAX_FACES_NOTE = "{found} faces found; the {labelled} largest are labelled"  # the result's note beyond MAX_FACES
 EXIT_NO_MODELS = 2  # exit status of the apps when the models cannot be loaded
 
 log = logging.getLogger("facexp.pipeline")
@@ -115,6 +116,7 @@ def pipeline_metadata() -> dict:
         "min_side": MIN_SIDE,
         "max_pixels": MAX_PIXELS,
         "score_decimals": SCORE_DECIMALS,
+        "max_faces_note": MAX_FACES_NOTE,
         "drawing": draw.drawing_metadata(),
     }
 
@@ -209,7 +211,7 @@ class FacePipeline:
             })
         note = None
         if faces_found > len(faces):
-            note = f"{faces_found} faces found; the {len(faces)} largest are labelled"
+            note = MAX_FACES_NOTE.format(found=faces_found, labelled=len(faces))
         timings["total"] = round((time.perf_counter() - start) * 1000, 3)
         cpu["total"] = round((time.thread_time() - cpu_start) * 1000, 3)
         return FrameResult(faces, timings, faces_found, note, track_ids, cpu)

@@ -5,6 +5,9 @@
 // models/index.json ("pipeline" -> "drawing").
 
 const percent = p => `${Math.round(p * 100)}%`;
+
+// Python's str.format for the exported text templates: "{name}" -> values[name].
+export const fillIn = (template, values) => template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
 const css = ([r, g, b]) => `rgb(${r}, ${g}, ${b})`;
 
 export function faceLabel(face, drawing) {
@@ -22,6 +25,21 @@ export function faceColor(face, drawing) {
   const colors = drawing.colors;
   if (!face.mask) return colors.no_mask_model;
   return face.mask.label === 'with_mask' ? colors.with_mask : colors.without_mask;
+}
+
+// The banner: how many faces are without a mask (with a mask model), and the pipeline's note. {text | null, color}.
+export function bannerText(faces, hasMaskModel, note, drawing) {
+  const parts = [];
+  let color = drawing.colors.banner_note;
+  if (hasMaskModel) {
+    const unmasked = faces.filter(f => f.mask && f.mask.label === 'without_mask').length;
+    if (unmasked) {
+      parts.push(fillIn(drawing.alert_text, {count: unmasked, plural: unmasked > 1 ? 's' : ''}));
+      color = drawing.colors.banner_alert;
+    }
+  }
+  if (note) parts.push(note);
+  return {text: parts.length ? parts.join(' | ') : null, color};
 }
 
 // Boxes, labels and the banner on a 2D context whose canvas already holds the frame (frame pixel coordinates).
@@ -52,21 +70,11 @@ export function drawFaces(ctx, faces, drawing, {hasMaskModel = false, note = nul
     ctx.fillStyle = css(drawing.colors.text);
     lines.forEach((l, i) => ctx.fillText(l, left + pad, top + pad + i * lineH));
   }
-  const parts = [];
-  let alert = false;
-  if (hasMaskModel) {
-    const unmasked = faces.filter(f => f.mask && f.mask.label === 'without_mask').length;
-    if (unmasked) {
-      parts.push(`ALERT: ${unmasked} face${unmasked > 1 ? 's' : ''} without mask`);
-      alert = true;
-    }
-  }
-  if (note) parts.push(note);
-  if (parts.length) {  // the banner sits at the bottom left, as in core/draw.py
-    const text = parts.join(' | ');
+  const {text, color} = bannerText(faces, hasMaskModel, note, drawing);
+  if (text) {  // the banner sits at the bottom left, as in core/draw.py
     const pad = Math.round(font / 4);
     const boxH = font + 2 * pad;
-    ctx.fillStyle = css(alert ? drawing.colors.banner_alert : drawing.colors.banner_note);
+    ctx.fillStyle = css(color);
     ctx.fillRect(0, height - boxH, ctx.measureText(text).width + 2 * pad, boxH);
     ctx.fillStyle = css(drawing.colors.text);
     ctx.fillText(text, pad, height - boxH + pad);

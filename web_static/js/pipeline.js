@@ -8,13 +8,13 @@
 // 7. `annotate`: the frame with boxes, labels and the banner (draw.js).
 // (Step 6, smoothing over time, is the Python apps' only.)
 //
-// The constants (max_faces, min_side, max_pixels, score_decimals, the drawing's colours and texts) are
+// The constants (max_faces, min_side, max_pixels, score_decimals, the note's text, the drawing's colours and texts) are
 // core.pipeline.pipeline_metadata(), read from models/index.json ("pipeline"); each face has the CLI's JSON shape:
 //   {box: [x, y, w, h], score, emotion: {label, scores: {label: prob}}, mask: {label, score} | null}.
 
 import {RemoteDetector} from './detector.js';
 import {FaceClassifier} from './models.js';
-import {drawFaces} from './draw.js';
+import {drawFaces, fillIn} from './draw.js';
 
 export class FacePipeline {
   constructor(detector, emotion, mask, constants) {
@@ -91,7 +91,7 @@ export class FacePipeline {
       }
       return {box: d.box, score: this.round(d.score), emotion: {label: best, scores}, mask};
     });
-    const note = found.length > faces.length ? `${found.length} faces found; the ${faces.length} largest are labelled` : null;
+    const note = found.length > faces.length ? fillIn(this.constants.max_faces_note, {found: found.length, labelled: faces.length}) : null;
     return {faces, note, timings: {detect: detectMs, classify: classifyMs}, width: frame.width, height: frame.height};
   }
 
