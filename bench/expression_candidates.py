@@ -1,6 +1,6 @@
 """The expression network candidates side by side: size, multiply-adds and inference cost per face.
 
-    .venv/bin/python bench/expression_candidates.py [--networks seed vggbn vggslim sepvgg sepvgg_wide] [--runs 300]
+    .venv/bin/python -m bench.expression_candidates [--networks seed vggbn vggslim sepvgg sepvgg_wide] [--runs 300]
 
 For each network of train/networks.py (fresh weights: the cost does not depend on their values): parameters,
 multiply-adds per face, and the CPU time per face of the LiteRT interpreter (one thread, as the app runs it) with flip
@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def litert_cpu_ms_per_face(model, faces: int, runs: int) -> float:

@@ -1,7 +1,7 @@
 """LiteRT weight formats for an expression model folder, side by side in one run: size, top-1 agreement with Keras and
 accuracy on all FER2013 PublicTest faces, and CPU ms per face (flip TTA) at batch 1 and 6.
 
-    .venv/bin/python bench/litert_quantization.py [--model models/emotion]
+    .venv/bin/python -m bench.litert_quantization [--model models/emotion]
 
 Formats: float32; dynamic-range (int8 weights, float activations); float16 weights; full int8 (calibrated on 400
 PublicTest faces). Converted with TensorFlow's TFLiteConverter, run by the `ai-edge-litert` interpreter with one
@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FORMATS = ("float32", "dynamic-range int8", "float16", "int8")
 BATCH = 256
