@@ -1,6 +1,6 @@
 """Per-frame latency of the face pipeline at 640x480, split by stage (median and p95, milliseconds).
 
-    nice -n 19 .venv/bin/python bench/pipeline_latency.py [--frames 200] [--emotion-model DIR]
+    nice -n 19 .venv/bin/python -m bench.pipeline_latency [--frames 200] [--emotion-model DIR]
 
 Frames: media photos letterboxed into 640x480 (1 face: obama.jpg; 4 faces: bbt1.jpg; 6 faces: 2008_002506.jpg,
 two_people.jpg and happy.jpg stacked top to bottom), from FACEXP_DATA/media.
@@ -21,13 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from conftest import webcam_frame  # noqa: E402  (the photo letterboxed into a 640x480 frame, as the fake camera)
-from core.detector import DETECTOR_MODELS, FaceDetector  # noqa: E402
-from core.pipeline import FacePipeline  # noqa: E402
-from train.data import data_dir  # noqa: E402
+from tests.harness import webcam_frame
+from core.detector import DETECTOR_MODELS, FaceDetector
+from core.pipeline import FacePipeline
+from train.data import data_dir
 
 SCENES = {"1 face": ("obama.jpg",), "4 faces": ("bbt1.jpg",), "6 faces": ("2008_002506.jpg", "two_people.jpg", "happy.jpg")}
 DETECTOR_PHOTOS = {"obama_and_biden.jpg": 2, "bbt1.jpg": 4, "2008_002506.jpg": 3, "two_people.jpg": 2, "happy.jpg": 1}

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.files import save_weights_atomically, write_atomically
 from core.labels import LABELS_BY_TASK
 from core.preprocess import crop_metadata
 
@@ -81,26 +82,6 @@ def read_metadata(folder: Path) -> dict:
     if not isinstance(labels, list) or not labels or size < 1 or channels not in (1, 3):
         raise ModelFileError(f"{folder / METADATA_FILE}: expected a label list, input.size >= 1 and input.channels 1 or 3")
     return metadata
-
-
-def write_atomically(path: Path, data: str | bytes) -> None:
-    """Write a file under a temporary name and rename it, so a kill never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with open(tmp, mode) as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def save_weights_atomically(model, path: Path) -> None:
-    """`model.save_weights` to a temporary `.weights.h5` name, then rename."""
-    path = Path(path)
-    tmp = path.with_name("partial-" + path.name)
-    model.save_weights(tmp)
-    os.replace(tmp, path)
 
 
 def make_metadata(task: str, input_shape, tta: list[str]) -> dict:

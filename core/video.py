@@ -10,6 +10,7 @@ from pathlib import Path
 
 import struct
 
+import cv2
 import numpy as np
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
@@ -109,8 +110,6 @@ def check_video_file(path) -> None:
 
 def video_info(path) -> tuple[float, int]:
     """(frames per second, frame count; 0 when unknown) of a video file, or `VideoError` saying why not."""
-    import cv2
-
     check_video_file(path)
     capture = cv2.VideoCapture(str(path))
     try:
@@ -125,8 +124,6 @@ def video_info(path) -> tuple[float, int]:
 
 def read_frames(path, max_frames: int | None = None):
     """Yield (index, RGB uint8 frame). `VideoError` when the file is not a readable video or has no frame."""
-    import cv2
-
     check_video_file(path)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
@@ -155,8 +152,6 @@ class VideoWriter:
         self._size = None
 
     def write(self, frame_rgb: np.ndarray) -> None:
-        import cv2
-
         height, width = frame_rgb.shape[:2]
         if self._writer is None:
             self._size = (width - width % 2, height - height % 2)
