@@ -63,6 +63,8 @@ def sha256_file(path: Path) -> str:
 def read_json_file(path: Path) -> dict:
     """A JSON object from a model file, or ModelFileError naming the file (corrupt, truncated, empty)."""
     path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing")
     try:
         value = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as error:

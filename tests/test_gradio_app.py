@@ -71,6 +71,71 @@ def test_predict_image_from_gradio_client(client, media_dir):
     assert box_pixels(annotated) > box_pixels(original) + 500
 
 
+CONCURRENT_CALLERS, CALLS_EACH = 6, 3
+
+
+def test_concurrent_callers_of_the_same_image_all_get_it_whole(server, media_dir, tmp_path):
+    """Issue 10: callers sending the same photo at once get identical outputs, which Gradio stores under one name;
+    rewritten in place, a download could catch it empty or short ("peer closed connection without sending complete
+    message body"). Every answer must arrive, complete and the same."""
+    import threading
+
+    from gradio_client import Client, handle_file
+
+    photo, results, errors = media_dir / "2008_002506.jpg", [], []
+
+    def caller(index):
+        try:
+            client = Client(server["url"], verbose=False, download_files=str(tmp_path / str(index)))
+            for _ in range(CALLS_EACH):
+                annotated, *_ = client.predict(handle_file(str(photo)), api_name="/predict_image")
+                results.append(Path(annotated).read_bytes())
+        except Exception as error:  # noqa: BLE001 (each failure is the finding)
+            errors.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(CONCURRENT_CALLERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    assert len(results) == CONCURRENT_CALLERS * CALLS_EACH
+    assert len(set(results)) == 1 and len(results[0]) > 10_000  # all the same, whole JPEG
+    assert results[0][-2:] == b"\xff\xd9"  # the JPEG end marker: not cut short
+
+
+def test_image_cache_writes_are_atomic(tmp_path):
+    """The mechanism behind the test above, with Gradio's own function: a reader never sees a cached image that a
+    concurrent identical save is rewriting (Gradio alone writes it in place: empty or short reads)."""
+    import threading
+
+    from PIL import Image
+    from gradio import processing_utils
+
+    from demo.gradio_app import make_image_cache_atomic
+
+    make_image_cache_atomic()
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    path = Path(processing_utils.save_pil_to_cache(image, str(tmp_path), format="jpeg"))
+    size, stop, short_reads = path.stat().st_size, threading.Event(), []
+
+    def writer():
+        for _ in range(150):
+            processing_utils.save_pil_to_cache(image, str(tmp_path), format="jpeg")
+        stop.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reads = 0
+    while not stop.is_set():
+        reads += 1
+        if len(path.read_bytes()) != size:
+            short_reads.append(reads)
+    thread.join()
+    assert reads > 10 and short_reads == []
+    assert sorted(p.name for p in path.parent.iterdir()) == ["image.jpeg"]  # no temporary file left
+
+
 def test_bad_inputs_give_a_clear_message_and_the_server_stays_up(client, server, media_dir, tmp_path):
     import cv2
     from gradio_client import handle_file
