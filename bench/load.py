@@ -38,6 +38,7 @@ from tests.harness import free_port, launch_chromium, start_server, stop_server
 from train.data import data_dir
 
 STREAM_START_TIMEOUT_MS = 60_000
+STALL_CHECK_S = 5  # a stream that delivered nothing for two checks in a row is started again
 
 
 def load_average() -> str:
@@ -126,7 +127,7 @@ def frame_counts(pages) -> list[int]:
 
 
 def percentile_ms(values, q) -> float:
-    return float(np.percentile(values, q) * 1000) if values else float("nan")
+    return round(float(np.percentile(values, q) * 1000)) if values else None
 
 
 def run(args, url: str, pid: int | None, camera: Path, photo: Path, downloads: Path) -> dict:
@@ -145,25 +146,35 @@ def run(args, url: str, pid: int | None, camera: Path, photo: Path, downloads: P
         duration = args.soak_minutes * 60 if args.soak_minutes else args.seconds
         every = args.sample_every if args.soak_minutes else duration / 2
         counts_before, last_t = frame_counts(pages), start
+        last_counts, stalled, restarts, next_sample = list(counts_before), [0] * len(pages), 0, start + every
+        delivered = [0] * len(pages)  # frames each stream delivered during the run (across restarts)
         while time.time() - start < duration - 0.5:
-            time.sleep(min(every, duration - (time.time() - start)))
-            now = time.time()
+            time.sleep(max(0.1, min(STALL_CHECK_S, next_sample - time.time(), duration - (time.time() - start))))
             counts = frame_counts(pages)
+            for i, page in enumerate(pages):  # a stream ended by its time limit is started again, as a user would
+                delivered[i] += max(0, counts[i] - last_counts[i])
+                stalled[i] = stalled[i] + 1 if counts[i] == last_counts[i] else 0
+                if stalled[i] >= 2:
+                    page.close()
+                    pages[i] = start_stream(browser, url)
+                    counts[i] = counts_before[i] = frame_counts([pages[i]])[0]
+                    stalled[i], restarts = 0, restarts + 1
+            last_counts = counts
+            now = time.time()
+            if now < next_sample and now - start < duration - 0.5:
+                continue
             fps = [round((c - b) / (now - last_t), 2) for c, b in zip(counts, counts_before)]
             sample = {"when": "middle" if now - start < duration - 1 else "end", "t_s": round(now - start),
-                      **process_stats(pid, temp_root), "frames_per_s": fps,
+                      **process_stats(pid, temp_root), "frames_per_s": fps, "stream_restarts": restarts,
                       "api_done": len(callers.latencies), "api_errors": len(callers.errors)}
             report["samples"].append(sample)
             print(json.dumps(sample), flush=True)
-            for i, page in enumerate(pages):  # a stream ended by its time limit is started again, as a user would
-                if fps[i] == 0:
-                    pages[i].close()
-                    pages[i] = start_stream(browser, url)
-                    counts[i] = frame_counts([pages[i]])[0]
-            counts_before, last_t = counts, now
+            counts_before, last_t, next_sample = counts, now, now + every
         elapsed = time.time() - start
         stop.set()
-        total_frames = [page.evaluate("window.__frames.length") for page in pages]
+        for i, count in enumerate(frame_counts(pages)):
+            delivered[i] += max(0, count - last_counts[i])
+        report["stream_restarts"] = restarts
         for page in pages:
             page.locator('[aria-label="capture photo"]').first.click()
         callers.join(120)
@@ -175,9 +186,9 @@ def run(args, url: str, pid: int | None, camera: Path, photo: Path, downloads: P
     report.update({
         "seconds": round(elapsed, 1), "callers": args.callers, "streams": args.streams, "photo": photo.name,
         "api": {"done": len(lat), "errors": len(callers.errors), "per_s": round(len(lat) / elapsed, 2),
-                "p50_ms": round(percentile_ms(lat, 50)), "p95_ms": round(percentile_ms(lat, 95)),
+                "p50_ms": percentile_ms(lat, 50), "p95_ms": percentile_ms(lat, 95),
                 "error_kinds": sorted({e[:120] for e in callers.errors})[:10]},
-        "stream_frames_per_s": [round(n / elapsed, 2) for n in total_frames] if not args.soak_minutes else None,
+        "stream_frames_per_s": [round(n / elapsed, 2) for n in delivered],
     })
     return report
 
@@ -226,11 +237,11 @@ def main(argv=None) -> int:
     print(f"# {report['date']}, {report['machine']}: {args.callers} callers + {args.streams} streams, {report['seconds']} s, "
           f"photo {photo.name}; load average {report['samples'][-1]['load']} at the end")
     print(f"API: {api['done']} answers ({api['per_s']}/s), {api['errors']} errors, p50 {api['p50_ms']} ms, p95 {api['p95_ms']} ms")
-    if report["stream_frames_per_s"] is not None:
-        print(f"streams: frames/s per stream {report['stream_frames_per_s']}")
+    print(f"streams: frames/s per stream over the whole run {report['stream_frames_per_s']}, "
+          f"restarted after their time limit: {report['stream_restarts']}")
     for sample in report["samples"]:
         print(f"  {sample['when']:>14}: RSS {sample.get('rss_mb')} MB, fds {sample.get('fds')}, "
-              f"temp files {sample.get('temp_files')}, load {sample['load']}")
+              f"temp files {sample.get('temp_files')}, frames/s {sample.get('frames_per_s', '')}, load {sample['load']}")
     return 0 if api["errors"] == 0 else 1
 
 
