@@ -56,8 +56,8 @@ def process_stats(pid: int | None, temp_root: Path | None) -> dict:
             stats["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
         except OSError:
             stats["rss_mb"] = stats["fds"] = None
-    if temp_root is not None and temp_root.exists():
-        stats["temp_files"] = sum(1 for p in temp_root.rglob("*") if p.is_file())
+    if temp_root is not None and temp_root.exists():  # os.walk ignores folders the app's cleaner removes meanwhile
+        stats["temp_files"] = sum(len(files) for _, _, files in os.walk(temp_root))
     return stats
 
 
