@@ -55,7 +55,29 @@ STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per
 FRAME_TTL_S = float(os.environ.get("FACEXP_FRAME_TTL_S", 10))  # shown images are deleted from GRADIO_TEMP_DIR after this
 RESULT_TTL_S = 900  # uploads, annotated videos and CSVs are deleted after this
 CLEAN_EVERY_S = 3
-MAX_VIDEO_FRAMES = 3000  # longer videos are cut (about 100 s at 30 frames/s)
+MAX_VIDEO_FRAMES = 3000  # longer videos are cut (about 100 s at 30 frames/s); said on the tab before upload
+
+# Concurrency (issue 10). One pipeline serves everyone and runs one frame at a time (its lock), so limits decide who
+# waits, not how much runs in parallel:
+# - webcam: at most MAX_STREAMS sessions are served; a further one is told "busy" at once (its readout), not queued
+#   for minutes. A session that sends no frame for STREAM_IDLE_S (tab closed, connection lost) frees its slot.
+#   Gradio's own limit on the stream event is higher, so that extra sessions reach the handler and hear "busy".
+# - video: one at a time (a long video holds the worker for minutes; a second one waits in the queue, shown with its
+#   position); between its frames it gives way to waiting webcam frames, so a video never starves the streams;
+#   Cancel (or closing the tab) stops it between two frames and frees the worker.
+# - image: two at a time (each call is short); more wait in the queue.
+# - the queue holds at most QUEUE_MAX_SIZE waiting events; beyond that a caller gets Gradio's "Queue is full" (HTTP
+#   503) at once, i.e. busy, try again, rather than a timeout.
+MAX_STREAMS = int(os.environ.get("FACEXP_MAX_STREAMS", 4))
+STREAM_IDLE_S = 3.0
+STREAM_EVENT_LIMIT = MAX_STREAMS + 4
+IMAGE_CONCURRENCY = 2
+VIDEO_CONCURRENCY = 1
+QUEUE_MAX_SIZE = 32
+VIDEO_YIELD_MAX_S = 0.25  # a video frame waits at most this long for webcam frames to go first
+BUSY_STREAMS = ("Busy: {n} webcam streams are already being served (the most this server runs at once). "
+                "Try again in a minute.")
+VIDEO_STATUS_EVERY = 10  # the video tab's progress line is refreshed every this many frames
 FPS_SMOOTHING = 0.8
 WIDGETS_EVERY_S = 0.5  # chart, table and readout are refreshed at most this often (the frame every time)
 IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
@@ -174,6 +196,46 @@ def make_image_cache_atomic() -> None:
     processing_utils.save_pil_to_cache = save_pil_to_cache
 
 
+class StreamSlots:
+    """Which webcam sessions are being served (at most `limit`), and how many stream frames are in progress (a
+    video gives way to them)."""
+
+    def __init__(self, limit: int, idle_s: float = STREAM_IDLE_S):
+        self.limit, self.idle_s = limit, idle_s
+        self.last_seen: dict[int, float] = {}
+        self.frames_in_progress = 0
+        self.lock = threading.Lock()
+
+    def admit(self, session_id: int, now: float | None = None) -> bool:
+        """True if this session is (or now becomes) one of the served ones; sessions idle for idle_s are dropped."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            for other, seen in list(self.last_seen.items()):
+                if now - seen > self.idle_s:
+                    del self.last_seen[other]
+            if session_id in self.last_seen or len(self.last_seen) < self.limit:
+                self.last_seen[session_id] = now
+                return True
+            return False
+
+    def frame_started(self) -> None:
+        with self.lock:
+            self.frames_in_progress += 1
+
+    def frame_done(self) -> None:
+        with self.lock:
+            self.frames_in_progress -= 1
+
+    def give_way(self, max_wait_s: float = VIDEO_YIELD_MAX_S) -> None:
+        """For a video: wait (up to max_wait_s) while webcam frames are in progress."""
+        deadline = time.monotonic() + max_wait_s
+        while self.frames_in_progress > 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+
+STREAM_SLOTS = StreamSlots(MAX_STREAMS)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Results -> widgets
 # ---------------------------------------------------------------------------------------------------------------------
@@ -263,7 +325,8 @@ def example_images(folder: Path) -> list[str]:
 
 
 def new_session() -> dict:
-    return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "widgets_time": 0.0}
+    return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "widgets_time": 0.0,
+            "id": int.from_bytes(os.urandom(8), "little")}
 
 
 def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, session: dict | None):
@@ -271,13 +334,18 @@ def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, s
     session = session or new_session()
     if frame is None:
         return None, {}, face_table_empty(), "Waiting for the camera...", session
+    if not STREAM_SLOTS.admit(session["id"]):
+        return None, gr.skip(), gr.skip(), BUSY_STREAMS.format(n=STREAM_SLOTS.limit), session
     start = time.perf_counter()
     if mirror:
         frame = frame[:, ::-1]
+    STREAM_SLOTS.frame_started()
     try:
         annotated, result = pipeline.run(frame, session["tracker"] if smoothing else None)
     except InputError as error:
         return None, {}, face_table_empty(), f"Frame skipped: {error}", session
+    finally:
+        STREAM_SLOTS.frame_done()
     now = time.time()
     if session["last_frame_time"] is not None:
         instant = 1.0 / max(now - session["last_frame_time"], 1e-3)
@@ -309,19 +377,24 @@ def predict_image(pipeline: FacePipeline, image):
 
 
 def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=gr.Progress()):
-    """A video file -> annotated WebM, per-frame CSV, expression-over-time plot, summary."""
+    """A video file -> annotated WebM, per-frame CSV, expression-over-time plot, summary. A generator: it yields a
+    progress line every VIDEO_STATUS_EVERY frames, so Cancel (or a closed tab) stops it between two frames and frees
+    the worker; the files of a stopped run are removed."""
     if not video_path:
         raise gr.Error("Upload a video first.")
+    name = Path(video_path).name
     try:
         fps, count = video_info(video_path)
     except VideoError as error:
-        raise gr.Error(f"{Path(video_path).name}: {error}") from None
+        raise gr.Error(f"{name}: {error}") from None
     out_dir = Path(tempfile.mkdtemp(dir=temp_dir(), prefix="video-"))
     stem = Path(video_path).stem
     tracker = FaceTracker() if smoothing else None
     plot_rows, frames_done, faces_total = [], 0, 0
     total = min(count, MAX_VIDEO_FRAMES) if count else MAX_VIDEO_FRAMES
+    cap_note = f"; only the first {MAX_VIDEO_FRAMES} are labelled" if count > MAX_VIDEO_FRAMES else ""
     csv_path = out_dir / f"{stem}_faces.csv"
+    finished = False
     try:
         with VideoWriter(out_dir / f"{stem}_annotated", fps) as writer, open(csv_path, "w", newline="") as handle:
             table = csv.writer(handle)
@@ -337,14 +410,22 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
                 if result.faces:
                     plot_rows += [(seconds, label, p) for label, p in result.faces[0]["emotion"]["scores"].items()]
                 frames_done, faces_total = index + 1, faces_total + len(result.faces)
-                if index % 10 == 0:
-                    progress(min(1.0, (index + 1) / total), desc=f"frame {index + 1} of {total}")
+                if index % VIDEO_STATUS_EVERY == 0:
+                    progress(min(1.0, frames_done / total), desc=f"frame {frames_done} of {total}")
+                    yield (gr.skip(), gr.skip(), gr.skip(),
+                           f"Labelling {name}: frame {frames_done} of {count or 'unknown'}{cap_note}...")
+                STREAM_SLOTS.give_way()  # webcam frames first
+        finished = True
     except VideoError as error:
-        raise gr.Error(f"{Path(video_path).name}: {error}") from None
+        raise gr.Error(f"{name}: {error}") from None
+    finally:
+        if not finished:  # cancelled, disconnected or failed: nothing of this run is kept
+            log.info("video %s stopped after %d of %d frames", name, frames_done, total)
+            shutil.rmtree(out_dir, ignore_errors=True)
     plot = pd.DataFrame(plot_rows, columns=["time_s", "expression", "probability"])
     cut = f" (cut at {MAX_VIDEO_FRAMES} frames)" if count > MAX_VIDEO_FRAMES else ""
     text = f"{frames_done} frames{cut}, {faces_total} face detections; the plot follows the main face."
-    return str(writer.path), str(csv_path), plot, text
+    yield str(writer.path), str(csv_path), plot, text
 
 
 def bind(handler, pipeline: FacePipeline):
@@ -379,7 +460,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
             webcam_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
             webcam.stream(bind(webcam_frame, pipeline), [webcam, mirror, smoothing, session],
                           [webcam_out, webcam_chart, webcam_table, readout, session],
-                          stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=4,
+                          stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=STREAM_EVENT_LIMIT,
                           show_progress="hidden", api_visibility="private")
         with gr.Tab("Image"):
             with gr.Row():
@@ -395,21 +476,27 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
             image_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
             image_json = gr.JSON(label="Faces (as the CLI prints them)")
             image_button.click(bind(predict_image, pipeline), [image_in], [image_out, image_chart, image_table, image_json, image_summary],
-                               api_name="predict_image", concurrency_limit=2)
+                               api_name="predict_image", concurrency_limit=IMAGE_CONCURRENCY)
         with gr.Tab("Video"):
             with gr.Row():
                 with gr.Column():
                     video_in = gr.Video(sources=["upload"], include_audio=True, label="Video file")
                     video_smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
-                    video_button = gr.Button("Label every frame", variant="primary")
+                    gr.Markdown(f"Videos longer than {MAX_VIDEO_FRAMES} frames (about {MAX_VIDEO_FRAMES // 30} s at "
+                                "30 frames/s) are cut there. One video is labelled at a time; others wait in turn.")
+                    with gr.Row():
+                        video_button = gr.Button("Label every frame", variant="primary")
+                        video_cancel = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
                 with gr.Column():
                     video_out = gr.Video(label="Annotated (WebM)")
                     video_csv = gr.File(label="Faces per frame (CSV)")
                     video_summary = gr.Markdown()
             video_plot = gr.LinePlot(x="time_s", y="probability", color="expression", label="Main face over time",
                                      y_lim=[0, 1])
-            video_button.click(bind(predict_video, pipeline), [video_in, video_smoothing], [video_out, video_csv, video_plot, video_summary],
-                               api_name="predict_video", concurrency_limit=1)
+            video_event = video_button.click(bind(predict_video, pipeline), [video_in, video_smoothing],
+                                             [video_out, video_csv, video_plot, video_summary],
+                                             api_name="predict_video", concurrency_limit=VIDEO_CONCURRENCY)
+            video_cancel.click(None, None, None, cancels=[video_event], api_visibility="private")
     return app
 
 
@@ -439,6 +526,6 @@ def main(argv=None) -> int:
     cleaner.keep |= {path for path in examples_dir.rglob("*") if path.is_file()}
     cleaner.start()
     log.info("temporary files in %s (frames deleted after %g s, other files after %d s)", folder, FRAME_TTL_S, RESULT_TTL_S)
-    app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
+    app.queue(default_concurrency_limit=IMAGE_CONCURRENCY, max_size=QUEUE_MAX_SIZE).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                    show_error=True, allowed_paths=[str(examples_dir)])
     return 0
