@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 from pathlib import Path
 
@@ -154,7 +153,6 @@ def write_tflite(folder: Path, faces=None, model=None, log=log.info) -> dict:
         faces = faces[np.linspace(0, len(faces) - 1, min(len(faces), TFLITE_CHECK_FACES)).round().astype(int)]
         source = f"{len(faces)} real faces"
     content = _convert_to_tflite(model)
-    flip = "flip" in metadata.get("tta", ())
     reference = _keras_reference(model, faces, flip=False)
     lite = _interpreter_probabilities(_interpreter(content, folder / TFLITE_FILE), flip=False)
     got = np.concatenate([lite(faces[i:i + 64]) for i in range(0, len(faces), 64)])
