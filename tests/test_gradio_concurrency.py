@@ -47,9 +47,11 @@ def wait_for_frames(page, timeout_ms=60_000):
     page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('frames/s')", timeout=timeout_ms)
 
 
-def distinct_frames(page, seconds: float) -> int:
-    seen, end = set(), time.time() + seconds
-    while time.time() < end:
+def distinct_frames(page, wanted: int = 2, timeout_s: float = 60) -> int:
+    """How many distinct annotated frames the page shows, watched until `wanted` are seen or `timeout_s` passes (a
+    deadline, not a fixed window: on the shared 2-core machine under load a stream may deliver under 1 frame/s)."""
+    seen, end = set(), time.time() + timeout_s
+    while time.time() < end and len(seen - {""}) < wanted:
         seen.add(page.evaluate(FRAMES_JS))
         page.wait_for_timeout(100)
     return len(seen - {""})
@@ -69,7 +71,7 @@ def test_a_second_stream_is_told_busy_and_starts_when_the_first_drops(one_stream
         dropped = time.time()
         wait_for_frames(second, timeout_ms=int((STREAM_IDLE_S + 60) * 1000))
         assert time.time() - dropped < STREAM_IDLE_S + 60
-        assert distinct_frames(second, 3) >= 2  # annotated frames keep coming
+        assert distinct_frames(second) >= 2  # annotated frames keep coming
         second.locator('[aria-label="capture photo"]').first.click()
     finally:
         browser.close()
@@ -94,7 +96,7 @@ def test_two_streams_and_an_api_call_at_once_all_succeed(one_stream_server, medi
         assert len(faces_json["faces"]) == 4 and Path(annotated).stat().st_size > 10_000
         for page in pages:
             assert "Busy" not in readout(page) and re.search(r"2 face\(s\)", readout(page)), readout(page)
-            assert distinct_frames(page, 3) >= 2
+            assert distinct_frames(page) >= 2
     finally:
         browser.close()
         stop_server(process)
