@@ -175,8 +175,11 @@ def run(args, url: str, pid: int | None, camera: Path, photo: Path, downloads: P
         for i, count in enumerate(frame_counts(pages)):
             delivered[i] += max(0, count - last_counts[i])
         report["stream_restarts"] = restarts
-        for page in pages:
-            page.locator('[aria-label="capture photo"]').first.click()
+        for page in pages:  # stop streaming; closing the browser below ends a stream too, so a slow page is let go
+            try:
+                page.locator('[aria-label="capture photo"]').first.click(timeout=5000)
+            except Exception:  # noqa: BLE001
+                pass
         callers.join(120)
         if browser is not None:
             browser.close()
