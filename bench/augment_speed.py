@@ -1,7 +1,7 @@
 """Augmentation throughput in a tf.data map, side by side in one run: the hand-written warp (`augment_batch`) against
 Keras's own preprocessing layers (`keras_augmenter`), same settings, interleaved rounds.
 
-    .venv/bin/python bench/augment_speed.py [--batches 60] [--rounds 5]
+    .venv/bin/python -m bench.augment_speed [--batches 60] [--rounds 5]
 
 Real FER2013 Training faces, batch 64, num_parallel_calls=1 (as in training). Prints images/s per round and medians.
 """
@@ -12,11 +12,7 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Training throughput of the networks, side by side in one run: images/s and seconds per FER2013 epoch.
 
-    .venv/bin/python bench/train_speed.py [--networks seed vggbn] [--steps 30] [--repeats 3]
+    .venv/bin/python -m bench.train_speed [--networks seed vggbn] [--steps 30] [--repeats 3]
 
 Real FER2013 Training images through the real tf.data augmentation pipeline, batch 64, the training optimizer and
 loss (as train.train compiles them). Reports the median of --repeats timed runs of --steps steps, after a warm-up; the rounds are interleaved across the
@@ -13,11 +13,8 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FER_TRAINING_ROWS = 28709
 
@@ -35,10 +32,10 @@ def main() -> None:
     import tensorflow as tf
 
     from train.augment import training_dataset
-    from train.data import data_dir, load_fer2013
+    from train.data import FER2013_CSV, data_dir, load_fer2013
     from train.networks import build_network
 
-    images, labels, _ = load_fer2013(data_dir() / "fer2013" / "fer2013_train_public.csv.gz", usage="Training")
+    images, labels, _ = load_fer2013(data_dir() / FER2013_CSV, usage="Training")
     n = args.batch_size * args.steps * 2
     datasets = {engine: training_dataset(images[:n], keras.utils.to_categorical(labels[:n], 7), args.batch_size, 0,
                                          engine=engine).repeat() for engine in args.augment}

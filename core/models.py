@@ -8,22 +8,23 @@ A model folder holds:
 
 `FacialExpressionModel` and `FaceMaskModel` load such a folder and classify a batch of face crops in one call of a
 compiled `tf.function` (never `model.predict` per call: it costs ~100 ms of set-up each time), or, with
-`backend="litert"`, of the same network converted in memory to LiteRT (faster on this CPU; same outputs to ~1e-7).
+`backend="litert"`, of the same network converted in memory to LiteRT (faster on this CPU; the tests check
+that both give the same probabilities to 1e-4).
 
 Calibration: metadata.json may hold a `temperature` T (fitted on validation data by `train.calibrate`; absent = 1.0).
 The networks end in softmax, so the calibrated probabilities are softmax(log(p) / T), applied to the probabilities
 *after* test-time augmentation averaging (the averaged probabilities are what T was fitted on). `apply_temperature`
-here and `applyTemperature` in web_static/js/classifier.js are the same computation.
+here and `applyTemperature` in web_static/js/models.js are the same computation.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from core.files import save_weights_atomically, write_atomically
 from core.labels import LABELS_BY_TASK
 from core.preprocess import crop_metadata
 
@@ -39,27 +40,7 @@ class ModelFileError(RuntimeError):
     """A model folder that is missing a file or whose files do not fit together."""
 
 
-def write_atomically(path: Path, data: str | bytes) -> None:
-    """Write a file under a temporary name and rename it, so a kill never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with open(tmp, mode) as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def save_weights_atomically(model, path: Path) -> None:
-    """`model.save_weights` to a temporary `.weights.h5` name, then rename."""
-    path = Path(path)
-    tmp = path.with_name("partial-" + path.name)
-    model.save_weights(tmp)
-    os.replace(tmp, path)
-
-
-PROBABILITY_FLOOR = 1e-12  # log(0) guard, the same in web_static/js/classifier.js
+PROBABILITY_FLOOR = 1e-12  # log(0) guard, the same in web_static/js/models.js
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:

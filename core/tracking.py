@@ -46,9 +46,6 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def reset(self) -> None:
-        self.tracks = []
-
     def update(self, boxes, emotion_probs: np.ndarray, mask_probs: np.ndarray | None = None):
         """Feed one frame's faces. Returns (track ids, smoothed emotion probs, smoothed mask probs or None)."""
         pairs = sorted(

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
+
+from export import ExportError
 
 FORMAT = "layers-model"
 GENERATED_BY = "facexp export/tfjs_layers.py"
@@ -40,8 +41,6 @@ QUANTIZE_MIN_ELEMENTS = 1024
 ACTIVATIONS = ("linear", "relu", "softmax", "sigmoid", "tanh")
 
 
-class ExportError(RuntimeError):
-    """A model that cannot be written as a tfjs layers model, with the layer and the reason."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -334,9 +333,3 @@ def build_bundle(model, name: str, quantization: str | None = None, shard_bytes:
 def dumps(manifest: dict) -> str:
     return json.dumps(manifest, separators=(",", ":")) + "\n"
 
-
-def bundle_files(folder: Path) -> list[Path]:
-    """model.json and the shards it names (to check that a folder is complete)."""
-    folder = Path(folder)
-    manifest = json.loads((folder / "model.json").read_text())
-    return [folder / "model.json"] + [folder / p for group in manifest["weightsManifest"] for p in group["paths"]]

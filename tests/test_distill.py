@@ -3,14 +3,12 @@ hundred real FER2013 rows (a teacher folder in, a student folder out that loads)
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO
 from core.models import EMOTION_MODEL_DIR, MASK_MODEL_DIR
-from test_train import _train_command, tiny_csv  # noqa: F401  (the fixture of a few hundred real rows)
+from tests.harness import REPO, train_command
 
 
 def _student_t(probabilities, temperature):
@@ -40,10 +38,10 @@ def test_distillation_loss_is_cross_entropy_at_alpha_0_and_kl_at_alpha_1():
     assert float(DistillationLoss(7, alpha=1.0, temperature=t)(matched, student)) == pytest.approx(0.0, abs=1e-5)
 
 
-def test_train_with_a_teacher_writes_a_student_that_loads(tiny_csv, tmp_path):  # noqa: F811
+def test_train_with_a_teacher_writes_a_student_that_loads(tiny_csv, tmp_path):
     out, run_dir = tmp_path / "student", tmp_path / "run"
     result = subprocess.run(
-        _train_command(tiny_csv, out, run_dir, 1, "--network", "sepvgg", "--teacher", str(EMOTION_MODEL_DIR)),
+        train_command(tiny_csv, out, run_dir, 1, "--network", "sepvgg", "--teacher", str(EMOTION_MODEL_DIR)),
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "distilling from 1 teacher(s) at temperature 3.0, alpha 0.7" in result.stderr
@@ -59,9 +57,9 @@ def test_train_with_a_teacher_writes_a_student_that_loads(tiny_csv, tmp_path):  
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_a_teacher_for_another_task_is_refused_by_name(tiny_csv, tmp_path):  # noqa: F811
+def test_a_teacher_for_another_task_is_refused_by_name(tiny_csv, tmp_path):
     result = subprocess.run(
-        _train_command(tiny_csv, tmp_path / "m", tmp_path / "r", 1, "--teacher", str(MASK_MODEL_DIR)),
+        train_command(tiny_csv, tmp_path / "m", tmp_path / "r", 1, "--teacher", str(MASK_MODEL_DIR)),
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 2
     assert f"error: teacher {MASK_MODEL_DIR}: input (64, 64, 3) with 2 labels, expected input (48, 48, 1) with 7 labels" \

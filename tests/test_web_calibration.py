@@ -1,4 +1,4 @@
-"""Calibrated probabilities: the browser (web_static/js/classifier.js in a real headless Chromium, the committed
+"""Calibrated probabilities: the browser (web_static/js/models.js in a real headless Chromium, the committed
 bundle, the page's wasm backend) gives the same temperature-scaled probabilities as Python (core.models) on real
 FER2013 PublicTest faces. The bundle's metadata.json must carry the model folder's temperature (`python -m export`)."""
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import launch_chromium
+from harness import launch_chromium
 from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
 from test_web_page import WEB_MODELS, collect_errors, server, wait_for  # noqa: F401  (server is a fixture)
 
@@ -39,7 +39,7 @@ def test_browser_and_python_give_the_same_calibrated_probabilities(server, fer_c
         wait_for(page, "window.pageState && window.pageState.ready")
         got = page.evaluate(
             """async ({faces, n}) => {
-                 const {FaceClassifier} = await import('./js/classifier.js');
+                 const {FaceClassifier} = await import('./js/models.js');
                  const classifier = await FaceClassifier.load('models/emotion/');
                  return {temperature: classifier.temperature,
                          probs: await classifier.classifyCrops(new Float32Array(faces), n)};

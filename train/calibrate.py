@@ -42,7 +42,8 @@ def raw_probabilities(folder: Path, images: np.ndarray) -> np.ndarray:
 
 def fit_and_store(folder: Path, images: np.ndarray, labels: np.ndarray, split: str) -> dict:
     """Fit T on (images, labels), write it into folder/metadata.json; returns the calibration report."""
-    from core.models import METADATA_FILE, write_atomically
+    from core.files import write_atomically
+    from core.models import METADATA_FILE
     from train.calibration import calibration_report, fit_temperature
 
     folder = Path(folder)

@@ -3,7 +3,7 @@
 A model is calibrated when, among the faces it labels with confidence ~0.8, about 80 % are right. Label smoothing,
 class weights and flip TTA all move the confidences away from that, so `train.train` (after training) and
 `train.calibrate` (for an existing model folder) fit one temperature T on the validation split and store it in the
-model's metadata.json; `core.models.apply_temperature` (Python) and `applyTemperature` in web_static/js/classifier.js
+model's metadata.json; `core.models.apply_temperature` (Python) and `applyTemperature` in web_static/js/models.js
 (browser) apply it at run time: softmax(log(p) / T), on the probabilities after TTA averaging.
 
 - `expected_calibration_error`: top-1 confidence in `ECE_BINS` equal-width bins; the gap |accuracy - confidence| of

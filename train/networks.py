@@ -126,6 +126,22 @@ NETWORKS = {"seed": seed, "vggbn": vggbn, "vggslim": vggslim, "sepvgg": sepvgg, 
             "mask_net": mask_net}
 
 
+def multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds of one forward pass of one image through the convolution and dense layers (the cost that matters
+    on a CPU; BatchNorm folds into the convolutions at inference, pooling and activations are comparatively free)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
+            positions = 1
+            for side in layer.output.shape[1:-1]:
+                positions *= side
+            kernel = 1
+            for side in layer.kernel.shape:
+                kernel *= side
+            total += positions * kernel
+    return total
+
+
 def build_network(name: str, input_shape, num_classes: int) -> keras.Model:
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; choose one of {sorted(NETWORKS)}")

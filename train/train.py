@@ -24,14 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
+from core.files import save_figure
 from train.augment import ENGINES, AugmentConfig
+from train.data import FER2013_CSV
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Setup
 # ---------------------------------------------------------------------------------------------------------------------
 
 TASK_DEFAULTS = {
-    "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 36, "data": "fer2013/fer2013_train_public.csv.gz",
+    "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 36, "data": FER2013_CSV,
                 "augment": AugmentConfig()},
     # No random erasing for masks (it could hide the mask and flip the label); more zoom, as face crops vary.
     "mask": {"network": "mask_net", "size": 64, "channels": 3, "epochs": 40, "data": "facemask",
@@ -185,16 +187,13 @@ def plot_history(csv_path: Path, png_path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend()
     fig.tight_layout()
-    tmp = png_path.with_name("partial-" + png_path.name)
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    save_figure(fig, png_path, dpi=80)
 
 
 def make_checkpoint_callback(run_dir: Path, state: dict, start_time: float):
     import keras
 
-    from core.models import save_weights_atomically, write_atomically
+    from core.files import save_model_atomically, save_weights_atomically, write_atomically
 
     class Checkpoint(keras.callbacks.Callback):
         """Each epoch: best weights on val accuracy, full model for --resume, state.json, curves.png."""
@@ -205,9 +204,7 @@ def make_checkpoint_callback(run_dir: Path, state: dict, start_time: float):
             if val_accuracy > state["best_val_accuracy"]:
                 state.update(best_val_accuracy=val_accuracy, best_epoch=epoch + 1)
                 save_weights_atomically(self.model, run_dir / "best.weights.h5")
-            tmp = run_dir / "partial-last.keras"
-            self.model.save(tmp)
-            os.replace(tmp, run_dir / "last.keras")
+            save_model_atomically(self.model, run_dir / "last.keras")
             state["epochs_done"] = epoch + 1
             state["train_seconds"] = state.get("train_seconds_before", 0.0) + time.time() - start_time
             write_atomically(run_dir / "state.json", json.dumps(state, indent=2))
@@ -230,7 +227,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from core.labels import LABELS_BY_TASK
-    from core.models import make_metadata, save_model_folder, write_atomically
+    from core.files import write_atomically
+    from core.models import make_metadata, save_model_folder
     from train import networks
     from train.augment import evaluation_dataset, training_dataset
     from train.data import DataError
