@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO
+from tests.harness import REPO
 from core.models import EMOTION_MODEL_DIR, FacialExpressionModel, apply_temperature
 from train.calibration import (
     expected_calibration_error,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from harness import launch_chromium
+from tests.harness import launch_chromium
 from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
 from test_web_page import WEB_MODELS, collect_errors, server, wait_for  # noqa: F401  (server is a fixture)
 
