@@ -325,8 +325,22 @@ def session_view(session: dict | None, alert_after_s: float | None, force: bool 
 
 
 def session_timeline(live: LiveSession | None) -> pd.DataFrame:
+    """One point per face and sample. Typed columns even when empty: the plot keeps the axis types it first got."""
     rows = live.timeline() if live is not None else []
-    return pd.DataFrame(rows, columns=["time_s", "face", "expression", "probability"])
+    return pd.DataFrame({
+        "time_s": pd.Series([row[0] for row in rows], dtype=float),
+        "face": pd.Series([f"face {row[1]}" for row in rows], dtype=object),
+        "expression": pd.Series([row[2] for row in rows], dtype=object),
+        "probability": pd.Series([row[3] for row in rows], dtype=float),
+    })
+
+
+def expression_colors() -> dict[str, str]:
+    """A fixed colour per expression (hues spread evenly, as web_static/js/session.js draws them)."""
+    import colorsys
+
+    return {label: "#%02x%02x%02x" % tuple(round(255 * c) for c in colorsys.hls_to_rgb(i / len(EMOTIONS), 0.45, 0.7))
+            for i, label in enumerate(EMOTIONS)}
 
 
 def session_csv(session: dict | None):
@@ -354,6 +368,7 @@ def session_panel(session: gr.State) -> None:
         with gr.Row():
             with gr.Column(scale=2):
                 timeline = gr.ScatterPlot(session_timeline(None), x="time_s", y="face", color="expression",
+                                          color_map=expression_colors(), height=220,
                                           label="Expression timeline (per tracked face, last minute)",
                                           elem_id="session-timeline")
             with gr.Column(scale=1):
