@@ -113,15 +113,17 @@ export function drawTimeline(canvas, session) {
   const {width, height} = canvas;
   ctx.clearRect(0, 0, width, height);
   const points = session.timeline();
-  const legend = 14;
+  const perRow = 4;  // legend entries per line
+  const legend = 13 * Math.ceil(session.labels.length / perRow) + 2;
   const colour = label => `hsl(${Math.round(360 * session.labels.indexOf(label) / session.labels.length)}, 70%, 45%)`;
   ctx.font = '10px sans-serif';
   session.labels.forEach((label, i) => {
-    const x = 4 + i * (width - 8) / session.labels.length;
+    const x = 4 + (i % perRow) * (width - 8) / perRow;
+    const y = 3 + 13 * Math.floor(i / perRow);
     ctx.fillStyle = colour(label);
-    ctx.fillRect(x, 3, 8, 8);
+    ctx.fillRect(x, y, 8, 8);
     ctx.fillStyle = '#444';
-    ctx.fillText(label, x + 10, 11);
+    ctx.fillText(label, x + 10, y + 8);
   });
   if (!points.length) return;
   const tracks = [...new Set(points.map(p => p[1]))].slice(-8);
@@ -133,7 +135,7 @@ export function drawTimeline(canvas, session) {
     ctx.fillStyle = '#444';
     ctx.fillText(`face ${track}`, 2, legend + r * rowH + rowH / 2 + 4);
   });
-  const markW = Math.max(2, (width - left) * session.sampleEveryS / Math.max(t1 - t0, session.sampleEveryS * 20));
+  const markW = Math.max(2, 1.5 * (width - left) * session.sampleEveryS / Math.max(t1 - t0, session.sampleEveryS * 20));
   for (const [t, track, expression, p] of points) {
     const r = tracks.indexOf(track);
     if (r < 0) continue;
