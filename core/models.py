@@ -16,6 +16,11 @@ that matches the weights, the LiteRT backend never imports TensorFlow or builds 
 of ~8 s); a missing or stale one (made from other weights) is said in the log and the network is converted in memory
 instead, never used silently. Every file of the folder is checked when it is loaded (corrupt or truncated ->
 `ModelFileError` naming the file), i.e. at start-up, not at the first frame.
+
+Calibration: metadata.json may hold a `temperature` T (fitted on validation data by `train.calibrate`; absent = 1.0).
+The networks end in softmax, so the calibrated probabilities are softmax(log(p) / T), applied to the probabilities
+*after* test-time augmentation averaging (the averaged probabilities are what T was fitted on). `apply_temperature`
+here and `applyTemperature` in web_static/js/models.js are the same computation.
 """
 
 from __future__ import annotations
@@ -83,6 +88,20 @@ def read_metadata(folder: Path) -> dict:
     if not isinstance(labels, list) or not labels or size < 1 or channels not in (1, 3):
         raise ModelFileError(f"{folder / METADATA_FILE}: expected a label list, input.size >= 1 and input.channels 1 or 3")
     return metadata
+
+
+PROBABILITY_FLOOR = 1e-12  # log(0) guard, the same in web_static/js/models.js
+
+
+def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log(p) / T) per row: T > 1 softens over-confident probabilities, T < 1 sharpens; T = 1 changes nothing."""
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if temperature == 1.0 or probabilities.size == 0:
+        return probabilities
+    logits = np.log(np.maximum(probabilities.astype(np.float64), PROBABILITY_FLOOR)) / float(temperature)
+    logits -= logits.max(axis=-1, keepdims=True)
+    exp = np.exp(logits)
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def make_metadata(task: str, input_shape, tta: list[str]) -> dict:
@@ -285,6 +304,9 @@ class FaceClassifier:
         self.size: int = self.metadata["input"]["size"]
         self.channels: int = self.metadata["input"]["channels"]
         self.tta: tuple[str, ...] = tuple(self.metadata.get("tta", ()))
+        self.temperature: float = float(self.metadata.get("temperature", 1.0))
+        if not self.temperature > 0:
+            raise ModelFileError(f"{self.folder / METADATA_FILE}: temperature must be > 0, got {self.temperature}")
         self.backend = backend
         self._model = None
         flip = "flip" in self.tta
@@ -328,8 +350,9 @@ class FaceClassifier:
 
         return probabilities
 
-    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape (N, len(labels)), for a batch of preprocessed crops (see core.preprocess)."""
+    def predict_proba(self, faces: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Class probabilities, shape (N, len(labels)), for a batch of preprocessed crops (see core.preprocess);
+        with the metadata's temperature applied unless `calibrated=False`."""
         faces = np.asarray(faces, dtype=np.float32)
         if faces.ndim == 3:
             faces = faces[..., None]
@@ -338,7 +361,8 @@ class FaceClassifier:
             raise ValueError(f"expected faces of shape (N, {', '.join(map(str, expected))}), got {faces.shape}")
         if len(faces) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        return np.asarray(self._probabilities(faces))
+        probabilities = np.asarray(self._probabilities(faces))
+        return apply_temperature(probabilities, self.temperature) if calibrated else probabilities
 
     def predict_labels(self, faces: np.ndarray) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(faces).argmax(axis=1)]
