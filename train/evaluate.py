@@ -7,7 +7,8 @@ PATH is a FER2013 CSV(.gz) or folder; DIR holds with_mask/ and without_mask/ fac
 With --json exactly one JSON object goes to stdout (logs to stderr):
 {"task", "model", "n", "accuracy", "macro_f1", "per_class": {label: {precision, recall, f1, support}},
  "confusion": [[...]] (rows: true label, columns: predicted), "labels", "tta"}.
-Without --json: a readable report, and a confusion-matrix PNG (--confusion-png, default <model>/confusion.png).
+Without --json: a readable report, and a confusion-matrix PNG (--confusion-png, default
+runs/evaluate/<model folder name>-confusion.png: never inside the tracked model folder unless asked).
 The model's test-time augmentation (metadata "tta") is applied, and the JSON says which.
 """
 
@@ -100,6 +101,9 @@ def report_text(result: dict) -> str:
     return "\n".join(lines)
 
 
+EVALUATE_DIR = Path("runs/evaluate")  # reports go here by default (git-ignored), not into models/
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["emotion", "mask"], required=True)
@@ -108,7 +112,8 @@ def main(argv=None) -> int:
     parser.add_argument("--usage", help="FER2013 Usage to keep (e.g. PublicTest); default: every row")
     parser.add_argument("--skip-bad-rows", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--confusion-png", type=Path)
+    parser.add_argument("--confusion-png", type=Path,
+                        help=f"where to write the confusion matrix (default {EVALUATE_DIR}/<model folder name>-confusion.png)")
     args = parser.parse_args(argv)
 
     from core.labels import MASK_LABELS
@@ -136,7 +141,8 @@ def main(argv=None) -> int:
         print(json.dumps(result))
         return 0
     print(report_text(result))
-    png = args.confusion_png or args.model / "confusion.png"
+    png = args.confusion_png or EVALUATE_DIR / f"{args.model.resolve().name}-confusion.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
     plot_confusion(result, png)
     print(f"confusion matrix: {png}")
     return 0
