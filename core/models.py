@@ -21,6 +21,7 @@ import numpy as np
 
 from core.labels import LABELS_BY_TASK
 from core.preprocess import crop_metadata
+from core.quiet import import_tensorflow, silenced_stderr
 
 ARCHITECTURE_FILE = "model.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -69,6 +70,7 @@ def save_model_folder(model, folder: Path, metadata: dict) -> None:
     """Write architecture JSON, weights and metadata into `folder` (each file atomically)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    import_tensorflow()
     import keras
 
     # The architecture alone: without "compile_config" the loaded model is not compiled, so neither it nor the
@@ -85,6 +87,7 @@ def save_model_folder(model, folder: Path, metadata: dict) -> None:
 
 def load_keras_model(folder: Path):
     """Rebuild the Keras model from `model.json` and load `model.weights.h5`. Returns (model, metadata)."""
+    import_tensorflow()
     import keras
 
     folder = Path(folder)
@@ -115,8 +118,9 @@ def litert_probabilities(model, flip: bool):
 
     with tempfile.TemporaryDirectory(prefix="facexp-litert-") as folder:
         path = Path(folder) / "model.tflite"
-        model.export(str(path), format="litert", verbose=False)
-        interpreter = Interpreter(model_content=path.read_bytes(), num_threads=1)
+        with silenced_stderr():
+            model.export(str(path), format="litert", verbose=False)
+            interpreter = Interpreter(model_content=path.read_bytes(), num_threads=1)
     input_index = interpreter.get_input_details()[0]["index"]
     output_index = interpreter.get_output_details()[0]["index"]
     allocated = [None]
@@ -139,8 +143,7 @@ class FaceClassifier:
     """A model folder, ready to classify batches of face crops (uint8 or float 0-255, shape (N, size, size, channels))."""
 
     def __init__(self, folder: str | Path, backend: str = "tensorflow"):
-        import tensorflow as tf
-
+        tf = import_tensorflow()
         self.folder = Path(folder)
         self.model, self.metadata = load_keras_model(self.folder)
         self.labels: tuple[str, ...] = tuple(self.metadata["labels"])
@@ -161,7 +164,8 @@ class FaceClassifier:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.backend = backend
         self._probabilities = probabilities if backend == "tensorflow" else litert_probabilities(model, flip)
-        self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
+        with silenced_stderr():  # LiteRT creates its XNNPACK delegate (and says so) on the first call
+            self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
 
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, len(labels)), for a batch of preprocessed crops (see core.preprocess)."""

@@ -49,7 +49,7 @@ if OWN_TEMP_DIR:
     atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 TEMP_DIR = Path(os.environ["GRADIO_TEMP_DIR"])
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402

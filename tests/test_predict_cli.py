@@ -93,3 +93,15 @@ def test_out_writes_annotated_copies(media_dir, tmp_path):
     original = cv2.imread(str(media_dir / "2008_002506.jpg"))
     assert annotated.shape == original.shape
     assert np.abs(annotated.astype(int) - original).max() > 100  # boxes and labels were drawn
+
+
+def test_start_up_is_quiet(media_dir):
+    """No TensorFlow/LiteRT/CUDA start-up chatter on stderr, with no logging variable set by the caller."""
+    require(emotion_model_dir() / ARCHITECTURE_FILE, "expression model")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "FACEXP_VERBOSE")}
+    result = subprocess.run([sys.executable, str(REPO / "app.py"), "predict", str(media_dir / "happy.jpg"), "--json"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["faces"]
+    for noise in ("absl::InitializeLog", "cuda", "cuInit", "XNNPACK", "oneDNN", "Assets written"):
+        assert noise not in result.stderr, result.stderr[-2000:]
