@@ -28,7 +28,8 @@ web: setup
 	$(PY) app.py web
 
 test: setup
-	$(PY) -m pytest -q -rs tests
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -rs
 
 clean-venv:
 	rm -rf $(VENV) node_modules

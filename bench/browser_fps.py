@@ -1,6 +1,6 @@
 """In-browser speed of the page (web_static/) in headless Chromium with a fake camera, and the bytes it downloads.
 
-    nice -n 19 .venv/bin/python bench/browser_fps.py [--photo PATH] [--seconds 20] [--camera-fps 30]
+    nice -n 19 .venv/bin/python -m bench.browser_fps [--photo PATH] [--seconds 20] [--camera-fps 30]
         [--modes pipelined,sequential] [--threads 1] [--no-isolation] [--json OUT]
 
 Starts `python app.py web` on a free port, plays the photo (letterboxed into 640x480) as a looping 30 frames/s
@@ -25,12 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+from tests.harness import CHROMIUM, CHROMIUM_FLAGS, camera_file_from_image, free_port, start_server, stop_server
+from train.data import data_dir
 
-from conftest import CHROMIUM, CHROMIUM_FLAGS, camera_file_from_image, free_port, start_server, stop_server  # noqa: E402
-from train.data import data_dir  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -185,8 +183,6 @@ def main(argv=None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    import cv2  # noqa: F401  (conftest's camera writer needs it)
-    from conftest import write_y4m  # noqa: F401
 
     with tempfile.TemporaryDirectory(prefix="facexp-bench-") as tmp:
         camera = camera_file_from_image(args.photo, Path(tmp), frames=args.camera_fps * 2)

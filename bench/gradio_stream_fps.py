@@ -1,6 +1,6 @@
 """Frames per second the Gradio webcam stream delivers to a real headless Chromium (fake camera).
 
-    nice -n 19 .venv/bin/python bench/gradio_stream_fps.py [--seconds 20] [--photo bbt1.jpg] [--url URL]
+    nice -n 19 .venv/bin/python -m bench.gradio_stream_fps [--seconds 20] [--photo bbt1.jpg] [--url URL]
 
 Starts `python app.py` on a free port (unless --url is given), plays a .y4m made from a media photo as the camera
 (panned by a pixel per frame, so every frame differs and Gradio cannot reuse an output file), starts the stream,
@@ -19,12 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+from tests.harness import free_port, launch_chromium, start_server, stop_server, write_y4m
+from train.data import data_dir
 
-from conftest import free_port, launch_chromium, start_server, stop_server, write_y4m  # noqa: E402
-from train.data import data_dir  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 CAMERA_FRAMES = 60
 CAMERA_FPS = 30  # faster than the stream samples, so no two sampled frames are the same

@@ -1,6 +1,6 @@
 """Per-face inference latency of the shipped models, side by side in one run.
 
-    .venv/bin/python bench/inference_latency.py [--runs 200] [--model models/emotion] [--model models/mask]
+    .venv/bin/python -m bench.inference_latency [--runs 200] [--model models/emotion] [--model models/mask]
 
 For batch 1 and 32: `FaceClassifier.predict_proba` with its two backends (the compiled tf.function, the default,
 and LiteRT, which the app's pipeline uses), both with the model's test-time augmentation, against a plain eager
@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.models import EMOTION_MODEL_DIR  # noqa: E402
+from core.models import EMOTION_MODEL_DIR
 
 
 def timed(fn, runs: int) -> tuple[float, float]:

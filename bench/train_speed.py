@@ -1,9 +1,10 @@
 """Training throughput of the networks, side by side in one run: images/s and seconds per FER2013 epoch.
 
-    .venv/bin/python bench/train_speed.py [--networks seed vggbn] [--steps 30] [--repeats 3]
+    .venv/bin/python -m bench.train_speed [--networks seed vggbn] [--steps 30] [--repeats 3]
 
 Real FER2013 Training images through the real tf.data augmentation pipeline, batch 64, the training optimizer and
-loss (as train.train compiles them). Reports the median of --repeats timed runs of --steps steps, after a warm-up.
+loss (as train.train compiles them). Reports the median of --repeats timed runs of --steps steps, after a warm-up; the rounds are interleaved across the
+rows. `--augment warp keras` compares the two augmentation engines of train/augment.py.
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FER_TRAINING_ROWS = 28709
 
@@ -27,36 +25,42 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--augment", nargs="+", default=["warp"], help="augmentation engines to compare (warp, keras)")
     args = parser.parse_args()
 
     import keras
     import tensorflow as tf
 
     from train.augment import training_dataset
-    from train.data import data_dir, load_fer2013
+    from train.data import FER2013_CSV, data_dir, load_fer2013
     from train.networks import build_network
 
-    images, labels, _ = load_fer2013(data_dir() / "fer2013" / "fer2013_train_public.csv.gz", usage="Training")
+    images, labels, _ = load_fer2013(data_dir() / FER2013_CSV, usage="Training")
     n = args.batch_size * args.steps * 2
-    dataset = training_dataset(images[:n], keras.utils.to_categorical(labels[:n], 7), args.batch_size, 0).repeat()
+    datasets = {engine: training_dataset(images[:n], keras.utils.to_categorical(labels[:n], 7), args.batch_size, 0,
+                                         engine=engine).repeat() for engine in args.augment}
 
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"TensorFlow {tf.__version__}, Keras {keras.__version__}, batch {args.batch_size}")
-    print("| network | parameters | images/s (median) | s per FER2013 epoch |")
-    print("|---|---|---|---|")
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}, batch {args.batch_size}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print("| network | augmentation | parameters | images/s (median) | s per FER2013 epoch |")
+    print("|---|---|---|---|---|")
+    runs = {}
     for name in args.networks:
-        model = build_network(name, (48, 48, 1), 7)
-        model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
-        model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up: tracing, allocation
-        rates = []
-        for _ in range(args.repeats):
+        for engine, dataset in datasets.items():
+            model = build_network(name, (48, 48, 1), 7)
+            model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4),
+                          loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
+            model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up: tracing, allocation
+            runs[name, engine] = (model, dataset, [])
+    for _ in range(args.repeats):  # rounds interleaved, so a change in the machine's load hits every row alike
+        for model, dataset, rates in runs.values():
             start = time.perf_counter()
             model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0)
             rates.append(args.steps * args.batch_size / (time.perf_counter() - start))
+    for (name, engine), (model, _, rates) in runs.items():
         rate = statistics.median(rates)
-        print(f"| {name} | {model.count_params():,} | {rate:.0f} | {FER_TRAINING_ROWS / rate:.0f} |", flush=True)
-
+        print(f"| {name} | {engine} | {model.count_params():,} | {rate:.0f} | {FER_TRAINING_ROWS / rate:.0f} |")
 
 if __name__ == "__main__":
     main()

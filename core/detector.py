@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -104,6 +105,7 @@ def detector_metadata(model: str = DEFAULT_DETECTOR) -> dict:
         "model_file": config["file"],
         "input_size": config["input_size"],
         "input_normalisation": f"pixel / {PIXEL_SCALE} - 1 (RGB float32)",
+        "pixel_scale": PIXEL_SCALE,
         "letterbox": "keep aspect ratio, centred, black padding",
         "anchors": {
             "strides": list(config["strides"]),
@@ -186,8 +188,6 @@ class FaceDetector:
 
     def letterbox(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
         """The frame fitted into S x S with black bars. Returns (image, scale, left, top)."""
-        import cv2
-
         height, width = frame_rgb.shape[:2]
         scale = self.size / max(width, height)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))

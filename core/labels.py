@@ -1,6 +1,7 @@
 """The label lists, in the order the networks output them. Defined here only.
 
-The exporter writes them into each model folder (`labels.json`), and the browser reads them from there.
+`core.models.make_metadata` writes them into each model folder's `metadata.json` ("labels"); the exporter copies that
+file into the web bundle, and the browser reads the labels from there.
 """
 
 # FER2013's `emotion` column: 0=Angry, 1=Disgust, 2=Fear, 3=Happy, 4=Sad, 5=Surprise, 6=Neutral.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,9 +33,11 @@ import numpy as np
 
 from core import draw
 from core.detector import DEFAULT_DETECTOR, FaceDetector
-from core.models import ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, FaceMaskModel, FacialExpressionModel
+from core.models import (ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, FaceMaskModel, FacialExpressionModel,
+                         ModelFileError)
 from core.preprocess import crop_faces
 from core.tracking import FaceTracker
+from core.video import VideoWriter, read_frames
 
 EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (default models/emotion)
 MASK_MODEL_ENV = "FACEXP_MASK_MODEL"  # folder of the mask model (default models/mask; optional)
@@ -43,6 +46,8 @@ MAX_FACES = 20  # faces labelled per frame, largest first
 MIN_SIDE = 24  # pixels; smaller images cannot hold a detectable face
 MAX_PIXELS = 100_000_000  # larger images are refused (decompression bombs); 6000x4000 = 24 MP is fine
 SCORE_DECIMALS = 4
+MAX_FACES_NOTE = "{found} faces found; the {labelled} largest are labelled"  # the result's note beyond MAX_FACES
+EXIT_NO_MODELS = 2  # exit status of the apps when the models cannot be loaded
 
 log = logging.getLogger("facexp.pipeline")
 
@@ -98,11 +103,23 @@ class FrameResult:
 
     faces: list[dict]  # each in the CLI JSON shape (see the module docstring)
     timings_ms: dict[str, float]  # per stage: detect, crop, emotion, mask, smooth, (draw), total
-    frame_size: tuple[int, int]  # (width, height)
     faces_found: int  # faces detected before the MAX_FACES cap
     note: str | None = None  # e.g. that only the largest faces were labelled
     track_ids: list[int] = field(default_factory=list)  # per face, when a tracker was used
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU time of each stage (= its latency on an idle core)
+
+
+def pipeline_metadata() -> dict:
+    """The constants the browser's pipeline (web_static/js/pipeline.js) shares with this one; the exporter writes
+    them into web_static/models/index.json ("pipeline")."""
+    return {
+        "max_faces": MAX_FACES,
+        "min_side": MIN_SIDE,
+        "max_pixels": MAX_PIXELS,
+        "score_decimals": SCORE_DECIMALS,
+        "max_faces_note": MAX_FACES_NOTE,
+        "drawing": draw.drawing_metadata(),
+    }
 
 
 def scores_dict(labels, probabilities) -> dict[str, float]:
@@ -149,7 +166,6 @@ class FacePipeline:
 
         # 1. a valid RGB frame
         frame = to_rgb_frame(image)
-        height, width = frame.shape[:2]
 
         # 2. faces, largest first, at most max_faces
         detections = self.detector.detect(frame)
@@ -198,10 +214,10 @@ class FacePipeline:
             })
         note = None
         if faces_found > len(faces):
-            note = f"{faces_found} faces found; the {len(faces)} largest are labelled"
+            note = MAX_FACES_NOTE.format(found=faces_found, labelled=len(faces))
         timings["total"] = round((time.perf_counter() - start) * 1000, 3)
         cpu["total"] = round((time.thread_time() - cpu_start) * 1000, 3)
-        return FrameResult(faces, timings, (width, height), faces_found, note, track_ids, cpu)
+        return FrameResult(faces, timings, faces_found, note, track_ids, cpu)
 
     def annotate(self, image, result: FrameResult) -> np.ndarray:
         """7. The frame with boxes, labels and the banner drawn (adds the "draw" time to the result)."""
@@ -215,3 +231,25 @@ class FacePipeline:
         """process + annotate: one frame from the camera to the annotated image."""
         result = self.process(image, tracker)
         return self.annotate(image, result), result
+
+    def run_video(self, path, tracker: FaceTracker | None = None, writer: VideoWriter | None = None,
+                  max_frames: int | None = None):
+        """Every frame of a video file: yields (frame index, FrameResult); with a writer, each annotated frame is
+        written to it (without one, nothing is drawn)."""
+        for index, frame in read_frames(path, max_frames):
+            if writer is not None:
+                annotated, result = self.run(frame, tracker)
+                writer.write(annotated)
+            else:
+                result = self.process(frame, tracker)
+            yield index, result
+
+
+def load_pipeline(emotion_model: str | Path | None = None, mask_model: str | Path | None = None) -> FacePipeline | None:
+    """The pipeline, or None after saying on stderr why the models cannot be loaded (the apps then exit with
+    EXIT_NO_MODELS)."""
+    try:
+        return FacePipeline(emotion_model, mask_model)
+    except (ModelFileError, FileNotFoundError) as error:
+        print(f"error: cannot load the models: {error}", file=sys.stderr)
+        return None

@@ -11,11 +11,11 @@ Steps for one detected face box (x, y, w, h) in an RGB frame:
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 CROP_SCALE = 1.2
 CROP_SHIFT_Y = 0.0
-GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # R, G, B
 
 
 def crop_square(box, frame_width: int, frame_height: int, scale: float = CROP_SCALE, shift_y: float = CROP_SHIFT_Y):
@@ -29,8 +29,6 @@ def crop_square(box, frame_width: int, frame_height: int, scale: float = CROP_SC
 
 def crop_face(frame_rgb: np.ndarray, box, size: int, channels: int) -> np.ndarray:
     """One face crop as float32 (size, size, channels), 0-255."""
-    import cv2
-
     height, width = frame_rgb.shape[:2]
     x0, y0, side = crop_square(box, width, height)
     pad = max(0, -x0, -y0, x0 + side - width, y0 + side - height)
@@ -54,4 +52,4 @@ def crop_faces(frame_rgb: np.ndarray, boxes, size: int, channels: int) -> np.nda
 
 def crop_metadata() -> dict:
     """The crop constants, written into exported metadata for the browser."""
-    return {"scale": CROP_SCALE, "shift_y": CROP_SHIFT_Y, "gray_weights": list(GRAY_WEIGHTS), "resize": "area"}
+    return {"scale": CROP_SCALE, "shift_y": CROP_SHIFT_Y, "resize": "area"}

@@ -56,9 +56,6 @@ class FaceTracker:
         self.mask_switch = MASK_SWITCH_PROBABILITY
         self.mask_choice: list[int | None] = []  # per face of the last update
 
-    def reset(self) -> None:
-        self.tracks = []
-
     def update(self, boxes, emotion_probs: np.ndarray, mask_probs: np.ndarray | None = None):
         """Feed one frame's faces. Returns (track ids, smoothed emotion probs, smoothed mask probs or None)."""
         pairs = sorted(

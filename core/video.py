@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
@@ -26,8 +27,6 @@ def is_video_path(path) -> bool:
 
 def video_info(path) -> tuple[float, int]:
     """(frames per second, frame count; 0 when unknown) of a video file, or `VideoError`."""
-    import cv2
-
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -41,8 +40,6 @@ def video_info(path) -> tuple[float, int]:
 
 def read_frames(path, max_frames: int | None = None):
     """Yield (index, RGB uint8 frame). `VideoError` when the file is not a readable video or has no frame."""
-    import cv2
-
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise VideoError("cannot be opened as a video (corrupt or unsupported format)")
@@ -70,8 +67,6 @@ class VideoWriter:
         self._size = None
 
     def write(self, frame_rgb: np.ndarray) -> None:
-        import cv2
-
         height, width = frame_rgb.shape[:2]
         if self._writer is None:
             self._size = (width - width % 2, height - height % 2)

@@ -10,9 +10,14 @@ Tabs:
   The same function is the plain API endpoint `predict_image` (gradio_client cannot call streaming endpoints).
 - Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot.
 
-Privacy: Gradio writes every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. We point it at a private
-folder made at start, delete shown frames after FRAME_TTL_S and other files (uploads, videos, CSVs) after
-RESULT_TTL_S, and remove the folder at exit (also on SIGTERM; folders of killed runs are removed at the next start).
+Privacy: Gradio writes every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. `main` points it at a
+private folder before the app is built, deletes shown frames after FRAME_TTL_S and other files (uploads, videos, CSVs)
+after RESULT_TTL_S, and removes the folder at exit (also on SIGTERM; folders of killed runs are removed at the next
+start). Gradio reads GRADIO_TEMP_DIR when it stores a file (its import-time copy serves only the screen-recording and
+MCP routes, which this app does not offer).
+
+Layout (as Gradio's own demos): the handlers are module-level functions taking the pipeline first; `build_app` only
+lays out the Blocks and binds them to one pipeline; importing this module loads nothing and writes nothing.
 """
 
 from __future__ import annotations
@@ -30,37 +35,18 @@ import threading
 import time
 from pathlib import Path
 
+import functools
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from core.labels import EMOTIONS
+from core.pipeline import EXIT_NO_MODELS, FacePipeline, FrameResult, InputError, load_pipeline
+from core.tracking import FaceTracker
+from core.video import VideoError, VideoWriter, video_info
+
 TEMP_PREFIX = "facexp-gradio-"  # private temp dirs are named facexp-gradio-<pid>-<random>
-
-
-def remove_stale_temp_dirs() -> None:
-    """Remove the private temp dirs of app processes that no longer run (killed before they could clean up)."""
-    for folder in Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*"):
-        pid = folder.name[len(TEMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-# Gradio reads GRADIO_TEMP_DIR when it is imported: choose a private one first (kept if the caller set one).
-OWN_TEMP_DIR = not os.environ.get("GRADIO_TEMP_DIR")
-if OWN_TEMP_DIR:
-    remove_stale_temp_dirs()
-    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
-    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
-TEMP_DIR = Path(os.environ["GRADIO_TEMP_DIR"])
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from core.labels import EMOTIONS  # noqa: E402
-from core.models import ModelFileError  # noqa: E402
-from core.pipeline import FacePipeline, FrameResult, InputError  # noqa: E402
-from core.tracking import FaceTracker  # noqa: E402
-from core.video import VideoError, VideoWriter, read_frames, video_info  # noqa: E402
-
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 STREAM_EVERY_S = float(os.environ.get("FACEXP_STREAM_EVERY_S", 0.066))  # the browser sends a frame this often (0.1 caps at 10/s)
@@ -76,6 +62,27 @@ IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
 TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
 
 log = logging.getLogger("facexp.gradio")
+
+
+def remove_stale_temp_dirs() -> None:
+    """Remove the private temp dirs of app processes that no longer run (killed before they could clean up)."""
+    for folder in Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*"):
+        pid = folder.name[len(TEMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def make_private_temp_dir() -> Path:
+    """GRADIO_TEMP_DIR: a private folder removed at exit (kept as it is when the caller set one)."""
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        remove_stale_temp_dirs()
+        os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+        atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
+    return Path(os.environ["GRADIO_TEMP_DIR"])
+
+
+def temp_dir() -> Path:
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -141,6 +148,10 @@ def face_table(result: FrameResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
+def face_table_empty() -> pd.DataFrame:
+    return pd.DataFrame([], columns=TABLE_COLUMNS)
+
+
 def main_face_chart(result: FrameResult) -> dict:
     """Probabilities of the main (largest) face for gr.Label; empty when no face."""
     return result.faces[0]["emotion"]["scores"] if result.faces else {}
@@ -198,94 +209,106 @@ def example_images(folder: Path) -> list[str]:
     return paths
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Handlers (each takes the pipeline first; build_app binds it)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def new_session() -> dict:
+    return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "widgets_time": 0.0}
+
+
+def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, session: dict | None):
+    """One streamed webcam frame -> annotated frame, main-face chart, face table, readout, session."""
+    session = session or new_session()
+    if frame is None:
+        return None, {}, face_table_empty(), "Waiting for the camera...", session
+    start = time.perf_counter()
+    if mirror:
+        frame = frame[:, ::-1]
+    try:
+        annotated, result = pipeline.run(frame, session["tracker"] if smoothing else None)
+    except InputError as error:
+        return None, {}, face_table_empty(), f"Frame skipped: {error}", session
+    now = time.time()
+    if session["last_frame_time"] is not None:
+        instant = 1.0 / max(now - session["last_frame_time"], 1e-3)
+        session["fps"] = instant if not session["fps"] else FPS_SMOOTHING * session["fps"] + (1 - FPS_SMOOTHING) * instant
+    session["last_frame_time"] = now
+    latency = (time.perf_counter() - start) * 1000
+    timings = result.timings_ms
+    readout = (f"{session['fps']:.1f} frames/s | server latency {latency:.0f} ms "
+               f"(detect {timings['detect']:.0f}, expression {timings['emotion']:.0f}, mask {timings['mask']:.0f}, "
+               f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
+    if result.note:
+        readout += f" | {result.note}"
+    if now - session["widgets_time"] < WIDGETS_EVERY_S:  # less for the browser to redraw: more frames/s
+        return annotated, gr.skip(), gr.skip(), gr.skip(), session
+    session["widgets_time"] = now
+    return annotated, main_face_chart(result), face_table(result), readout, session
+
+
+def predict_image(pipeline: FacePipeline, image):
+    """Plain endpoint: an image -> (annotated image, main-face probabilities, face table, faces JSON, summary)."""
+    if image is None:
+        raise gr.Error("Upload an image first (or pick an example).")
+    try:
+        annotated, result = pipeline.run(image)
+    except InputError as error:
+        raise gr.Error(str(error)) from None
+    faces_json = {"faces": result.faces, "ms": result.timings_ms["total"], "note": result.note}
+    return annotated, main_face_chart(result), face_table(result), faces_json, summary(result)
+
+
+def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=gr.Progress()):
+    """A video file -> annotated WebM, per-frame CSV, expression-over-time plot, summary."""
+    if not video_path:
+        raise gr.Error("Upload a video first.")
+    try:
+        fps, count = video_info(video_path)
+    except VideoError as error:
+        raise gr.Error(f"{Path(video_path).name}: {error}") from None
+    out_dir = Path(tempfile.mkdtemp(dir=temp_dir(), prefix="video-"))
+    stem = Path(video_path).stem
+    tracker = FaceTracker() if smoothing else None
+    plot_rows, frames_done, faces_total = [], 0, 0
+    total = min(count, MAX_VIDEO_FRAMES) if count else MAX_VIDEO_FRAMES
+    csv_path = out_dir / f"{stem}_faces.csv"
+    try:
+        with VideoWriter(out_dir / f"{stem}_annotated", fps) as writer, open(csv_path, "w", newline="") as handle:
+            table = csv.writer(handle)
+            table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "detector_score", "emotion",
+                            *[f"p_{label}" for label in EMOTIONS], "mask", "mask_score"])
+            for index, result in pipeline.run_video(video_path, tracker, writer, MAX_VIDEO_FRAMES):
+                seconds = round(index / fps, 3)
+                for i, face in enumerate(result.faces):
+                    scores, mask = face["emotion"]["scores"], face["mask"]
+                    table.writerow([index, seconds, i, result.track_ids[i] if result.track_ids else "", *face["box"],
+                                    face["score"], face["emotion"]["label"], *[scores[label] for label in EMOTIONS],
+                                    mask["label"] if mask else "", mask["score"] if mask else ""])
+                if result.faces:
+                    plot_rows += [(seconds, label, p) for label, p in result.faces[0]["emotion"]["scores"].items()]
+                frames_done, faces_total = index + 1, faces_total + len(result.faces)
+                if index % 10 == 0:
+                    progress(min(1.0, (index + 1) / total), desc=f"frame {index + 1} of {total}")
+    except VideoError as error:
+        raise gr.Error(f"{Path(video_path).name}: {error}") from None
+    plot = pd.DataFrame(plot_rows, columns=["time_s", "expression", "probability"])
+    cut = f" (cut at {MAX_VIDEO_FRAMES} frames)" if count > MAX_VIDEO_FRAMES else ""
+    text = f"{frames_done} frames{cut}, {faces_total} face detections; the plot follows the main face."
+    return str(writer.path), str(csv_path), plot, text
+
+
+def bind(handler, pipeline: FacePipeline):
+    """The handler with its pipeline argument filled in, under its own name (Gradio names endpoints after it)."""
+    bound = functools.partial(handler, pipeline)
+    bound.__name__, bound.__doc__ = handler.__name__, handler.__doc__
+    return bound
+
+
 def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
+    """The Blocks layout: three tabs, their widgets and the handlers bound to `pipeline`."""
     mask_note = "" if pipeline.has_mask_model else " No mask model is loaded (models/mask): boxes are amber, mask is n/a."
-
-    def new_session() -> dict:
-        return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "widgets_time": 0.0}
-
-    def webcam_frame(frame, mirror: bool, smoothing: bool, session: dict | None):
-        """One streamed webcam frame -> annotated frame, main-face chart, face table, readout, session."""
-        session = session or new_session()
-        if frame is None:
-            return None, {}, face_table_empty(), "Waiting for the camera...", session
-        start = time.perf_counter()
-        if mirror:
-            frame = frame[:, ::-1]
-        try:
-            annotated, result = pipeline.run(frame, session["tracker"] if smoothing else None)
-        except InputError as error:
-            return None, {}, face_table_empty(), f"Frame skipped: {error}", session
-        now = time.time()
-        if session["last_frame_time"] is not None:
-            instant = 1.0 / max(now - session["last_frame_time"], 1e-3)
-            session["fps"] = instant if not session["fps"] else FPS_SMOOTHING * session["fps"] + (1 - FPS_SMOOTHING) * instant
-        session["last_frame_time"] = now
-        latency = (time.perf_counter() - start) * 1000
-        timings = result.timings_ms
-        readout = (f"{session['fps']:.1f} frames/s | server latency {latency:.0f} ms "
-                   f"(detect {timings['detect']:.0f}, expression {timings['emotion']:.0f}, mask {timings['mask']:.0f}, "
-                   f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
-        if result.note:
-            readout += f" | {result.note}"
-        if now - session["widgets_time"] < WIDGETS_EVERY_S:  # less for the browser to redraw: more frames/s
-            return annotated, gr.skip(), gr.skip(), gr.skip(), session
-        session["widgets_time"] = now
-        return annotated, main_face_chart(result), face_table(result), readout, session
-
-    def face_table_empty() -> pd.DataFrame:
-        return pd.DataFrame([], columns=TABLE_COLUMNS)
-
-    def predict_image(image):
-        """Plain endpoint: an image -> (annotated image, main-face probabilities, face table, faces JSON, summary)."""
-        if image is None:
-            raise gr.Error("Upload an image first (or pick an example).")
-        try:
-            annotated, result = pipeline.run(image)
-        except InputError as error:
-            raise gr.Error(str(error)) from None
-        faces_json = {"faces": result.faces, "ms": result.timings_ms["total"], "note": result.note}
-        return annotated, main_face_chart(result), face_table(result), faces_json, summary(result)
-
-    def predict_video(video_path, smoothing: bool, progress=gr.Progress()):
-        """A video file -> annotated WebM, per-frame CSV, expression-over-time plot, summary."""
-        if not video_path:
-            raise gr.Error("Upload a video first.")
-        try:
-            fps, count = video_info(video_path)
-        except VideoError as error:
-            raise gr.Error(f"{Path(video_path).name}: {error}") from None
-        out_dir = Path(tempfile.mkdtemp(dir=TEMP_DIR, prefix="video-"))
-        stem = Path(video_path).stem
-        tracker = FaceTracker() if smoothing else None
-        plot_rows, frames_done, faces_total = [], 0, 0
-        total = min(count, MAX_VIDEO_FRAMES) if count else MAX_VIDEO_FRAMES
-        csv_path = out_dir / f"{stem}_faces.csv"
-        try:
-            with VideoWriter(out_dir / f"{stem}_annotated", fps) as writer, open(csv_path, "w", newline="") as handle:
-                table = csv.writer(handle)
-                table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "detector_score", "emotion",
-                                *[f"p_{label}" for label in EMOTIONS], "mask", "mask_score"])
-                for index, frame in read_frames(video_path, MAX_VIDEO_FRAMES):
-                    annotated, result = pipeline.run(frame, tracker)
-                    writer.write(annotated)
-                    seconds = round(index / fps, 3)
-                    for i, face in enumerate(result.faces):
-                        scores, mask = face["emotion"]["scores"], face["mask"]
-                        table.writerow([index, seconds, i, result.track_ids[i] if result.track_ids else "", *face["box"],
-                                        face["score"], face["emotion"]["label"], *[scores[label] for label in EMOTIONS],
-                                        mask["label"] if mask else "", mask["score"] if mask else ""])
-                    if result.faces:
-                        plot_rows += [(seconds, label, p) for label, p in result.faces[0]["emotion"]["scores"].items()]
-                    frames_done, faces_total = index + 1, faces_total + len(result.faces)
-                    if index % 10 == 0:
-                        progress(min(1.0, (index + 1) / total), desc=f"frame {index + 1} of {total}")
-        except VideoError as error:
-            raise gr.Error(f"{Path(video_path).name}: {error}") from None
-        plot = pd.DataFrame(plot_rows, columns=["time_s", "expression", "probability"])
-        cut = f" (cut at {MAX_VIDEO_FRAMES} frames)" if count > MAX_VIDEO_FRAMES else ""
-        text = f"{frames_done} frames{cut}, {faces_total} face detections; the plot follows the main face."
-        return str(writer.path), str(csv_path), plot, text
 
     with gr.Blocks(title="Facial expression and mask recognition") as app:
         gr.Markdown("# Facial expression and face-mask recognition\n"
@@ -305,7 +328,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                     webcam_out = gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT, elem_id="webcam-output")
                     webcam_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
             webcam_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
-            webcam.stream(webcam_frame, [webcam, mirror, smoothing, session],
+            webcam.stream(bind(webcam_frame, pipeline), [webcam, mirror, smoothing, session],
                           [webcam_out, webcam_chart, webcam_table, readout, session],
                           stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=4,
                           show_progress="hidden", api_visibility="private")
@@ -322,7 +345,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                     image_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
             image_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
             image_json = gr.JSON(label="Faces (as the CLI prints them)")
-            image_button.click(predict_image, [image_in], [image_out, image_chart, image_table, image_json, image_summary],
+            image_button.click(bind(predict_image, pipeline), [image_in], [image_out, image_chart, image_table, image_json, image_summary],
                                api_name="predict_image", concurrency_limit=2)
         with gr.Tab("Video"):
             with gr.Row():
@@ -336,7 +359,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                     video_summary = gr.Markdown()
             video_plot = gr.LinePlot(x="time_s", y="probability", color="expression", label="Main face over time",
                                      y_lim=[0, 1])
-            video_button.click(predict_video, [video_in, video_smoothing], [video_out, video_csv, video_plot, video_summary],
+            video_button.click(bind(predict_video, pipeline), [video_in, video_smoothing], [video_out, video_csv, video_plot, video_summary],
                                api_name="predict_video", concurrency_limit=1)
     return app
 
@@ -355,17 +378,18 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so atexit removes the temp dir on terminate
-    try:
-        pipeline = FacePipeline(args.emotion_model, args.mask_model)
-    except (ModelFileError, FileNotFoundError) as error:
-        print(f"error: cannot load the models: {error}", file=sys.stderr)
-        return 2
-    examples_dir = TEMP_DIR / "examples"
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    folder = make_private_temp_dir()  # before Gradio stores any file
+    pipeline = load_pipeline(args.emotion_model, args.mask_model)
+    if pipeline is None:
+        return EXIT_NO_MODELS
+    examples_dir = folder / "examples"
     app = build_app(pipeline, example_images(examples_dir))
-    cleaner = TempDirCleaner(TEMP_DIR)
+    cleaner = TempDirCleaner(folder)
     cleaner.keep |= {path for path in examples_dir.rglob("*") if path.is_file()}
     cleaner.start()
-    log.info("temporary files in %s (frames deleted after %g s, other files after %d s)", TEMP_DIR, FRAME_TTL_S, RESULT_TTL_S)
+    log.info("temporary files in %s (frames deleted after %g s, other files after %d s)", folder, FRAME_TTL_S, RESULT_TTL_S)
     app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                    show_error=True, allowed_paths=[str(examples_dir)])
     return 0

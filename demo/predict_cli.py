@@ -95,18 +95,13 @@ def predict_image(pipeline, path: Path, out_dir: Path | None, as_json: bool) -> 
 
 def predict_video(pipeline, path: Path, out_dir: Path | None, as_json: bool, smoothing: bool, max_frames: int | None) -> None:
     from core.tracking import FaceTracker
-    from core.video import VideoWriter, read_frames, video_info
+    from core.video import VideoWriter, video_info
 
     fps, _ = video_info(path)
     tracker = FaceTracker() if smoothing else None
     writer = VideoWriter(out_dir / path.name, fps) if out_dir is not None else None
     try:
-        for index, frame in read_frames(path, max_frames):
-            if writer is not None:
-                annotated, result = pipeline.run(frame, tracker)
-                writer.write(annotated)
-            else:
-                result = pipeline.process(frame, tracker)
+        for index, result in pipeline.run_video(path, tracker, writer, max_frames):
             emit({"input": str(path), "frame": index, "faces": result.faces, "ms": result.timings_ms["total"]}, as_json)
     finally:
         if writer is not None:
@@ -118,15 +113,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-    from core.models import ModelFileError
-    from core.pipeline import FacePipeline, InputError
+    from core.pipeline import EXIT_NO_MODELS, InputError, load_pipeline
     from core.video import VideoError, is_video_path
 
-    try:
-        pipeline = FacePipeline(args.emotion_model, args.mask_model)
-    except (ModelFileError, FileNotFoundError) as error:
-        print(f"error: cannot load the models: {error}", file=sys.stderr)
-        return 2
+    pipeline = load_pipeline(args.emotion_model, args.mask_model)
+    if pipeline is None:
+        return EXIT_NO_MODELS
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
 

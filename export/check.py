@@ -6,7 +6,7 @@ node_modules, the page's versions) which serves the bundle over HTTP on 127.0.0.
 page's) and, on a few faces, the pure-JS cpu backend (the page's fallback). Keras predicts the same faces.
 
 Pass criteria (the issue's): float32 weights: max |tfjs - Keras| <= 1e-4 on every probability; quantized weights
-(float16, uint8): top-1 agreement >= 99 %. Anything else raises `CheckError` with the numbers.
+(float16, uint8): top-1 agreement >= 99 %. Anything else raises `ExportError` with the numbers.
 
 Sample faces: the expression model gets FER2013's PublicTest faces (all 3,589 by default); the mask model gets the
 face-mask images resized to its input, as training reads them.
@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from export import ExportError
+
 REPO = Path(__file__).resolve().parent.parent
 NODE_SCRIPT = Path(__file__).resolve().parent / "check_bundle.cjs"
 FLOAT32_MAX_ABS_DIFF = 1e-4
@@ -31,45 +33,41 @@ CPU_BACKEND_SAMPLES = 8  # the pure-JS backend takes ~0.3 s per face here; a few
 NODE_TIMEOUT_S = 900
 
 
-class CheckError(RuntimeError):
-    """The exported bundle does not run in JS or does not agree with Keras."""
-
-
 def node_binary() -> str:
     node = os.environ.get("NODE") or shutil.which("node")
     if not node:
-        raise CheckError("node (Node.js >= 18) is not on PATH; it runs the exported bundle to check it (apt-get install nodejs)")
+        raise ExportError("node (Node.js >= 18) is not on PATH; it runs the exported bundle to check it (apt-get install nodejs)")
     return node
 
 
 def require_node_modules() -> None:
     for package in ("tfjs-core", "tfjs-layers", "tfjs-backend-wasm", "tfjs-backend-cpu"):
         if not (REPO / "node_modules" / "@tensorflow" / package / "package.json").is_file():
-            raise CheckError(f"node_modules/@tensorflow/{package} is missing: run `npm ci` (or `make setup`) in {REPO}")
+            raise ExportError(f"node_modules/@tensorflow/{package} is missing: run `npm ci` (or `make setup`) in {REPO}")
 
 
 def sample_faces(task: str, size: int, channels: int, limit: int | None = None) -> tuple[np.ndarray, str]:
     """float32 (N, size, size, channels) 0-255 sample faces for a task, and where they came from."""
     from core.labels import MASK_LABELS
-    from train.data import data_dir, load_fer2013_csv, load_image_folder
+    from train.data import FER2013_CSV, data_dir, load_fer2013_csv, load_image_folder
 
     root = data_dir()
     if task == "emotion":
         if (size, channels) != (48, 1):
-            raise CheckError(f"the expression model takes {size}x{size}x{channels}; FER2013 faces are 48x48x1")
-        csv_path = root / "fer2013" / "fer2013_train_public.csv.gz"
+            raise ExportError(f"the expression model takes {size}x{size}x{channels}; FER2013 faces are 48x48x1")
+        csv_path = root / FER2013_CSV
         if not csv_path.is_file():
-            raise CheckError(f"{csv_path}: FER2013 CSV not found (set FACEXP_DATA); the check needs its PublicTest faces")
+            raise ExportError(f"{csv_path}: FER2013 CSV not found (set FACEXP_DATA); the check needs its PublicTest faces")
         images, _, _ = load_fer2013_csv(csv_path, usage="PublicTest")
         source = f"FER2013 PublicTest ({csv_path.name})"
     elif task == "mask":
         folder = root / "facemask"
         if not folder.is_dir():
-            raise CheckError(f"{folder}: face-mask images not found (set FACEXP_DATA); the check needs them")
+            raise ExportError(f"{folder}: face-mask images not found (set FACEXP_DATA); the check needs them")
         images, _, _, _ = load_image_folder(folder, MASK_LABELS, size, channels, skip_bad_rows=True)
         source = f"face-mask images ({folder})"
     else:
-        raise CheckError(f"no sample faces for task {task!r}")
+        raise ExportError(f"no sample faces for task {task!r}")
     if limit is not None and limit < len(images):
         # spread over the whole set (it is sorted by class)
         images = images[np.linspace(0, len(images) - 1, limit).round().astype(int)]
@@ -94,21 +92,21 @@ def run_node(folder: Path, faces: np.ndarray, backend: str) -> tuple[np.ndarray,
         try:
             result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise CheckError(f"the tfjs check ({backend}) did not finish within {NODE_TIMEOUT_S} s") from None
+            raise ExportError(f"the tfjs check ({backend}) did not finish within {NODE_TIMEOUT_S} s") from None
         if result.returncode != 0:
-            raise CheckError(f"the exported bundle failed in Node/tfjs ({backend} backend):\n{result.stderr.strip()[-3000:]}")
+            raise ExportError(f"the exported bundle failed in Node/tfjs ({backend} backend):\n{result.stderr.strip()[-3000:]}")
         info = json.loads(result.stdout.strip().splitlines()[-1])
         probs = np.fromfile(outputs, dtype="<f4")
     if probs.size != len(faces) * info["classes"]:
-        raise CheckError(f"tfjs returned {probs.size} numbers for {len(faces)} faces x {info['classes']} classes")
+        raise ExportError(f"tfjs returned {probs.size} numbers for {len(faces)} faces x {info['classes']} classes")
     return probs.reshape(len(faces), info["classes"]), info
 
 
 def compare(reference: np.ndarray, probs: np.ndarray) -> dict:
     if probs.shape != reference.shape:
-        raise CheckError(f"tfjs output shape {probs.shape} differs from Keras {reference.shape}")
+        raise ExportError(f"tfjs output shape {probs.shape} differs from Keras {reference.shape}")
     if not np.all(np.isfinite(probs)):
-        raise CheckError("tfjs produced NaN or infinite probabilities")
+        raise ExportError("tfjs produced NaN or infinite probabilities")
     return {
         "max_abs_diff": float(np.abs(probs - reference).max()),
         "top1_agreement": float((probs.argmax(1) == reference.argmax(1)).mean()),
@@ -125,10 +123,10 @@ def check_bundle(folder: Path, model, faces: np.ndarray, quantization: str | Non
         log(f"  tfjs {backend:4s} on {len(subset)} faces: max |tfjs - keras| = {numbers['max_abs_diff']:.2e}, "
             f"top-1 agreement {numbers['top1_agreement']:.3%}, {info['ms_per_face']:.1f} ms/face in Node")
         if quantization is None and numbers["max_abs_diff"] > FLOAT32_MAX_ABS_DIFF:
-            raise CheckError(f"tfjs ({backend}) differs from Keras by up to {numbers['max_abs_diff']:.3g} "
+            raise ExportError(f"tfjs ({backend}) differs from Keras by up to {numbers['max_abs_diff']:.3g} "
                              f"(> {FLOAT32_MAX_ABS_DIFF:g} allowed for float32 weights)")
         if quantization is not None and numbers["top1_agreement"] < QUANTIZED_MIN_TOP1_AGREEMENT:
-            raise CheckError(f"tfjs ({backend}, {quantization} weights) agrees with Keras on only "
+            raise ExportError(f"tfjs ({backend}, {quantization} weights) agrees with Keras on only "
                              f"{numbers['top1_agreement']:.3%} of top-1 labels ({QUANTIZED_MIN_TOP1_AGREEMENT:.0%} required)")
         report[backend] = {"faces": int(len(subset)), "max_abs_diff": float(f"{numbers['max_abs_diff']:.3g}"),
                            "top1_agreement": round(numbers["top1_agreement"], 4)}

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
+
+from export import ExportError
 
 FORMAT = "layers-model"
 GENERATED_BY = "facexp export/tfjs_layers.py"
@@ -40,8 +41,6 @@ QUANTIZE_MIN_ELEMENTS = 1024
 ACTIVATIONS = ("linear", "relu", "softmax", "sigmoid", "tanh")
 
 
-class ExportError(RuntimeError):
-    """A model that cannot be written as a tfjs layers model, with the layer and the reason."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -112,6 +111,19 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
             "activation": _activation(name, config.get("activation")),
             "use_bias": bool(config.get("use_bias", True)),
         }
+    if class_name == "DepthwiseConv2D":
+        _require(name, config.get("padding") in ("valid", "same"), f"padding {config.get('padding')!r}")
+        return {
+            **base,
+            "kernel_size": _pair(config["kernel_size"]),
+            "depth_multiplier": int(config.get("depth_multiplier", 1)),
+            "strides": _pair(config.get("strides", 1)),
+            "padding": config["padding"],
+            "data_format": _channels_last(name, config),
+            "dilation_rate": _pair(config.get("dilation_rate", 1)),
+            "activation": _activation(name, config.get("activation")),
+            "use_bias": bool(config.get("use_bias", True)),
+        }
     if class_name == "BatchNormalization":
         axis = config.get("axis", -1)
         if isinstance(axis, list):
@@ -156,7 +168,7 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
         }
     raise ExportError(
         f"layer {name!r}: type {class_name} is not supported by the exporter "
-        "(supported: InputLayer, Rescaling, Conv2D, BatchNormalization, Activation, MaxPooling2D, Dropout, Flatten, "
+        "(supported: InputLayer, Rescaling, Conv2D, DepthwiseConv2D, BatchNormalization, Activation, MaxPooling2D, Dropout, Flatten, "
         "GlobalAveragePooling2D, Dense)"
     )
 
@@ -232,9 +244,12 @@ def model_topology(keras_config: dict) -> dict:
 
 WEIGHT_NAMES = {
     "Conv2D": ("kernel", "bias"),
+    "DepthwiseConv2D": ("kernel", "bias"),
     "Dense": ("kernel", "bias"),
     "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
 }
+# Keras 3 calls a depthwise kernel "kernel"; tfjs-layers (like Keras 2) names that variable "depthwise_kernel".
+TFJS_WEIGHT_NAMES = {("DepthwiseConv2D", "kernel"): "depthwise_kernel"}
 
 
 def model_weights(model) -> list[tuple[str, np.ndarray]]:
@@ -250,6 +265,7 @@ def model_weights(model) -> list[tuple[str, np.ndarray]]:
             raise ExportError(f"layer {layer.name!r} ({kind}) has weights {names}; the exporter knows {list(expected)}")
         for variable in variables:
             short = variable.name.split("/")[-1]
+            short = TFJS_WEIGHT_NAMES.get((kind, short), short)
             weights.append((f"{layer.name}/{short}", np.asarray(variable.numpy(), dtype=np.float32)))
     return weights
 
@@ -317,9 +333,3 @@ def build_bundle(model, name: str, quantization: str | None = None, shard_bytes:
 def dumps(manifest: dict) -> str:
     return json.dumps(manifest, separators=(",", ":")) + "\n"
 
-
-def bundle_files(folder: Path) -> list[Path]:
-    """model.json and the shards it names (to check that a folder is complete)."""
-    folder = Path(folder)
-    manifest = json.loads((folder / "model.json").read_text())
-    return [folder / "model.json"] + [folder / p for group in manifest["weightsManifest"] for p in group["paths"]]

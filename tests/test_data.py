@@ -58,7 +58,7 @@ def test_usage_filter_is_case_insensitive_and_optional(tmp_path, real_rows):
     x_test, _, _ = load_fer2013(path, usage="PublicTest")
     assert (len(x_train), len(x_test)) == (60, 20)
     no_usage = tmp_path / "no_usage.csv"
-    no_usage.write_text("emotion,pixels\n" + "".join(",".join(l.split(",")[:2]) + "\n" for l in lines))
+    no_usage.write_text("emotion,pixels\n" + "".join(",".join(line.split(",")[:2]) + "\n" for line in lines))
     assert len(load_fer2013(no_usage)[0]) == 80
     with pytest.raises(DataError, match="no Usage column"):
         load_fer2013(no_usage, usage="Training")
@@ -123,7 +123,7 @@ def test_folder_layout_matches_csv(tmp_path, real_rows):
     x_test, y_test, _ = load_fer2013(tmp_path / "release", usage="PublicTest")
     assert len(x_train) == len(x_test) == 30
     # Folder order is by class, then file name: compare as sorted multisets of (label, image bytes).
-    key = lambda x, y: sorted((int(l), im.tobytes()) for im, l in zip(x, y))  # noqa: E731
+    key = lambda x, y: sorted((int(label), im.tobytes()) for im, label in zip(x, y))  # noqa: E731
     assert key(x_train, y_train) == key(images, labels)
     x_class, _, _ = load_fer2013(tmp_path / "release" / "train")
     assert len(x_class) == 30

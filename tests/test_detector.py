@@ -5,30 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.harness import MEDIA_FACES, read_rgb
 from core.detector import DEFAULT_DETECTOR, DETECTOR_MODELS, FaceDetector, detector_metadata, make_anchors
-
-# Face counts listed in ../shared/data/media/README.md
-MEDIA_FACES = {
-    "obama.jpg": 1,
-    "biden.jpg": 1,
-    "two_people.jpg": 2,
-    "obama_and_biden.jpg": 2,
-    "happy.jpg": 1,
-    "surprised.jpg": 1,
-    "angry.jpg": 1,
-    "sad.jpg": 1,
-    "bbt1.jpg": 4,
-    "2008_002506.jpg": 3,
-}
-
-
-def read_rgb(path):
-    import cv2
-
-    image = cv2.imread(str(path))
-    assert image is not None, f"cannot read {path}"
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
 
 def fit_640x480(image):
     """The photo letterboxed into a 640x480 webcam-sized frame."""

@@ -8,18 +8,17 @@ model folders (same bytes), else they are stale.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, in_ci
+from tests.harness import REPO, in_ci
 
-sys.path.insert(0, str(REPO))
 
-from export.tfjs_layers import ExportError, build_bundle, model_topology, quantize  # noqa: E402
+from export import ExportError
+from export.tfjs_layers import build_bundle, model_topology, quantize
 
 WEB_MODELS = REPO / "web_static" / "models"
 
@@ -42,12 +41,12 @@ def emotion_dir():
 
 @pytest.fixture(scope="module")
 def node_ready():
-    from export.check import CheckError, node_binary, require_node_modules
+    from export.check import node_binary, require_node_modules
 
     try:
         node_binary()
         require_node_modules()
-    except CheckError as error:
+    except ExportError as error:
         skip_or_fail(str(error))
 
 
@@ -132,7 +131,7 @@ def test_cli_export_runs_in_node_and_matches_keras(emotion_dir, node_ready, fer_
 
 
 def test_uint8_export_agrees_with_keras_on_publictest_faces(emotion_dir, node_ready, fer_ready, tmp_path):
-    from export.__main__ import export_classifier
+    from export.bundles import export_classifier
 
     metadata = export_classifier(emotion_dir, tmp_path / "emotion", "uint8", samples=400, log=lambda *_: None)
     check = metadata["tfjs"]["check"]
@@ -151,7 +150,7 @@ def test_a_bundle_that_disagrees_with_keras_fails_loudly(emotion_dir, node_ready
     import keras
 
     from core.models import load_keras_model
-    from export.check import CheckError, check_bundle
+    from export.check import check_bundle
 
     model, metadata = load_keras_model(emotion_dir)
     other = keras.models.model_from_json(model.to_json())  # same architecture, fresh random weights
@@ -160,7 +159,7 @@ def test_a_bundle_that_disagrees_with_keras_fails_loudly(emotion_dir, node_ready
     for name, data in shards.items():
         (tmp_path / name).write_bytes(data)
     faces = np.random.default_rng(0).uniform(0, 255, (16, 48, 48, 1)).astype(np.float32)
-    with pytest.raises(CheckError, match="differs from Keras"):
+    with pytest.raises(ExportError, match="differs from Keras"):
         check_bundle(tmp_path, model, faces, None, log=lambda *_: None)
 
 
@@ -174,7 +173,7 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
 
 def test_detector_export_mirrors_core_detector(tmp_path):
     from core.detector import DEFAULT_DETECTOR, detector_metadata, model_path
-    from export.__main__ import export_detector
+    from export.bundles import export_detector
 
     out = tmp_path / "blazeface"
     export_detector(DEFAULT_DETECTOR, out, log=lambda *_: None)
@@ -187,10 +186,12 @@ def test_committed_bundles_are_current():
     """web_static/models/ holds the export of the model folders: same detector constants, same weights bytes."""
     from core.detector import detector_metadata
     from core.models import EMOTION_MODEL_DIR, MASK_MODEL_DIR, load_keras_model
+    from core.pipeline import pipeline_metadata
 
     index = json.loads((WEB_MODELS / "index.json").read_text())
     detector = json.loads((WEB_MODELS / index["detector"] / "detector.json").read_text())
     assert {k: detector[k] for k in detector_metadata(detector["model"])} == detector_metadata(detector["model"])
+    assert index["pipeline"] == pipeline_metadata(), "web_static/models/index.json is stale: run `python -m export --all`"
     checked = 0
     for task, folder in (("emotion", EMOTION_MODEL_DIR), ("mask", MASK_MODEL_DIR)):
         bundle = WEB_MODELS / task

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import camera_file_from_image, free_port, launch_chromium, require, start_server, stop_server
+from tests.harness import camera_file_from_image, free_port, launch_chromium, require, start_server, stop_server
 from core import draw
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
@@ -192,3 +192,21 @@ def test_temp_dir_is_removed_when_the_server_stops(server):
     stop_server(server["process"])
     assert server["process"].returncode == 0
     assert not server["temp_dir"].exists()
+
+
+def test_importing_the_app_loads_nothing_and_writes_nothing(tmp_path):
+    """Only `main` makes the private temp dir and loads the models; importing the module does neither."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.harness import REPO
+
+    env = {key: value for key, value in os.environ.items() if key != "GRADIO_TEMP_DIR"}
+    env["TMPDIR"] = str(tmp_path)
+    code = ("import os, sys, demo.gradio_app as app; "
+            "print(os.environ.get('GRADIO_TEMP_DIR'), 'tensorflow' in sys.modules, callable(app.predict_image))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["None", "False", "True"]
+    assert not list(tmp_path.glob("facexp-gradio-*"))

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO
+from tests.harness import REPO
 from core.labels import MASK_LABELS
 from core.models import MASK_MODEL_DIR
 

@@ -4,13 +4,13 @@ tracking/smoothing (core.tracking) and drawing (core.draw)."""
 import numpy as np
 import pytest
 
-from conftest import require
+from tests.harness import require
 from core import draw
 from core.labels import EMOTIONS
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import MAX_FACES, FacePipeline, InputError, emotion_model_dir
 from core.tracking import SMOOTHING, FaceTracker
-from test_detector import MEDIA_FACES, read_rgb
+from tests.harness import MEDIA_FACES, read_rgb
 
 FACE_KEYS = {"box", "score", "emotion", "mask"}
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, require
+from tests.harness import REPO, require
 from core.labels import EMOTIONS
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir

@@ -1,9 +1,7 @@
 """train.train + train.evaluate end to end on a few hundred real FER2013 rows: a loadable model, a killed run that
 resumes, and the evaluate JSON interface."""
 
-import gzip
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,33 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO
+from tests.harness import REPO, TINY_FER_ROWS as ROWS, train_command as _train_command
 from core.labels import EMOTIONS
-
-ROWS = 320
-
-
-@pytest.fixture(scope="module")
-def tiny_csv(fer_csv, tmp_path_factory):
-    """ROWS Training rows and ROWS PublicTest rows of the real CSV."""
-    train, public = [], []
-    with gzip.open(fer_csv, "rt") as handle:
-        header = handle.readline()
-        for line in handle:
-            target = public if line.rstrip().endswith("PublicTest") else train
-            if len(target) < ROWS:
-                target.append(line)
-            if len(public) == ROWS:
-                break
-    path = tmp_path_factory.mktemp("fer") / "tiny.csv"
-    path.write_text(header + "".join(train + public))
-    return path
-
-
-def _train_command(csv, out, run_dir, epochs, *extra):
-    return [sys.executable, "-m", "train.train", "--task", "emotion", "--data", str(csv), "--epochs", str(epochs),
-            "--batch-size", "32", "--out", str(out), "--run-dir", str(run_dir), "--quiet", *extra]
-
 
 def test_killed_training_resumes_and_writes_a_loadable_model(tiny_csv, tmp_path):
     out, run_dir = tmp_path / "model", tmp_path / "run"

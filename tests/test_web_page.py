@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, camera_file_from_image, free_port, in_ci, launch_chromium, start_server, stop_server
+from tests.harness import REPO, camera_file_from_image, free_port, in_ci, launch_chromium, start_server, stop_server
 
-sys.path.insert(0, str(REPO))
-from demo.web_server import missing_files  # noqa: E402
+from demo.web_server import missing_files
 
 WEB_MODELS = REPO / "web_static" / "models"
 AMBER = (255, 191, 0)  # face box colour without a mask model (core/draw.py, web_static/js/draw.js)
@@ -124,7 +123,7 @@ def test_fake_camera_face_gets_a_labelled_box(server, media_dir, playwright_inst
 def test_camera_problems_give_a_clear_message(server, playwright_instance, case, error, words):
     if case == "denied":
         # a (fake) camera exists, but permission is not granted: headless Chromium refuses the request
-        from conftest import CHROMIUM, CHROMIUM_FLAGS
+        from tests.harness import CHROMIUM, CHROMIUM_FLAGS
 
         launch_chromium(playwright_instance).close()  # skips (or fails under CI) without Chromium
         browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True,

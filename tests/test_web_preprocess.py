@@ -8,16 +8,12 @@ almost everywhere identical.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 
 import numpy as np
-import pytest
 
-from conftest import REPO, in_ci
+from tests.harness import REPO
 
-sys.path.insert(0, str(REPO))
 
 SCRIPT = REPO / "tests" / "js" / "preprocess_dump.mjs"
 
@@ -28,17 +24,8 @@ def rgb(path):
     return np.ascontiguousarray(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
 
 
-@pytest.fixture(scope="module")
-def node():
-    path = shutil.which("node")
-    if not path:
-        if in_ci():
-            pytest.fail("CI=true: node is not installed")
-        pytest.skip("node is not installed")
-    return path
-
-
 def run_js(node, frames, tmp_path):
+    from core.detector import detector_metadata
     from core.preprocess import crop_metadata
 
     specs = []
@@ -48,7 +35,8 @@ def run_js(node, frames, tmp_path):
         rgba.tofile(tmp_path / f"frame{i}.rgba")
         specs.append({"rgba": str(tmp_path / f"frame{i}.rgba"), "width": width, "height": height,
                       "letterbox": letterbox_size, "crops": crops})
-    job = {"frames": specs, "crop": crop_metadata(), "out": str(tmp_path / "out.f32")}
+    job = {"frames": specs, "crop": crop_metadata(), "pixel_scale": detector_metadata()["pixel_scale"],
+           "out": str(tmp_path / "out.f32")}
     (tmp_path / "job.json").write_text(json.dumps(job))
     done = subprocess.run([node, str(SCRIPT), str(tmp_path / "job.json")], cwd=REPO, capture_output=True, text=True,
                           timeout=300)

@@ -12,10 +12,9 @@ import sys
 
 import pytest
 
-from conftest import REPO, free_port, in_ci, start_server, stop_server
+from tests.harness import REPO, free_port, in_ci, start_server, stop_server
 
-sys.path.insert(0, str(REPO))
-from demo.web_server import VENDOR_FILES, missing_files  # noqa: E402
+from demo.web_server import VENDOR_FILES, missing_files
 
 
 @pytest.fixture(scope="module")

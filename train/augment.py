@@ -122,15 +122,65 @@ def augment_batch(images: tf.Tensor, config: AugmentConfig = AugmentConfig()) ->
     return tf.clip_by_value(x, 0.0, 255.0)
 
 
-def training_dataset(images, labels_onehot, batch_size: int, seed: int, config: AugmentConfig = AugmentConfig()):
-    """Shuffled, batched, augmented tf.data pipeline over in-memory uint8 images."""
+def keras_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = None):
+    """The same augmentation from Keras's own preprocessing layers (backend-agnostic: they run inside tf.data whatever
+    the Keras backend is, so training also runs on JAX or torch). Pixels stay in 0-255 float32."""
+    import keras
+    from keras import layers
+
+    value_range = (0.0, 255.0)
+    steps = []
+    if config.flip:
+        steps.append(layers.RandomFlip("horizontal", seed=seed))
+    steps += [
+        layers.RandomRotation(config.max_rotation_deg / 360.0, fill_mode="reflect", seed=seed),
+        layers.RandomZoom(config.max_zoom, fill_mode="reflect", seed=seed),
+        layers.RandomTranslation(config.max_shift, config.max_shift, fill_mode="reflect", seed=seed),
+        layers.RandomBrightness(config.max_brightness, value_range=value_range, seed=seed),
+        layers.RandomContrast(config.max_contrast, value_range=value_range, seed=seed),
+    ]
+    if config.erase_probability > 0:
+        side = config.erase_max_fraction
+        steps.append(layers.RandomErasing(factor=(config.erase_probability, config.erase_probability),
+                                          scale=(0.02, side * side), fill_value=127.5, value_range=value_range,
+                                          seed=seed))
+    return keras.Sequential(steps, name="augmentation")
+
+
+ENGINES = ("warp", "keras")
+
+
+def training_dataset(images, labels_onehot, batch_size: int, seed: int, config: AugmentConfig = AugmentConfig(),
+                     soft_targets=None, class_weights=None, engine: str = "warp"):
+    """Shuffled, batched, augmented tf.data pipeline over in-memory uint8 images.
+
+    `engine`: "warp" (`augment_batch`, hand-written, TensorFlow ops) or "keras" (`keras_augmenter`, Keras's layers).
+
+    With `soft_targets` (a function of the augmented batch, see `train.distill`) each batch is
+    `(images, [one-hot | soft targets], per-sample class weights)` for distillation.
+    """
     dataset = tf.data.Dataset.from_tensor_slices((images, labels_onehot))
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=True)
-    dataset = dataset.map(lambda x, y: (augment_batch(x, config), y), num_parallel_calls=1)
+    if engine == "keras":
+        augmenter = keras_augmenter(config, seed)
+        dataset = dataset.map(lambda x, y: (augmenter(tf.cast(x, tf.float32), training=True), y), num_parallel_calls=1)
+    elif engine == "warp":
+        dataset = dataset.map(lambda x, y: (augment_batch(x, config), y), num_parallel_calls=1)
+    else:
+        raise ValueError(f"augmentation engine must be one of {ENGINES}, got {engine!r}")
+    if soft_targets is not None:
+        weights = tf.constant(class_weights if class_weights is not None else [1.0] * labels_onehot.shape[1], tf.float32)
+        dataset = dataset.map(
+            lambda x, y: (x, tf.concat([tf.cast(y, tf.float32), soft_targets(x)], axis=1), tf.gather(weights, tf.argmax(y, axis=1))),
+            num_parallel_calls=1,
+        )
     return dataset.prefetch(2)
 
 
-def evaluation_dataset(images, labels_onehot, batch_size: int):
+def evaluation_dataset(images, labels_onehot, batch_size: int, packed: bool = False):
+    """Batches of float images; `packed` repeats the one-hot labels as [hard | soft] targets (for distillation)."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels_onehot)).batch(batch_size)
+    if packed:
+        return dataset.map(lambda x, y: (tf.cast(x, tf.float32), tf.concat([y, y], axis=1))).prefetch(2)
     return dataset.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2)

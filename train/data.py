@@ -23,6 +23,7 @@ FER_PIXELS = FER_SIZE * FER_SIZE
 FER_COLUMNS = ("emotion", "pixels")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DATA_DIR_ENV = "FACEXP_DATA"
+FER2013_CSV = "fer2013/fer2013_train_public.csv.gz"  # FER2013 (Kaggle CSV, gzipped), relative to data_dir()
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
@@ -43,6 +44,12 @@ class LoadReport:
         if self.skipped:
             text += f", {len(self.skipped)} bad rows skipped (first: {self.skipped[0]})"
         return text
+
+    def skip_or_raise(self, message: str, skip_bad_rows: bool, what: str) -> None:
+        """A bad row or file: noted when skipping them, else a DataError saying how to skip such `what`."""
+        if not skip_bad_rows:
+            raise DataError(f"{message} (use --skip-bad-rows to skip such {what})") from None
+        self.skipped.append(message)
 
 
 def data_dir() -> Path:
@@ -132,10 +139,7 @@ def load_fer2013_csv(
                             f"field 'pixels' has values from {pixels.min()} to {pixels.max()}, expected 0-255"
                         )
                 except ValueError as error:
-                    message = f"{path}, row {line}: {error}"
-                    if not skip_bad_rows:
-                        raise DataError(message + " (use --skip-bad-rows to skip such rows)") from None
-                    report.skipped.append(message)
+                    report.skip_or_raise(f"{path}, row {line}: {error}", skip_bad_rows, "rows")
                     continue
                 images.append(pixels.astype(np.uint8).reshape(FER_SIZE, FER_SIZE, 1))
                 labels.append(int(label_text))
@@ -197,10 +201,7 @@ def load_image_folder(
             try:
                 images.append(read_image(path, size, channels))
             except ValueError as error:
-                message = f"{path}: {error}"
-                if not skip_bad_rows:
-                    raise DataError(message + " (use --skip-bad-rows to skip such files)") from None
-                report.skipped.append(message)
+                report.skip_or_raise(f"{path}: {error}", skip_bad_rows, "files")
                 continue
             labels.append(index)
             paths.append(path)

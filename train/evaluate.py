@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from core.files import save_figure
 
 BATCH = 256
 
@@ -82,10 +83,7 @@ def plot_confusion(result: dict, path: Path) -> None:
     axis.set_ylabel("true")
     axis.set_title(f"{result['task']}: accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}")
     fig.tight_layout()
-    tmp = path.with_name("partial-" + path.name)
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=90)
 
 
 def report_text(result: dict) -> str:

@@ -9,22 +9,16 @@ counts as a table.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from core.files import save_figure
 from core.labels import EMOTIONS
-from train.data import DataError, data_dir, load_fer2013
+from train.data import FER2013_CSV, DataError, data_dir, load_fer2013
 
 USAGES = ("Training", "PublicTest")
-
-
-def _save(fig, path: Path) -> None:
-    tmp = path.with_name("partial-" + path.name)
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, per_class: int, path: Path, seed: int = 0) -> None:
@@ -45,8 +39,7 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, per_class: int, path: Pa
                 axis.imshow(images[chosen[col], :, :, 0], cmap="gray", vmin=0, vmax=255)
         axes[row, 0].set_title(f"{label} ({len(members)})", loc="left", fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def balance_chart(counts: dict[str, np.ndarray], path: Path) -> None:
@@ -66,8 +59,7 @@ def balance_chart(counts: dict[str, np.ndarray], path: Path) -> None:
     axis.set_title("FER2013 class balance")
     axis.legend()
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def main(argv=None) -> int:
@@ -77,7 +69,7 @@ def main(argv=None) -> int:
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--skip-bad-rows", action="store_true")
     args = parser.parse_args(argv)
-    path = args.data or data_dir() / "fer2013" / "fer2013_train_public.csv.gz"
+    path = args.data or data_dir() / FER2013_CSV
     args.out.mkdir(parents=True, exist_ok=True)
 
     counts, first = {}, None

@@ -6,6 +6,9 @@ so Python and the browser feed the same thing: the face crop resized, nothing el
 - `seed`: the original project's network, 4 convolutions + 2 fully connected layers (2.35M parameters).
 - `vggbn`: the default for FER2013 on this 2-core CPU: VGG-style 3x3 convolutions with BatchNorm, downsampled
   early (one convolution at 48x48), global average pooling instead of a big dense layer.
+- `sepvgg`: the cheap candidate (about 20 M multiply-adds per face, a fifth of `vggbn`): the same stages, with each
+  3x3 convolution after the first split into a depthwise 3x3 and a pointwise 1x1 (MobileNet style), three per stage.
+- `vggslim`: `vggbn` at half the widths (16-32-64-128, about 24 M multiply-adds): the plain-convolution control.
 - `mask_net`: a small BatchNorm CNN for with/without mask on 64x64 RGB crops.
 """
 
@@ -64,6 +67,44 @@ def vggbn(input_shape=(48, 48, 1), num_classes: int = 7, widths=(32, 64, 128, 25
     return keras.Model(inputs, outputs, name="vggbn")
 
 
+def _separable_bn(x, filters: int, name: str):
+    """Depthwise 3x3 (no bias, no activation: Xception's separable convolution) + pointwise 1x1 + BatchNorm + ReLU."""
+    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def sepvgg(input_shape=(48, 48, 1), num_classes: int = 7, widths=(32, 64, 128, 256), blocks: int = 3) -> keras.Model:
+    """`vggbn`'s stages with separable convolutions, `blocks` per stage: about 20 M multiply-adds, 0.2 M parameters."""
+    inputs = keras.Input(shape=input_shape, name="face")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = _conv_bn(x, widths[0], "stage1")
+    x = layers.MaxPooling2D(2, name="stage1_pool")(x)
+    for stage, width in enumerate(widths[1:], start=2):
+        for block in range(blocks):
+            x = _separable_bn(x, width, f"stage{stage}{'abcdef'[block]}")
+        if stage < len(widths):
+            x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.3, name="drop1")(x)
+    x = layers.Dense(256, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.3, name="drop2")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="sepvgg")
+
+
+def sepvgg_wide(input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:
+    """`sepvgg` at 1.5x the widths (48-96-192-384): about 40 M multiply-adds."""
+    model = sepvgg(input_shape, num_classes, widths=(48, 96, 192, 384))
+    return keras.Model(model.inputs, model.outputs, name="sepvgg_wide")
+
+
+def vggslim(input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:
+    model = vggbn(input_shape, num_classes, widths=(16, 32, 64, 128))
+    return keras.Model(model.inputs, model.outputs, name="vggslim")
+
+
 def mask_net(input_shape=(64, 64, 3), num_classes: int = 2) -> keras.Model:
     """Small BatchNorm CNN for mask / no mask: 4 stages 16-32-64-96, global pooling.
 
@@ -81,7 +122,24 @@ def mask_net(input_shape=(64, 64, 3), num_classes: int = 2) -> keras.Model:
     return keras.Model(inputs, outputs, name="mask_net")
 
 
-NETWORKS = {"seed": seed, "vggbn": vggbn, "mask_net": mask_net}
+NETWORKS = {"seed": seed, "vggbn": vggbn, "vggslim": vggslim, "sepvgg": sepvgg, "sepvgg_wide": sepvgg_wide,
+            "mask_net": mask_net}
+
+
+def multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds of one forward pass of one image through the convolution and dense layers (the cost that matters
+    on a CPU; BatchNorm folds into the convolutions at inference, pooling and activations are comparatively free)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
+            positions = 1
+            for side in layer.output.shape[1:-1]:
+                positions *= side
+            kernel = 1
+            for side in layer.kernel.shape:
+                kernel *= side
+            total += positions * kernel
+    return total
 
 
 def build_network(name: str, input_shape, num_classes: int) -> keras.Model:

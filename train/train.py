@@ -3,6 +3,7 @@
     python -m train.train --task emotion --network vggbn --epochs 40 --out models/emotion
     python -m train.train --task mask --out models/mask
     python -m train.train ... --resume          # continue a killed run from its last epoch
+    python -m train.train --network sepvgg --teacher models/emotion   # distil from teacher model folder(s)
 
 Reads top to bottom: setup, data, model, train, save. Every epoch the run folder (`--run-dir`, default
 `runs/<task>`) gets `last.keras` (model + optimizer, for --resume), `best.weights.h5` (best validation accuracy),
@@ -22,14 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from train.augment import AugmentConfig
+from core.files import save_figure
+from train.augment import ENGINES, AugmentConfig
+from train.data import FER2013_CSV
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Setup
 # ---------------------------------------------------------------------------------------------------------------------
 
 TASK_DEFAULTS = {
-    "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 36, "data": "fer2013/fer2013_train_public.csv.gz",
+    "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 36, "data": FER2013_CSV,
                 "augment": AugmentConfig()},
     # No random erasing for masks (it could hide the mask and flip the label); more zoom and shift, as detector crops
     # vary; camera degradations (small, blurred, grey, colour-cast faces), as on video.
@@ -54,6 +57,12 @@ def parse_args(argv=None):
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--class-weight", choices=["none", "sqrt"], default="sqrt",
                         help="sqrt: weight each class by sqrt(median count / class count), lifting rare 'disgust'")
+    parser.add_argument("--augment", choices=ENGINES, default="warp",
+                        help="augmentation: the hand-written warp or Keras's preprocessing layers (train/augment.py)")
+    parser.add_argument("--teacher", type=Path, nargs="+", default=[],
+                        help="model folder(s) to distil from (several = an ensemble; see train/distill.py)")
+    parser.add_argument("--alpha", type=float, default=0.7, help="weight of the teachers' soft targets (distillation)")
+    parser.add_argument("--temperature", type=float, default=3.0, help="softening temperature (distillation)")
     parser.add_argument("--tta", choices=["none", "flip"], default="flip",
                         help="test-time augmentation recorded in the model's metadata")
     parser.add_argument("--limit", type=int, help="use only the first N training and N validation rows (quick runs)")
@@ -202,16 +211,13 @@ def plot_history(csv_path: Path, png_path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend()
     fig.tight_layout()
-    tmp = png_path.with_name("partial-" + png_path.name)
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, png_path)
+    save_figure(fig, png_path, dpi=80)
 
 
 def make_checkpoint_callback(run_dir: Path, state: dict, start_time: float):
     import keras
 
-    from core.models import save_weights_atomically, write_atomically
+    from core.files import save_model_atomically, save_weights_atomically, write_atomically
 
     class Checkpoint(keras.callbacks.Callback):
         """Each epoch: best weights on val accuracy, full model for --resume, state.json, curves.png."""
@@ -222,9 +228,7 @@ def make_checkpoint_callback(run_dir: Path, state: dict, start_time: float):
             if val_accuracy > state["best_val_accuracy"]:
                 state.update(best_val_accuracy=val_accuracy, best_epoch=epoch + 1)
                 save_weights_atomically(self.model, run_dir / "best.weights.h5")
-            tmp = run_dir / "partial-last.keras"
-            self.model.save(tmp)
-            os.replace(tmp, run_dir / "last.keras")
+            save_model_atomically(self.model, run_dir / "last.keras")
             state["epochs_done"] = epoch + 1
             state["train_seconds"] = state.get("train_seconds_before", 0.0) + time.time() - start_time
             write_atomically(run_dir / "state.json", json.dumps(state, indent=2))
@@ -249,7 +253,8 @@ def main(argv=None) -> int:
     import keras
 
     from core.labels import LABELS_BY_TASK
-    from core.models import make_metadata, save_model_folder, write_atomically
+    from core.files import write_atomically
+    from core.models import make_metadata, save_model_folder
     from train import networks
     from train.augment import evaluation_dataset, training_dataset
     from train.data import DataError
@@ -269,10 +274,25 @@ def main(argv=None) -> int:
         x_train, y_train, x_val, y_val = x_train[: args.limit], y_train[: args.limit], x_val[: args.limit], y_val[: args.limit]
     log(f"training on {len(x_train)} images, validating on {len(x_val)}; {split}")
     num_classes = len(labels)
+    weights = class_weights(y_train, num_classes, args.class_weight)
+    soft_targets = None
+    if args.teacher:
+        from core.models import ModelFileError
+        from train.distill import load_teachers, soft_target_fn
+
+        try:
+            teachers = load_teachers(args.teacher, num_classes, input_shape)
+        except ModelFileError as error:
+            log(f"error: {error}")
+            return 2
+        soft_targets = soft_target_fn(teachers, args.temperature)
+        log(f"distilling from {len(teachers)} teacher(s) at temperature {args.temperature}, alpha {args.alpha}")
     train_ds = training_dataset(
-        x_train, keras.utils.to_categorical(y_train, num_classes), args.batch_size, args.seed, defaults["augment"]
+        x_train, keras.utils.to_categorical(y_train, num_classes), args.batch_size, args.seed, defaults["augment"],
+        soft_targets=soft_targets, class_weights=None if weights is None else [weights[i] for i in range(num_classes)],
+        engine=args.augment,
     )
-    val_ds = evaluation_dataset(x_val, keras.utils.to_categorical(y_val, num_classes), 256)
+    val_ds = evaluation_dataset(x_val, keras.utils.to_categorical(y_val, num_classes), 256, packed=bool(args.teacher))
     steps_per_epoch = max(1, len(x_train) // args.batch_size)
 
     # Model (new, or the last checkpoint with its optimizer state when resuming)
@@ -280,6 +300,8 @@ def main(argv=None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     state = {"best_val_accuracy": 0.0, "best_epoch": 0, "epochs_done": 0, "train_seconds": 0.0}
     if args.resume and (run_dir / "last.keras").is_file():
+        import train.distill  # noqa: F401  (registers the distillation loss and metric for loading)
+
         model = keras.models.load_model(run_dir / "last.keras")
         state.update(json.loads((run_dir / "state.json").read_text()))
         log(f"resuming {run_dir / 'last.keras'} after epoch {state['epochs_done']} (best {state['best_val_accuracy']:.4f})")
@@ -296,10 +318,17 @@ def main(argv=None) -> int:
             initial_learning_rate=args.learning_rate / 20, decay_steps=total_steps - warmup, alpha=0.01,
             warmup_target=args.learning_rate, warmup_steps=warmup,
         )
+        if args.teacher:
+            from train.distill import DistillationLoss, accuracy
+
+            loss = DistillationLoss(num_classes, args.alpha, args.temperature, args.label_smoothing)
+            metrics = [accuracy]
+        else:
+            loss, metrics = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing), ["accuracy"]
         model.compile(
             optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=args.weight_decay),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
-            metrics=["accuracy"],
+            loss=loss,
+            metrics=metrics,
         )
     state["train_seconds_before"] = state.get("train_seconds", 0.0)
     state["commands"] = state.get("commands", []) + [command]
@@ -314,7 +343,7 @@ def main(argv=None) -> int:
             epochs=args.epochs,
             initial_epoch=state["epochs_done"],
             steps_per_epoch=steps_per_epoch,
-            class_weight=class_weights(y_train, num_classes, args.class_weight),
+            class_weight=None if args.teacher else weights,  # distillation batches carry per-sample weights
             callbacks=[
                 keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
                 make_checkpoint_callback(run_dir, state, start),
@@ -343,8 +372,12 @@ def main(argv=None) -> int:
         "best_epoch": state["best_epoch"],
         "batch_size": args.batch_size,
         "optimizer": f"AdamW lr {args.learning_rate} cosine decay with warm-up, weight decay {args.weight_decay}",
-        "loss": f"categorical cross-entropy, label smoothing {args.label_smoothing}",
+        "loss": f"categorical cross-entropy, label smoothing {args.label_smoothing}" + (
+            f"; distilled from {', '.join(map(str, args.teacher))} (alpha {args.alpha}, temperature {args.temperature})"
+            if args.teacher else ""),
+        "teachers": [str(t) for t in args.teacher],
         "class_weight": args.class_weight,
+        "augmentation": args.augment,
         "seed": args.seed,
         "train_seconds": round(state["train_seconds"], 1),
         "seconds_per_epoch": round(state["train_seconds"] / max(1, state["epochs_done"]), 1),

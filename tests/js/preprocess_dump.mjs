@@ -1,7 +1,8 @@
 // Test helper for tests/test_web_preprocess.py: runs web_static/js/preprocess.js on raw RGBA frames.
 //   node tests/js/preprocess_dump.mjs JOB.json
 // JOB.json: {frames: [{rgba: path, width, height, letterbox: S | null,
-//             crops: [{box: [x, y, w, h], size, channels}]}], crop: {...metadata crop...}, out: path}
+//             crops: [{box: [x, y, w, h], size, channels}]}], crop: {...metadata crop...},
+//            pixel_scale: detector.json's, out: path}
 // Writes, per frame in order: the letterbox input (S*S*3 float32) if asked, then every crop (float32).
 import fs from 'fs';
 import {letterbox, faceCrop} from '../../web_static/js/preprocess.js';
@@ -11,7 +12,7 @@ const chunks = [];
 for (const spec of job.frames) {
   const bytes = fs.readFileSync(spec.rgba);
   const frame = {data: new Uint8ClampedArray(bytes.buffer, bytes.byteOffset, bytes.length), width: spec.width, height: spec.height};
-  if (spec.letterbox) chunks.push(letterbox(frame, spec.letterbox).input);
+  if (spec.letterbox) chunks.push(letterbox(frame, spec.letterbox, job.pixel_scale).input);
   for (const c of spec.crops) {
     const target = new Float32Array(c.size * c.size * c.channels);
     chunks.push(faceCrop(frame, c.box, c.size, c.channels, job.crop, target));

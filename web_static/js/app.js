@@ -1,25 +1,21 @@
-// The page: webcam (or an uploaded image) -> BlazeFace -> crops -> expression (and mask) networks -> drawing.
-// Mirrors core.pipeline.FacePipeline (largest faces first, at most MAX_FACES labelled) so that the browser and
-// `python app.py predict` agree. Inference runs on tfjs's wasm backend (cpu as fallback).
+// The page: camera (or an uploaded image), status and readouts. The analysis of a frame is js/pipeline.js (the twin
+// of core/pipeline.py), so that the browser and `python app.py predict` agree. Inference runs on tfjs's wasm backend
+// (cpu as fallback, js/models.js).
 //
 // Test hook: window.lastResult = {faces: [{box: [x, y, w, h], score, emotion: {label, scores}, mask: {label, score} |
-// null}], ms, timings: {detect, classify, total}, source: "camera" | "image", width, height, frame}.
-// window.pageState = {ready, backend, error, camera, stats()}.
-/* global tf */
+// null}], ms, timings: {detect, classify, draw, total}, source: "camera" | "image", width, height, frame}.
+// window.pageState = {ready, backend, error, camera, frame, stats()}.
 
-import {RemoteDetector} from './detector.js';
-import {FaceClassifier} from './classifier.js';
-import {drawFaces, drawBars, clearBars} from './draw.js';
+import {FacePipeline} from './pipeline.js';
+import {chooseBackend} from './models.js';
+import {drawBars, clearBars} from './draw.js';
+import {FrameStats} from './stats.js';
 
-const MAX_FACES = 20;  // core.pipeline.MAX_FACES
-const MIN_SIDE = 24;  // core.pipeline.MIN_SIDE: smaller images cannot hold a detectable face
-const MAX_PIXELS = 100_000_000;  // core.pipeline.MAX_PIXELS
 const MODELS_URL = 'models/';
 const VENDOR_URL = 'vendor/';
-const SCORE_DECIMALS = 4;
-const STATS_WINDOW = 120;  // frames kept for the medians
+const params = new URLSearchParams(location.search);
 // ?pipeline=0 runs detect -> classify -> draw strictly one frame after the other (for bench/browser_fps.py)
-const PIPELINE = new URLSearchParams(location.search).get('pipeline') !== '0';
+const PIPELINE = params.get('pipeline') !== '0';
 
 const $ = id => document.getElementById(id);
 const view = $('view');
@@ -27,9 +23,10 @@ const ctx = view.getContext('2d', {willReadFrequently: true});
 const video = $('video');
 const grab = document.createElement('canvas');
 const grabCtx = grab.getContext('2d', {willReadFrequently: true});
+const frameStats = new FrameStats();
 const state = {
-  ready: false, backend: null, error: null, camera: 'off', detector: null, emotion: null, mask: null,
-  stream: null, running: false, generation: 0, frame: 0, frameTimes: [], stageTimes: [],
+  ready: false, backend: null, error: null, camera: 'off', pipeline: null,
+  stream: null, running: false, generation: 0, frame: 0,
 };
 window.pageState = state;
 window.lastResult = null;
@@ -45,94 +42,19 @@ function showMessage(text, kind = 'error') {
   box.hidden = !text;
 }
 
-const round = v => Math.round(v * 10 ** SCORE_DECIMALS) / 10 ** SCORE_DECIMALS;
-
-const WASM_INIT_TIMEOUT_MS = 30000;  // tfjs hangs without an error when its .wasm files cannot be fetched
-
-async function chooseBackend() {
-  // wasm first (9-13 ms per face here, against 165-333 ms for cpu and webgl without a GPU); cpu as fallback.
-  // ?backend=cpu forces the fallback (tests).
-  if (new URLSearchParams(location.search).get('backend') !== 'cpu') {
-    try {
-      // single-threaded wasm on the page: the detector worker has the other core (and no blob: workers under the CSP)
-      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-      tf.wasm.setWasmPaths(VENDOR_URL);
-      const timeout = new Promise(resolve => setTimeout(() => resolve('timeout'), WASM_INIT_TIMEOUT_MS));
-      const ok = await Promise.race([tf.setBackend('wasm'), timeout]);
-      if (ok === true) return 'wasm';
-      console.warn(`wasm backend unavailable (${ok}), falling back to cpu`);
-    } catch (error) {
-      console.warn('wasm backend unavailable, falling back to cpu:', error);
-    }
-  }
-  if (await tf.setBackend('cpu')) return 'cpu';
-  throw new Error('no TensorFlow.js backend could be initialised');
-}
-
-async function loadModels() {
-  const response = await fetch(MODELS_URL + 'index.json');
-  if (!response.ok) throw new Error(`models/index.json: HTTP ${response.status} (run python -m export --all)`);
-  const index = await response.json();
-  if (!index.detector) throw new Error('models/index.json lists no face detector');
-  if (!index.classifiers.emotion) throw new Error('models/index.json lists no expression model');
-  // tflite threads in the detector worker (needs cross-origin isolation); 1 by default, see BENCHMARKS.md
-  const asked = Number(new URLSearchParams(location.search).get('threads') || 1);
-  const threads = window.crossOriginIsolated ? Math.max(1, Math.min(asked, navigator.hardwareConcurrency || 1)) : 1;
-  state.detectorThreads = threads;
-  const [detector, emotion, mask] = await Promise.all([
-    RemoteDetector.load(MODELS_URL + index.detector, VENDOR_URL, threads),
-    FaceClassifier.load(MODELS_URL + index.classifiers.emotion),
-    index.classifiers.mask ? FaceClassifier.load(MODELS_URL + index.classifiers.mask) : Promise.resolve(null),
-  ]);
-  return {detector, emotion, mask};
-}
-
-// Detection of one frame (RGBA pixels) in the worker: faces largest first (as core.pipeline), all of them.
-async function detectFaces(frame) {
-  const {faces, ms} = await state.detector.detect(frame);
-  faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
-  return {found: faces, detectMs: ms};
-}
-
-// Crops + expression (and mask) networks for the detected faces. Returns the result in the CLI's JSON shape.
-async function classifyFaces(frame, found) {
-  const t1 = performance.now();
-  const detections = found.slice(0, MAX_FACES);
-  const boxes = detections.map(d => d.box);
-  const [emotionProbs, maskProbs] = await Promise.all([
-    state.emotion.classify(frame, boxes),
-    state.mask ? state.mask.classify(frame, boxes) : Promise.resolve(null),
-  ]);
-  const t2 = performance.now();
-  const labels = state.emotion.labels;
-  const faces = detections.map((d, i) => {
-    const probs = emotionProbs[i];
-    const scores = Object.fromEntries(labels.map((label, k) => [label, round(probs[k])]));
-    const best = labels[probs.indexOf(Math.max(...probs))];
-    let mask = null;
-    if (maskProbs) {
-      const m = maskProbs[i];
-      const k = m.indexOf(Math.max(...m));
-      mask = {label: state.mask.labels[k], score: round(m[k])};
-    }
-    return {box: d.box, score: round(d.score), emotion: {label: best, scores}, mask};
-  });
-  const note = found.length > faces.length ? `${found.length} faces found; the ${faces.length} largest are labelled` : null;
-  return {faces, note, timings: {classify: t2 - t1}, width: frame.width, height: frame.height};
-}
-
-function showResult(result, source) {
-  drawFaces(ctx, result.faces, {hasMaskModel: !!state.mask, note: result.note});
+// The probability bars of the largest face.
+function showBars(result, source) {
+  const {emotion, mask} = state.pipeline;
   const largest = result.faces[0];
   if (largest) {
-    drawBars($('emotion-bars'), 'Expression (largest face)', state.emotion.labels, largest.emotion.scores);
+    drawBars($('emotion-bars'), 'Expression (largest face)', emotion.labels, largest.emotion.scores);
   } else {
     clearBars($('emotion-bars'), source === 'image' ? 'No face found in this image.' : 'No face in view.');
   }
-  if (state.mask) {
+  if (mask) {
     if (largest && largest.mask) {
-      const scores = Object.fromEntries(state.mask.labels.map(l => [l, l === largest.mask.label ? largest.mask.score : 1 - largest.mask.score]));
-      drawBars($('mask-bars'), 'Mask (largest face)', state.mask.labels, scores);
+      const scores = Object.fromEntries(mask.labels.map(l => [l, l === largest.mask.label ? largest.mask.score : 1 - largest.mask.score]));
+      drawBars($('mask-bars'), 'Mask (largest face)', mask.labels, scores);
     } else {
       clearBars($('mask-bars'), '');
     }
@@ -144,39 +66,29 @@ function showTimings(t, suffix = '') {
     `draw ${t.draw.toFixed(1)} ms · total ${t.total.toFixed(1)} ms${suffix}`;
 }
 
-function record(result, source) {
+// One analysed frame, from its grabbing at `start` to the annotated canvas: draw, bars, timings, test hook.
+// The camera loop and uploads both end here.
+function showFrame(frame, result, start, source, suffix = '') {
+  state.pipeline.annotate(ctx, frame, result);
+  showBars(result, source);
+  result.timings.total = performance.now() - start;
+  showTimings(result.timings, suffix);
   state.frame += 1;
   window.lastResult = {
-    faces: result.faces, ms: round(result.timings.total), timings: result.timings, note: result.note,
+    faces: result.faces, ms: state.pipeline.round(result.timings.total), timings: result.timings, note: result.note,
     source, width: result.width, height: result.height, frame: state.frame, backend: state.backend,
   };
-  state.stageTimes.push(result.timings);
-  if (state.stageTimes.length > STATS_WINDOW) state.stageTimes.shift();
+  frameStats.addTimings(result.timings);
 }
 
-const median = values => {
-  if (!values.length) return null;
-  const sorted = values.slice().sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-
 // frames/s over the last second of processed camera frames, and median stage times (for the readout and bench/).
-state.stats = () => {
-  const now = performance.now();
-  const recent = state.frameTimes.filter(t => now - t <= 1000);
-  const times = state.stageTimes;
-  return {
-    fps: recent.length,
-    frames: state.frame,
-    median_ms: times.length ? {
-      detect: median(times.map(t => t.detect)), classify: median(times.map(t => t.classify)),
-      draw: median(times.map(t => t.draw)), total: median(times.map(t => t.total)),
-    } : null,
-    backend: state.backend,
-    cross_origin_isolated: window.crossOriginIsolated,
-  };
-};
+state.stats = () => ({
+  fps: frameStats.fps(),
+  frames: state.frame,
+  median_ms: frameStats.medians(),
+  backend: state.backend,
+  cross_origin_isolated: window.crossOriginIsolated,
+});
 
 // ------------------------------------------------------------------------------------------------------------------
 // Camera
@@ -223,8 +135,7 @@ async function startCamera() {
   if (video.readyState < 2) await new Promise(resolve => video.addEventListener('loadeddata', resolve, {once: true}));
   state.camera = 'on';
   state.running = true;
-  state.frameTimes = [];
-  state.stageTimes = [];
+  frameStats.reset();
   setStatus(`Camera on · ${state.backend} backend`);
   state.loop = cameraLoop();
 }
@@ -286,9 +197,9 @@ async function cameraLoop() {
         current = grabFrame();
         if (!current) continue;
         lastId = current.id;
-        detection = detectFaces(current.frame);
+        detection = state.pipeline.detect(current.frame);
       }
-      const {found, detectMs} = await detection;
+      await detection;
       if (!state.running || state.generation !== generation) break;
       // start detecting the next frame now (if the camera has produced one), then finish this one
       let next = null;
@@ -296,24 +207,12 @@ async function cameraLoop() {
         next = grabFrame();
         if (next) lastId = next.id;
       }
-      const nextDetection = next ? detectFaces(next.frame) : null;
-      const result = await classifyFaces(current.frame, found);
+      const nextDetection = next ? state.pipeline.detect(next.frame) : null;
+      const result = await state.pipeline.analyseFrame(current.frame, detection);
       if (!state.running || state.generation !== generation) break;  // stopped (or an image uploaded) meanwhile
-      result.timings.detect = detectMs;
-      const drawStart = performance.now();
-      if (view.width !== current.frame.width || view.height !== current.frame.height) {
-        view.width = current.frame.width;
-        view.height = current.frame.height;
-      }
-      ctx.putImageData(current.frame, 0, 0);
-      showResult(result, 'camera');
-      result.timings.draw = performance.now() - drawStart;
-      result.timings.total = performance.now() - current.start;
-      showTimings(result.timings);
-      record(result, 'camera');
-      state.frameTimes.push(performance.now());
-      if (state.frameTimes.length > 240) state.frameTimes.shift();
-      $('fps').textContent = `${state.stats().fps} frames/s`;
+      showFrame(current.frame, result, current.start, 'camera');
+      frameStats.addCameraFrame();
+      $('fps').textContent = `${frameStats.fps()} frames/s`;
       current = next;
       detection = nextDetection;
     } catch (error) {
@@ -347,13 +246,9 @@ async function analyseFile(file) {
     showMessage(`"${file.name}" could not be decoded as an image (${error.message || error}).`);
     return;
   }
-  if (Math.min(bitmap.width, bitmap.height) < MIN_SIDE) {
-    showMessage(`The image is only ${bitmap.width}x${bitmap.height} pixels; at least ${MIN_SIDE}x${MIN_SIDE} are needed to find a face.`);
-    bitmap.close();
-    return;
-  }
-  if (bitmap.width * bitmap.height > MAX_PIXELS) {
-    showMessage(`The image is ${bitmap.width}x${bitmap.height} pixels; at most ${MAX_PIXELS / 1e6} megapixels are accepted.`);
+  const sizeError = state.pipeline.sizeError(bitmap.width, bitmap.height);
+  if (sizeError) {
+    showMessage(sizeError);
     bitmap.close();
     return;
   }
@@ -364,16 +259,9 @@ async function analyseFile(file) {
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   const frame = ctx.getImageData(0, 0, view.width, view.height);
-  const {found, detectMs} = await detectFaces(frame);
-  const result = await classifyFaces(frame, found);
-  result.timings.detect = detectMs;
-  const drawStart = performance.now();
-  showResult(result, 'image');
-  result.timings.draw = performance.now() - drawStart;
-  result.timings.total = performance.now() - start;
-  showTimings(result.timings, ` · ${file.name}`);
+  const result = await state.pipeline.analyseFrame(frame);
+  showFrame(frame, result, start, 'image', ` · ${file.name}`);
   $('fps').textContent = 'image';
-  record(result, 'image');
   setStatus(`Image: ${result.faces.length} face(s) · ${state.backend} backend`);
 }
 
@@ -388,13 +276,17 @@ async function main() {
   $('upload').addEventListener('change', event => analyseFile(event.target.files[0]));
   try {
     setStatus('Loading TensorFlow.js…');
-    state.backend = await chooseBackend();
+    state.backend = await chooseBackend(VENDOR_URL, params.get('backend') === 'cpu');
     setStatus(`Loading the models (${state.backend} backend)…`);
-    Object.assign(state, await loadModels());
-    $('model-info').textContent = `expression: ${state.emotion.meta.name} (${state.emotion.meta.tfjs.weights}) · ` +
-      `mask: ${state.mask ? state.mask.meta.name : 'no model'} · detector: BlazeFace ${state.detector.meta.input_size}px · ` +
+    // tflite threads in the detector worker (needs cross-origin isolation); 1 by default, see BENCHMARKS.md
+    const asked = Number(params.get('threads') || 1);
+    state.detectorThreads = window.crossOriginIsolated ? Math.max(1, Math.min(asked, navigator.hardwareConcurrency || 1)) : 1;
+    const pipeline = await FacePipeline.load(MODELS_URL, VENDOR_URL, state.detectorThreads);
+    state.pipeline = pipeline;
+    $('model-info').textContent = `expression: ${pipeline.emotion.meta.name} (${pipeline.emotion.meta.tfjs.weights}) · ` +
+      `mask: ${pipeline.mask ? pipeline.mask.meta.name : 'no model'} · detector: BlazeFace ${pipeline.detector.meta.input_size}px · ` +
       `backend: ${state.backend} · detector threads: ${state.detectorThreads}`;
-    if (!state.mask) $('mask-bars').hidden = true;
+    if (!pipeline.mask) $('mask-bars').hidden = true;
     state.ready = true;
     setStatus(`Models ready (${state.backend} backend)`);
   } catch (error) {
@@ -403,7 +295,6 @@ async function main() {
     showMessage(`The models could not be loaded: ${state.error}`);
     return;
   }
-  const params = new URLSearchParams(location.search);
   if (params.get('camera') !== '0') await startCamera();
 }
 

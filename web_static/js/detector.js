@@ -1,10 +1,11 @@
 // BlazeFace in the browser: the same .tflite as Python (core/detector.py) run by tfjs-tflite, decoded the same way.
 // Every constant (input size, anchor strides, thresholds, NMS) comes from models/<detector>/detector.json, written by
-// `python -m export --detector` from core.detector.detector_metadata(); nothing is repeated here. The steps follow the
+// `python -m export --detector` from core.detector.detector_metadata(), so no constant of the detector is copied here. The steps follow the
 // spec in core/detector.py's docstring:
-//   1. letterbox the frame into S x S (preprocess.letterbox), pixels / 127.5 - 1;
+//   1. letterbox the frame into S x S (preprocess.letterbox), pixels / pixel_scale - 1;
 //   2. anchors: per anchor layer, a ceil(S / stride)^2 grid of cell centres, `anchors_per_cell` each;
-//   3. box centre = r[0..1] / S + anchor, size = r[2..3] / S, keypoints likewise; score = sigmoid(clip(c));
+//   3. per anchor a row r of 4 + 2 * keypoints values: box centre = r[0..1] / S + anchor, size = r[2..3] / S,
+//      keypoints likewise; score = sigmoid(clip(c));
 //   4. keep score >= threshold, weighted non-maximum suppression (IoU > nms_iou merges, score-weighted mean);
 //   5. undo the letterbox; integer boxes [x, y, w, h] (floor the top-left, ceil the bottom-right, clip to the frame).
 /* global tf, tflite */
@@ -73,6 +74,7 @@ export class FaceDetector {
     this.meta = meta;
     this.size = meta.input_size;
     this.anchors = makeAnchors(meta);
+    this.rowLength = 4 + 2 * meta.keypoints.length;  // per anchor: box centre and size, then (x, y) per keypoint
   }
 
   // baseUrl: the detector folder ("models/blazeface/"); wasmPath: where the tflite_web_api_* files are served.
@@ -87,7 +89,7 @@ export class FaceDetector {
     return new FaceDetector(model, meta);
   }
 
-  // Raw network outputs for a letterboxed input: {boxes: Float32Array N*16, logits: Float32Array N}.
+  // Raw network outputs for a letterboxed input: {boxes: Float32Array N*rowLength, logits: Float32Array N}.
   async run(input) {
     const S = this.size;
     const x = tf.tensor4d(input, [1, S, S, 3]);
@@ -98,7 +100,7 @@ export class FaceDetector {
       x.dispose();
     }
     const tensors = outputs instanceof tf.Tensor ? [outputs] : Array.isArray(outputs) ? outputs : Object.values(outputs);
-    const regress = tensors.find(t => t.shape[t.shape.length - 1] === 16);
+    const regress = tensors.find(t => t.shape[t.shape.length - 1] === this.rowLength);
     const classify = tensors.find(t => t.shape[t.shape.length - 1] === 1);
     if (!regress || !classify) {
       tensors.forEach(t => t.dispose());
@@ -113,7 +115,7 @@ export class FaceDetector {
   async detect(frame) {
     const S = this.size;
     const meta = this.meta;
-    const {input, scale, left, top} = letterbox(frame, S);
+    const {input, scale, left, top} = letterbox(frame, S, meta.pixel_scale);
     const {boxes, logits} = await this.run(input);
     const clip = meta.score_clip;
     const candidates = [];
@@ -121,7 +123,7 @@ export class FaceDetector {
       const logit = Math.min(clip, Math.max(-clip, logits[i]));
       const score = 1 / (1 + Math.exp(-logit));
       if (score < meta.score_threshold) continue;
-      const r = boxes.subarray(i * 16, i * 16 + 16);
+      const r = boxes.subarray(i * this.rowLength, (i + 1) * this.rowLength);
       const [ax, ay] = this.anchors[i];
       const cx = r[0] / S + ax;
       const cy = r[1] / S + ay;

@@ -1,29 +1,49 @@
-// Drawing only (no inference): boxes and labels over the frame, the alert banner, probability bars, readouts.
-// Same conventions as the Python apps (core/draw.py): banner at the bottom; green = with mask, red = without mask, amber = no mask model;
-// label in two short lines, "happy 87%" over "no mask 95%"; for a masked face "happy (?) 41%" over "mask 98%".
-
-const COLOR_WITH_MASK = 'rgb(0, 200, 0)';
-const COLOR_WITHOUT_MASK = 'rgb(230, 30, 30)';
-const COLOR_NO_MASK_MODEL = 'rgb(255, 191, 0)';
-const UNCERTAIN_MARK = '(?)';
+// The twin of core/draw.py, drawing only (no inference): boxes and labels over the frame, the alert banner, and the
+// page's probability bars. Same conventions as the Python apps: banner at the bottom; green = with mask, red = without
+// mask, amber = no mask model; label in two short lines, "happy 87%" over "no mask 95%"; for a masked face
+// "happy (?) 41%" over "mask 98%". The colours and texts (`drawing`) are core.draw.drawing_metadata(), read from
+// models/index.json ("pipeline" -> "drawing").
 
 const percent = p => `${Math.round(p * 100)}%`;
 
-export function faceLabel(face) {
+// Python's str.format for the exported text templates: "{name}" -> values[name].
+export const fillIn = (template, values) => template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
+const css = ([r, g, b]) => `rgb(${r}, ${g}, ${b})`;
+
+export function faceLabel(face, drawing) {
   const {label, scores} = face.emotion;
   const confidence = percent(scores[label]);
   if (!face.mask) return `${label} ${confidence}`;
-  if (face.mask.label === 'with_mask') return `${label} ${UNCERTAIN_MARK} ${confidence}\nmask ${percent(face.mask.score)}`;
-  return `${label} ${confidence}\nno mask ${percent(face.mask.score)}`;
+  if (face.mask.label === 'with_mask') {
+    return `${label} ${drawing.uncertain_mark} ${confidence}\n${drawing.mask_text} ${percent(face.mask.score)}`;
+  }
+  return `${label} ${confidence}\n${drawing.no_mask_text} ${percent(face.mask.score)}`;
 }
 
-export function faceColor(face) {
-  if (!face.mask) return COLOR_NO_MASK_MODEL;
-  return face.mask.label === 'with_mask' ? COLOR_WITH_MASK : COLOR_WITHOUT_MASK;
+// [r, g, b] of a face's box and label background.
+export function faceColor(face, drawing) {
+  const colors = drawing.colors;
+  if (!face.mask) return colors.no_mask_model;
+  return face.mask.label === 'with_mask' ? colors.with_mask : colors.without_mask;
+}
+
+// The banner: how many faces are without a mask (with a mask model), and the pipeline's note. {text | null, color}.
+export function bannerText(faces, hasMaskModel, note, drawing) {
+  const parts = [];
+  let color = drawing.colors.banner_note;
+  if (hasMaskModel) {
+    const unmasked = faces.filter(f => f.mask && f.mask.label === 'without_mask').length;
+    if (unmasked) {
+      parts.push(fillIn(drawing.alert_text, {count: unmasked, plural: unmasked > 1 ? 's' : ''}));
+      color = drawing.colors.banner_alert;
+    }
+  }
+  if (note) parts.push(note);
+  return {text: parts.length ? parts.join(' | ') : null, color};
 }
 
 // Boxes, labels and the banner on a 2D context whose canvas already holds the frame (frame pixel coordinates).
-export function drawFaces(ctx, faces, {hasMaskModel = false, note = null} = {}) {
+export function drawFaces(ctx, faces, drawing, {hasMaskModel = false, note = null} = {}) {
   const {width, height} = ctx.canvas;
   const shortSide = Math.min(width, height);
   const font = Math.max(12, Math.round(shortSide / 28));
@@ -33,11 +53,11 @@ export function drawFaces(ctx, faces, {hasMaskModel = false, note = null} = {}) 
   ctx.textBaseline = 'top';
   for (const face of faces) {
     const [x, y, w, h] = face.box;
-    const color = faceColor(face);
+    const color = css(faceColor(face, drawing));
     ctx.strokeStyle = color;
     ctx.lineWidth = line;
     ctx.strokeRect(x, y, w, h);
-    const lines = faceLabel(face).split('\n');
+    const lines = faceLabel(face, drawing).split('\n');
     const pad = Math.round(font / 4);
     const lineH = Math.round(font * 1.15);
     const textW = Math.max(...lines.map(l => ctx.measureText(l).width)) + 2 * pad;
@@ -47,26 +67,16 @@ export function drawFaces(ctx, faces, {hasMaskModel = false, note = null} = {}) 
     const left = Math.min(Math.max(0, x), Math.max(0, width - textW));
     ctx.fillStyle = color;
     ctx.fillRect(left, top, textW, boxH);
-    ctx.fillStyle = 'white';
+    ctx.fillStyle = css(drawing.colors.text);
     lines.forEach((l, i) => ctx.fillText(l, left + pad, top + pad + i * lineH));
   }
-  const parts = [];
-  let alert = false;
-  if (hasMaskModel) {
-    const unmasked = faces.filter(f => f.mask && f.mask.label === 'without_mask').length;
-    if (unmasked) {
-      parts.push(`ALERT: ${unmasked} face${unmasked > 1 ? 's' : ''} without mask`);
-      alert = true;
-    }
-  }
-  if (note) parts.push(note);
-  if (parts.length) {  // the banner sits at the bottom left, as in core/draw.py
-    const text = parts.join(' | ');
+  const {text, color} = bannerText(faces, hasMaskModel, note, drawing);
+  if (text) {  // the banner sits at the bottom left, as in core/draw.py
     const pad = Math.round(font / 4);
     const boxH = font + 2 * pad;
-    ctx.fillStyle = alert ? 'rgb(200, 0, 0)' : 'rgb(60, 60, 60)';
+    ctx.fillStyle = css(color);
     ctx.fillRect(0, height - boxH, ctx.measureText(text).width + 2 * pad, boxH);
-    ctx.fillStyle = 'white';
+    ctx.fillStyle = css(drawing.colors.text);
     ctx.fillText(text, pad, height - boxH + pad);
   }
   ctx.restore();

@@ -264,7 +264,7 @@ export function faceCrop(frame, box, size, channels, crop, target, offset = 0) {
 
 // core.detector.FaceDetector.letterbox + normalisation: the frame fitted into size x size (black bars), as float32
 // RGB `pixel / pixelScale - 1`. Returns {input: Float32Array size*size*3, scale, left, top}.
-export function letterbox(frame, size, pixelScale = 127.5) {
+export function letterbox(frame, size, pixelScale) {
   const {width, height} = frame;
   const scale = size / Math.max(width, height);
   const newW = Math.max(1, roundHalfEven(width * scale));
@@ -272,7 +272,7 @@ export function letterbox(frame, size, pixelScale = 127.5) {
   const rgb = resizeRGB(frame, 0, 0, width, height, newW, newH, scale < 1 ? 'area' : 'linear');
   const left = Math.floor((size - newW) / 2);
   const top = Math.floor((size - newH) / 2);
-  const input = new Float32Array(size * size * 3).fill(-1);  // black = 0 / 127.5 - 1
+  const input = new Float32Array(size * size * 3).fill(-1);  // black: 0 / pixelScale - 1
   for (let y = 0; y < newH; y++) {
     for (let x = 0; x < newW; x++) {
       const i = (y * newW + x) * 3;

@@ -1,0 +1,175 @@
+"""Helpers shared by the tests and the benchmarks (a plain module; pytest fixtures are in conftest.py): the data
+photos and their face counts, a fake camera, a real headless Chromium, real servers started as subprocesses.
+
+Import it as `tests.harness` (pytest and `python -m bench.NAME` both run from the repository root).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(path: Path, what: str) -> Path:
+    """Skip (or fail under CI) when a data file or folder is missing."""
+    if not path.exists():
+        message = f"{what} not found at {path} (set FACEXP_DATA to the folder holding fer2013/, facemask/, media/)"
+        if in_ci():
+            pytest.fail("CI=true: " + message)
+        pytest.skip(message)
+    return path
+
+
+# Face counts listed in ../shared/data/media/README.md
+MEDIA_FACES = {
+    "obama.jpg": 1,
+    "biden.jpg": 1,
+    "two_people.jpg": 2,
+    "obama_and_biden.jpg": 2,
+    "happy.jpg": 1,
+    "surprised.jpg": 1,
+    "angry.jpg": 1,
+    "sad.jpg": 1,
+    "bbt1.jpg": 4,
+    "2008_002506.jpg": 3,
+}
+
+
+def read_rgb(path):
+    image = cv2.imread(str(path))
+    assert image is not None, f"cannot read {path}"
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Fake camera and browser
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def write_y4m(frames_rgb: list[np.ndarray], path: Path, fps: int = 15) -> Path:
+    """Write RGB frames as a .y4m (YUV 4:2:0, BT.601) for Chromium's --use-file-for-fake-video-capture."""
+    height, width = frames_rgb[0].shape[:2]
+    width, height = width - width % 2, height - height % 2
+    with open(path, "wb") as handle:
+        handle.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames_rgb:
+            yuv = cv2.cvtColor(np.ascontiguousarray(frame[:height, :width]), cv2.COLOR_RGB2YUV_I420)
+            handle.write(b"FRAME\n")
+            handle.write(yuv.tobytes())
+    return path
+
+
+def webcam_frame(image_path: Path, size=(640, 480)) -> np.ndarray:
+    """The photo letterboxed (black bars) into an RGB frame of a webcam's size."""
+    image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
+    width, height = size
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    frame = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return frame
+
+
+def camera_file_from_image(image_path: Path, out_dir: Path, size=(640, 480), frames: int = 30) -> Path:
+    """A looping fake-camera video: the photo letterboxed into a 640x480 frame, repeated."""
+    return write_y4m([webcam_frame(image_path, size)] * frames, out_dir / (Path(image_path).stem + ".y4m"))
+
+
+def launch_chromium(playwright, camera_file: Path | None = None):
+    """A real headless Debian Chromium; with a fake camera playing `camera_file` when given."""
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if in_ci():
+            pytest.fail("CI=true: " + message)
+        pytest.skip(message)
+    args = list(CHROMIUM_FLAGS)
+    if camera_file is not None:
+        args += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera_file}",
+        ]
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Real servers
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before listening on {port}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.25)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def start_server(args: list[str], port: int, log_path: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start `python app.py ARGS` from the repository and wait until it listens on `port`."""
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "app.py"), *args],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        wait_for_port(port, process)
+    except Exception:
+        process.kill()
+        raise RuntimeError(f"server did not start; its log:\n{Path(log_path).read_text()[-3000:]}") from None
+    return process
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+TINY_FER_ROWS = 320  # rows per split of the `tiny_csv` fixture (quick end-to-end training runs)
+
+
+def train_command(csv, out, run_dir, epochs, *extra):
+    """`python -m train.train` on a small CSV, batch 32, quiet, writing `out` and `run_dir`."""
+    return [sys.executable, "-m", "train.train", "--task", "emotion", "--data", str(csv), "--epochs", str(epochs),
+            "--batch-size", "32", "--out", str(out), "--run-dir", str(run_dir), "--quiet", *extra]

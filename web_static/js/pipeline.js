@@ -1,0 +1,111 @@
+// The twin of core/pipeline.py: one frame in, every face labelled out. Used by the page's camera loop and uploads.
+//
+// Follow one frame through `FacePipeline.analyseFrame` and `annotate`:
+// 1. `sizeError`: the frame's size is checked as core.pipeline.to_rgb_frame does (MIN_SIDE, MAX_PIXELS);
+// 2. `detect`: BlazeFace (detector.js, in the detector worker); faces sorted largest first, at most max_faces labelled
+//    (the result's `note` says so);
+// 3-5. crops (preprocess.js) and the expression and mask networks (models.js), all faces of the frame in one batch;
+// 7. `annotate`: the frame with boxes, labels and the banner (draw.js).
+// (Step 6, smoothing over time, is the Python apps' only.)
+//
+// The constants (max_faces, min_side, max_pixels, score_decimals, the note's text, the drawing's colours and texts) are
+// core.pipeline.pipeline_metadata(), read from models/index.json ("pipeline"); each face has the CLI's JSON shape:
+//   {box: [x, y, w, h], score, emotion: {label, scores: {label: prob}}, mask: {label, score} | null}.
+
+import {RemoteDetector} from './detector.js';
+import {FaceClassifier} from './models.js';
+import {drawFaces, fillIn} from './draw.js';
+
+export class FacePipeline {
+  constructor(detector, emotion, mask, constants) {
+    this.detector = detector;
+    this.emotion = emotion;
+    this.mask = mask;  // null without a mask model
+    this.constants = constants;
+    const decimals = 10 ** constants.score_decimals;
+    this.round = value => Math.round(value * decimals) / decimals;
+  }
+
+  // modelsUrl: the folder holding index.json; vendorUrl: the tfjs/tflite runtime files; threads: tflite threads.
+  static async load(modelsUrl, vendorUrl, threads) {
+    const response = await fetch(modelsUrl + 'index.json');
+    if (!response.ok) throw new Error(`models/index.json: HTTP ${response.status} (run python -m export --all)`);
+    const index = await response.json();
+    if (!index.detector) throw new Error('models/index.json lists no face detector');
+    if (!index.classifiers.emotion) throw new Error('models/index.json lists no expression model');
+    if (!index.pipeline) throw new Error('models/index.json has no "pipeline" constants (run python -m export --all)');
+    const [detector, emotion, mask] = await Promise.all([
+      RemoteDetector.load(modelsUrl + index.detector, vendorUrl, threads),
+      FaceClassifier.load(modelsUrl + index.classifiers.emotion),
+      index.classifiers.mask ? FaceClassifier.load(modelsUrl + index.classifiers.mask) : Promise.resolve(null),
+    ]);
+    return new FacePipeline(detector, emotion, mask, index.pipeline);
+  }
+
+  get hasMaskModel() {
+    return this.mask !== null;
+  }
+
+  // 1. A message for the user when a frame of this size cannot be analysed, else null.
+  sizeError(width, height) {
+    const {min_side: minSide, max_pixels: maxPixels} = this.constants;
+    if (Math.min(width, height) < minSide) {
+      return `The image is only ${width}x${height} pixels; at least ${minSide}x${minSide} are needed to find a face.`;
+    }
+    if (width * height > maxPixels) {
+      return `The image is ${width}x${height} pixels; at most ${maxPixels / 1e6} megapixels are accepted.`;
+    }
+    return null;
+  }
+
+  // 2. Faces of one frame (RGBA pixels), largest first, all of them: resolves to {found, detectMs}. It runs in the
+  // detector worker, so the camera loop starts it for the next frame while this one is classified.
+  async detect(frame) {
+    const {faces, ms} = await this.detector.detect(frame);
+    faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
+    return {found: faces, detectMs: ms};
+  }
+
+  // 2-5. Every face of one frame labelled: {faces, note, timings: {detect, classify}, width, height}. `detection` is
+  // this frame's detect() when it was started already.
+  async analyseFrame(frame, detection = this.detect(frame)) {
+    const {found, detectMs} = await detection;
+    const start = performance.now();
+    const detections = found.slice(0, this.constants.max_faces);
+    const boxes = detections.map(d => d.box);
+    const [emotionProbs, maskProbs] = await Promise.all([
+      this.emotion.classify(frame, boxes),
+      this.mask ? this.mask.classify(frame, boxes) : Promise.resolve(null),
+    ]);
+    const classifyMs = performance.now() - start;
+    const labels = this.emotion.labels;
+    const faces = detections.map((d, i) => {
+      const probs = emotionProbs[i];
+      const scores = Object.fromEntries(labels.map((label, k) => [label, this.round(probs[k])]));
+      const best = labels[probs.indexOf(Math.max(...probs))];
+      let mask = null;
+      if (maskProbs) {
+        const m = maskProbs[i];
+        const k = m.indexOf(Math.max(...m));
+        mask = {label: this.mask.labels[k], score: this.round(m[k])};
+      }
+      return {box: d.box, score: this.round(d.score), emotion: {label: best, scores}, mask};
+    });
+    const note = found.length > faces.length ? fillIn(this.constants.max_faces_note, {found: found.length, labelled: faces.length}) : null;
+    return {faces, note, timings: {detect: detectMs, classify: classifyMs}, width: frame.width, height: frame.height};
+  }
+
+  // 7. The frame with every face's box and label and the banner, on `ctx`'s canvas (resized to the frame); adds the
+  // "draw" time to the result.
+  annotate(ctx, frame, result) {
+    const start = performance.now();
+    const canvas = ctx.canvas;
+    if (canvas.width !== frame.width || canvas.height !== frame.height) {
+      canvas.width = frame.width;
+      canvas.height = frame.height;
+    }
+    ctx.putImageData(frame, 0, 0);
+    drawFaces(ctx, result.faces, this.constants.drawing, {hasMaskModel: this.hasMaskModel, note: result.note});
+    result.timings.draw = performance.now() - start;
+  }
+}
