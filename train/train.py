@@ -24,8 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from core.files import save_figure
-from train.augment import ENGINES, AugmentConfig
-from train.data import FER2013_CSV
+from core.quiet import import_tensorflow
+
+import_tensorflow()  # before train.augment imports it: no start-up chatter
+from train.augment import ENGINES, AugmentConfig  # noqa: E402
+from train.data import FER2013_CSV  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Setup
