@@ -27,6 +27,7 @@ MASK_TEXT = "mask"
 NO_MASK_TEXT = "no mask"
 FACE_NUMBER_TEXT = "#{number}"  # before the expression: the face's number, the "face" column of the apps' tables
 MAIN_FACE_TEXT = "#{number} main"  # face 1, the largest: the face of the probability chart
+TRACK_TEXT = "t{track}"  # after the number, when a tracker follows the faces (video): the "track" column
 ALERT_TEXT = "ALERT: {count} face{plural} without mask"  # plural: "s" for more than one face
 FONT_SCALE_PER_PIXEL = 1 / 700  # font scale per pixel of the frame's shorter side
 MIN_FONT_SCALE = 0.4
@@ -45,13 +46,15 @@ def text_style(frame_shape) -> tuple[float, int]:
     return scale, max(1, int(round(scale * 2)))
 
 
-def face_label(face: dict, number: int | None = None) -> str:
+def face_label(face: dict, number: int | None = None, track: int | None = None) -> str:
     """The text shown above one face box: its number (when given; face 1 marked main), the expression, then (on a
     second line) the mask status."""
     emotion = face["emotion"]
     confidence = f"{emotion['scores'][emotion['label']]:.0%}"
     if number is not None:
         prefix = (MAIN_FACE_TEXT if number == 1 else FACE_NUMBER_TEXT).format(number=number) + " "
+        if track is not None:
+            prefix += TRACK_TEXT.format(track=track) + " "
         return prefix + face_label(face)
     mask = face.get("mask")
     if mask is None:
@@ -85,6 +88,7 @@ def drawing_metadata() -> dict:
         "alert_text": ALERT_TEXT,
         "face_number_text": FACE_NUMBER_TEXT,
         "main_face_text": MAIN_FACE_TEXT,
+        "track_text": TRACK_TEXT,
         "label_places": list(LABEL_PLACES),
         "label_sizes": list(LABEL_SIZES),
     }
@@ -154,7 +158,7 @@ def sized_style(scale: float, thickness: int, size: float) -> tuple[float, int]:
     return scale * size, max(1, int(round(thickness * size)))
 
 
-def layout_labels(faces: list[dict], frame_shape) -> list[dict]:
+def layout_labels(faces: list[dict], frame_shape, track_ids=None) -> list[dict]:
     """Where each face's numbered label goes (LABEL_PLACES, LABEL_SIZES): per face {"text", "size", "rect"}, rect
     (left, top, width, height) in frame pixels, None when left out. No two rectangles overlap and none covers another
     face's box."""
@@ -163,7 +167,8 @@ def layout_labels(faces: list[dict], frame_shape) -> list[dict]:
     def measure(text, size):
         return label_metrics(text, *sized_style(scale, thickness, size))[:2]
 
-    texts = [face_label(face, number) for number, face in enumerate(faces, start=1)]
+    tracks = list(track_ids) if track_ids else [None] * len(faces)
+    texts = [face_label(face, number, track) for number, (face, track) in enumerate(zip(faces, tracks), start=1)]
     boxes = [tuple(face["box"]) for face in faces]
     return layout_rule(boxes, texts, (frame_shape[1], frame_shape[0]), measure)
 
@@ -203,15 +208,17 @@ def banner_text(faces: list[dict], has_mask_model: bool, note: str | None) -> tu
     return (" | ".join(parts) if parts else None), color
 
 
-def annotate(frame_rgb: np.ndarray, faces: list[dict], has_mask_model: bool = False, note: str | None = None) -> np.ndarray:
-    """A copy of the frame with every face's box and label, and the banner."""
+def annotate(frame_rgb: np.ndarray, faces: list[dict], has_mask_model: bool = False, note: str | None = None,
+             track_ids=None) -> np.ndarray:
+    """A copy of the frame with every face's box and label (with its track number when `track_ids` are given), and
+    the banner."""
     image = np.ascontiguousarray(frame_rgb).copy()
     scale, thickness = text_style(image.shape)
     for face in faces:
         x, y, w, h = face["box"]
         cv2.rectangle(image, (x, y), (x + w, y + h), face_color(face), thickness + 1)
     # numbered as the apps' tables ("face" column; 1 = the main face), placed so that no label covers another
-    for face, label in zip(faces, layout_labels(faces, image.shape)):
+    for face, label in zip(faces, layout_labels(faces, image.shape, track_ids)):
         if label["rect"]:
             draw_label(image, label["text"], label["rect"][:2], face_color(face),
                        *sized_style(scale, thickness, label["size"]))

@@ -222,7 +222,8 @@ class FacePipeline:
     def annotate(self, image, result: FrameResult) -> np.ndarray:
         """7. The frame with boxes, labels and the banner drawn (adds the "draw" time to the result)."""
         start, cpu_start = time.perf_counter(), time.thread_time()
-        annotated = draw.annotate(to_rgb_frame(image), result.faces, self.has_mask_model, result.note)
+        annotated = draw.annotate(to_rgb_frame(image), result.faces, self.has_mask_model, result.note,
+                                  result.track_ids)
         result.timings_ms["draw"] = round((time.perf_counter() - start) * 1000, 3)
         result.cpu_ms["draw"] = round((time.thread_time() - cpu_start) * 1000, 3)
         return annotated

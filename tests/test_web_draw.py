@@ -58,6 +58,8 @@ def test_draw_js_labels_colours_and_banners_match_core_draw(node, tmp_path):
     numbered = [draw.face_label(f, i) for i, f in enumerate(FACES, start=1)]
     assert browser["numbered"] == numbered
     assert numbered[0].startswith("#1 main happy 87%") and numbered[2].startswith("#3 angry")
+    tracked = [draw.face_label(f, i, 9 + i) for i, f in enumerate(FACES, start=1)]
+    assert browser["tracked"] == tracked and tracked[1].startswith("#2 t11 sad")
     # the five faces give three colours and labels of one and of two lines
     assert len({tuple(entry["color"]) for entry in python}) == 3
     assert {entry["label"].count("\n") for entry in python} == {0, 1}

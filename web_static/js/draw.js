@@ -10,11 +10,13 @@ const percent = p => `${Math.round(p * 100)}%`;
 export const fillIn = (template, values) => template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
 const css = ([r, g, b]) => `rgb(${r}, ${g}, ${b})`;
 
-// `number` (1-based, as the "face" column of the tables; 1 = the main face) is put before the expression when given.
-export function faceLabel(face, drawing, number = null) {
+// `number` (1-based, as the "face" column of the tables; 1 = the main face) is put before the expression when given,
+// followed by the `track` (the "track" column) when a tracker follows the faces.
+export function faceLabel(face, drawing, number = null, track = null) {
   if (number !== null) {
     const template = number === 1 ? drawing.main_face_text : drawing.face_number_text;
-    return `${fillIn(template, {number})} ${faceLabel(face, drawing)}`;
+    const tracked = track === null ? '' : ` ${fillIn(drawing.track_text, {track})}`;
+    return `${fillIn(template, {number})}${tracked} ${faceLabel(face, drawing)}`;
   }
   const {label, scores} = face.emotion;
   const confidence = percent(scores[label]);
