@@ -112,4 +112,5 @@ def test_evaluate_report_leaves_models_untouched(facemask_dir, tmp_path):
     png = work / "runs" / "evaluate" / "mask-confusion.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"confusion matrix: {Path('runs/evaluate/mask-confusion.png')}" in result.stdout
+    assert (work / "runs" / "evaluate" / "mask-reliability.png").read_bytes()[:4] == b"\x89PNG"  # beside it
     assert {p: p.stat().st_mtime_ns for p in models.rglob("*")} == before

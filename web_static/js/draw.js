@@ -96,19 +96,20 @@ export function labelMetrics(text, px, textWidth) {
 }
 
 // Numbered labels of `faces` laid out on a width x height frame; `textWidth(text, px)` measures one line.
-export function pageLabelLayout(faces, drawing, [width, height], textWidth) {
+export function pageLabelLayout(faces, drawing, [width, height], textWidth, trackIds = null) {
   const {font} = textStyle(width, height);
   const measure = (text, size) => {
     const px = Math.max(8, Math.round(font * size));
     const m = labelMetrics(text, px, line => textWidth(line, px));
     return [m.width, m.height];
   };
-  const texts = faces.map((face, i) => faceLabel(face, drawing, i + 1));
+  const texts = faces.map((face, i) => faceLabel(face, drawing, i + 1, trackIds ? trackIds[i] : null));
   return layoutLabels(faces.map(f => f.box), texts, [width, height], measure, drawing);
 }
 
 // Boxes, labels and the banner on a 2D context whose canvas already holds the frame (frame pixel coordinates).
-export function drawFaces(ctx, faces, drawing, {hasMaskModel = false, note = null} = {}) {
+// `trackIds` (one per face, from tracking.js) puts each face's track after its number, as core/draw.py does.
+export function drawFaces(ctx, faces, drawing, {hasMaskModel = false, note = null, trackIds = null} = {}) {
   const {width, height} = ctx.canvas;
   const {font, line} = textStyle(width, height);
   const setFont = px => { ctx.font = `${px}px system-ui, sans-serif`; };
@@ -121,7 +122,7 @@ export function drawFaces(ctx, faces, drawing, {hasMaskModel = false, note = nul
     ctx.strokeRect(...face.box);
   }
   // numbered as the tables' "face" column (1 = the main face), placed so that no label covers another
-  const layout = pageLabelLayout(faces, drawing, [width, height], textWidth);
+  const layout = pageLabelLayout(faces, drawing, [width, height], textWidth, trackIds);
   layout.forEach(({text, size, rect}, i) => {
     if (!rect) return;
     const px = Math.max(8, Math.round(font * size));

@@ -6,7 +6,7 @@
 //    (the result's `note` says so);
 // 3-5. crops (preprocess.js) and the expression and mask networks (models.js), all faces of the frame in one batch;
 // 7. `annotate`: the frame with boxes, labels and the banner (draw.js).
-// (Step 6, smoothing over time, is the Python apps' only.)
+// (Step 6, smoothing over time, is the Python apps' only; the page tracks faces for its session analytics, js/tracking.js.)
 //
 // The constants (max_faces, min_side, max_pixels, score_decimals, the note's text, the drawing's colours and texts) are
 // core.pipeline.pipeline_metadata(), read from models/index.json ("pipeline"); each face has the CLI's JSON shape:
@@ -105,7 +105,8 @@ export class FacePipeline {
       canvas.height = frame.height;
     }
     ctx.putImageData(frame, 0, 0);
-    drawFaces(ctx, result.faces, this.constants.drawing, {hasMaskModel: this.hasMaskModel, note: result.note});
+    drawFaces(ctx, result.faces, this.constants.drawing, {hasMaskModel: this.hasMaskModel, note: result.note,
+                                                        trackIds: result.trackIds || null});
     result.timings.draw = performance.now() - start;
   }
 }
