@@ -11,7 +11,8 @@ Tabs:
   SESSION_REFRESH_S by a timer; in memory only, the CSV is written to the private temp dir when asked for).
 - Image: upload (or a bundled example from scikit-image's data) -> annotated image, chart, table, JSON.
   The same function is the plain API endpoint `predict_image` (gradio_client cannot call streaming endpoints).
-- Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot.
+- Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot of one
+  track (a dropdown, longest first).
 
 Privacy: Gradio writes every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. `main` points it at a
 private folder before the app is built, deletes shown frames after FRAME_TTL_S and other files (uploads, videos, CSVs)
