@@ -176,8 +176,11 @@ class FaceDetector:
         self.score_threshold = config["score_threshold"] if score_threshold is None else score_threshold
         self.nms_iou: float = config["nms_iou"]
         self.anchors = make_anchors(self.size, config["strides"], config["anchors_per_stride"])
-        self.interpreter = Interpreter(model_path=str(model_path(config["file"])), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        from core.quiet import silenced_stderr
+
+        with silenced_stderr():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+            self.interpreter = Interpreter(model_path=str(model_path(config["file"])), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         outputs = sorted(self.interpreter.get_output_details(), key=lambda d: -d["shape"][-1])
         self.boxes_index, self.scores_index = outputs[0]["index"], outputs[1]["index"]

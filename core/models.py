@@ -36,6 +36,7 @@ import numpy as np
 from core.files import save_weights_atomically, write_atomically
 from core.labels import LABELS_BY_TASK
 from core.preprocess import crop_metadata
+from core.quiet import import_tensorflow, silenced_stderr
 
 ARCHITECTURE_FILE = "model.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -120,6 +121,7 @@ def save_model_folder(model, folder: Path, metadata: dict, check_faces=None) -> 
     `check_faces` (float32 0-255, real faces) check the LiteRT conversion against Keras; see `write_tflite`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    import_tensorflow()
     import keras
 
     # The architecture alone: without "compile_config" the loaded model is not compiled, so neither it nor the
@@ -139,7 +141,8 @@ def _convert_to_tflite(model) -> bytes:
     """`model.export(format="litert")` into a temporary folder; the .tflite bytes."""
     with tempfile.TemporaryDirectory(prefix="facexp-litert-") as tmp:
         path = Path(tmp) / TFLITE_FILE
-        model.export(str(path), format="litert", verbose=False)
+        with silenced_stderr():
+            model.export(str(path), format="litert", verbose=False)
         return path.read_bytes()
 
 
@@ -239,13 +242,15 @@ def _interpreter(content: bytes, name: Path):
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        return Interpreter(model_content=content, num_threads=1)
+        with silenced_stderr():
+            return Interpreter(model_content=content, num_threads=1)
     except (ValueError, RuntimeError) as error:
         raise ModelFileError(f"{name}: not a LiteRT model ({error})") from None
 
 
 def load_keras_model(folder: Path):
     """Rebuild the Keras model from `model.json` and load `model.weights.h5`. Returns (model, metadata)."""
+    import_tensorflow()
     import keras
 
     folder = Path(folder)
@@ -326,7 +331,8 @@ class FaceClassifier:
         else:
             self._probabilities = self._tf_function(flip)
             self.tflite_source = None
-        self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
+        with silenced_stderr():  # LiteRT creates its XNNPACK delegate (and says so) on the first call
+            self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
 
     @property
     def model(self):
@@ -336,8 +342,7 @@ class FaceClassifier:
         return self._model
 
     def _tf_function(self, flip: bool):
-        import tensorflow as tf
-
+        tf = import_tensorflow()
         model = self.model
 
         @tf.function(input_signature=[tf.TensorSpec([None, self.size, self.size, self.channels], tf.float32)])

@@ -9,7 +9,8 @@ Follow one webcam frame through `FacePipeline.run`:
 3. Crop: `core.preprocess.crop_faces`, exactly the training preprocessing, all faces of the frame in one batch.
 4. Expression: `FacialExpressionModel.predict_proba` on that batch (one LiteRT call, never `model.predict`).
 5. Mask: `FaceMaskModel.predict_proba` on the same boxes, when a mask model folder exists (else `mask` is None).
-6. Smooth (video only, switchable): a `core.tracking.FaceTracker` averages each tracked face's probabilities.
+6. Smooth (video only, switchable): a `core.tracking.FaceTracker` averages each tracked face's probabilities and
+   keeps its mask label unless the other label becomes clearly more probable (hysteresis).
 7. Annotate: `core.draw.annotate` draws boxes, labels and the alert banner on a copy of the frame.
 
 Each face of the result has exactly the CLI's JSON shape:
@@ -205,6 +206,8 @@ class FacePipeline:
             mask = None
             if mask_probs is not None:
                 mask_best = int(np.argmax(mask_probs[i]))
+                if tracker is not None and tracker.mask_choice[i] is not None:
+                    mask_best = tracker.mask_choice[i]  # the track's label, with hysteresis (core.tracking)
                 mask = {"label": self.mask_model.labels[mask_best], "score": round(float(mask_probs[i][mask_best]), SCORE_DECIMALS)}
             faces.append({
                 "box": [int(v) for v in detection.box],
@@ -222,7 +225,8 @@ class FacePipeline:
     def annotate(self, image, result: FrameResult) -> np.ndarray:
         """7. The frame with boxes, labels and the banner drawn (adds the "draw" time to the result)."""
         start, cpu_start = time.perf_counter(), time.thread_time()
-        annotated = draw.annotate(to_rgb_frame(image), result.faces, self.has_mask_model, result.note)
+        annotated = draw.annotate(to_rgb_frame(image), result.faces, self.has_mask_model, result.note,
+                                  result.track_ids)
         result.timings_ms["draw"] = round((time.perf_counter() - start) * 1000, 3)
         result.cpu_ms["draw"] = round((time.thread_time() - cpu_start) * 1000, 3)
         return annotated

@@ -4,6 +4,12 @@ A simple IoU tracker: each new box is matched (greedily, best IoU first) to the 
 (IoU >= MATCH_IOU). A matched track's probabilities become an exponential moving average
 `p = SMOOTHING * p_old + (1 - SMOOTHING) * p_new`; an unmatched box starts a new track; a track not seen for
 MAX_MISSED_FRAMES frames is dropped. One `FaceTracker` per video stream (it holds that stream's state).
+
+Mask label with hysteresis: a new track shows the more probable mask label; afterwards the shown label changes only
+when the smoothed probability of the other label reaches MASK_SWITCH_PROBABILITY, so a face near 50/50 (side-lit,
+blurred) keeps its label instead of flipping frame by frame. `mask_choice` holds the label index of each face of the
+last `update` (the pipeline reports that label and its probability). Only tracked video has this state; a single
+image (and the in-browser page, which does not track) takes the more probable label.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import numpy as np
 MATCH_IOU = 0.3
 SMOOTHING = 0.6  # weight of the past; 0 = no smoothing
 MAX_MISSED_FRAMES = 5
+MASK_SWITCH_PROBABILITY = 0.75  # smoothed probability the other mask label needs before a track's label changes
 
 
 def tracking_metadata() -> dict:
@@ -39,6 +46,7 @@ class Track:
     emotion: np.ndarray
     mask: np.ndarray | None
     missed: int = 0
+    mask_choice: int | None = None  # index of the mask label shown (hysteresis)
 
 
 class FaceTracker:
@@ -50,6 +58,8 @@ class FaceTracker:
         self.max_missed = max_missed
         self.tracks: list[Track] = []
         self._next_id = 1
+        self.mask_switch = MASK_SWITCH_PROBABILITY
+        self.mask_choice: list[int | None] = []  # per face of the last update
 
     def update(self, boxes, emotion_probs: np.ndarray, mask_probs: np.ndarray | None = None):
         """Feed one frame's faces. Returns (track ids, smoothed emotion probs, smoothed mask probs or None)."""
@@ -67,7 +77,7 @@ class FaceTracker:
             face_to_track[face] = t
             used_tracks.add(t)
 
-        ids, emotions, masks = [], [], []
+        ids, emotions, masks, choices = [], [], [], []
         keep = self.smoothing
         for face, box in enumerate(boxes):
             new_emotion = np.asarray(emotion_probs[face], np.float32)
@@ -83,14 +93,20 @@ class FaceTracker:
                 self._next_id += 1
                 self.tracks.append(track)
                 used_tracks.add(len(self.tracks) - 1)
+            if track.mask is not None:
+                best = int(np.argmax(track.mask))
+                if track.mask_choice is None or (best != track.mask_choice and track.mask[best] >= self.mask_switch):
+                    track.mask_choice = best
             ids.append(track.track_id)
             emotions.append(track.emotion)
             masks.append(track.mask)
+            choices.append(track.mask_choice)
 
         for t, track in enumerate(self.tracks):
             if t not in used_tracks:
                 track.missed += 1
         self.tracks = [track for track in self.tracks if track.missed <= self.max_missed]
+        self.mask_choice = choices
 
         if not ids:
             return [], np.asarray(emotion_probs, np.float32), mask_probs

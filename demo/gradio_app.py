@@ -11,7 +11,8 @@ Tabs:
   SESSION_REFRESH_S by a timer; in memory only, the CSV is written to the private temp dir when asked for).
 - Image: upload (or a bundled example from scikit-image's data) -> annotated image, chart, table, JSON.
   The same function is the plain API endpoint `predict_image` (gradio_client cannot call streaming endpoints).
-- Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot.
+- Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot of one
+  track (a dropdown, longest first).
 
 Privacy: Gradio writes every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. `main` points it at a
 private folder before the app is built, deletes shown frames after FRAME_TTL_S and other files (uploads, videos, CSVs)
@@ -39,6 +40,7 @@ import time
 from pathlib import Path
 
 import functools
+import json
 
 import gradio as gr
 import numpy as np
@@ -89,6 +91,48 @@ IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
 TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
 
 log = logging.getLogger("facexp.gradio")
+
+# Shown in the Webcam tab when the browser gives no camera (Gradio itself shows nothing), by getUserMedia's error name.
+CAMERA_ERRORS = {
+    "NotAllowedError": "Camera permission was denied. Allow camera access for this page in the browser settings and "
+                       "reload, or use the Image tab.",
+    "NotFoundError": "No camera was found. Connect a camera and reload, or use the Image tab.",
+    "NotReadableError": "The camera is in use by another program or could not be started. Close it there and "
+                        "reload, or use the Image tab.",
+    "other": "The camera could not be started ({name}: {message}). You can use the Image tab instead.",
+}
+CAMERA_ERRORS["SecurityError"] = CAMERA_ERRORS["NotAllowedError"]
+CAMERA_ERRORS["OverconstrainedError"] = CAMERA_ERRORS["NotFoundError"]
+CAMERA_ERRORS["AbortError"] = CAMERA_ERRORS["NotReadableError"]
+CAMERA_ERROR_ID = "webcam-camera-error"
+
+
+def camera_error_script() -> str:
+    """<head> script: a failed getUserMedia (permission denied, no camera, camera busy) writes CAMERA_ERRORS' message
+    into the Webcam tab's #webcam-camera-error; a camera that starts clears it."""
+    return """<script>
+(() => {
+  const messages = %s;
+  const show = text => {
+    const box = document.getElementById(%s);
+    if (box) { box.textContent = text; box.style.display = text ? 'block' : 'none'; }
+  };
+  const media = navigator.mediaDevices;
+  if (!media || !media.getUserMedia) return;
+  const original = media.getUserMedia.bind(media);
+  media.getUserMedia = async constraints => {
+    try {
+      const stream = await original(constraints);
+      show('');
+      return stream;
+    } catch (error) {
+      const name = (error && error.name) || 'Error';
+      show((messages[name] || messages.other).replace('{name}', name).replace('{message}', (error && error.message) || ''));
+      throw error;
+    }
+  };
+})();
+</script>""" % (json.dumps(CAMERA_ERRORS), json.dumps(CAMERA_ERROR_ID))
 
 
 def remove_stale_temp_dirs() -> None:
@@ -303,7 +347,8 @@ def explain_unreadable_uploads(image: gr.Image) -> gr.Image:
 
 
 def example_images(folder: Path) -> list[str]:
-    """Example photos from scikit-image's data (never copied from the data folder): one face, two faces, grayscale."""
+    """Example photos from scikit-image's public-domain data (never copied from the data folder), showing more than one
+    expression: the astronaut (smiling), the cameraman (grey, not smiling) and the astronaut twice (two faces)."""
     import cv2
     from skimage import data
 
@@ -311,8 +356,8 @@ def example_images(folder: Path) -> list[str]:
     astronaut = data.astronaut()
     examples = {
         "astronaut.png": astronaut,
+        "cameraman.png": data.camera(),
         "astronaut_pair.png": np.concatenate([astronaut, astronaut[:, ::-1]], axis=1),
-        "astronaut_gray.png": cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY),
     }
     paths = []
     for name, image in examples.items():
@@ -397,7 +442,7 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
     out_dir = Path(tempfile.mkdtemp(dir=temp_dir(), prefix="video-"))
     stem = Path(video_path).stem
     tracker = FaceTracker() if smoothing else None
-    plot_rows, frames_done, faces_total = [], 0, 0
+    frames_done, faces_total = 0, 0
     total = min(count, MAX_VIDEO_FRAMES) if count else MAX_VIDEO_FRAMES
     cap_note = f"; only the first {MAX_VIDEO_FRAMES} are labelled" if count > MAX_VIDEO_FRAMES else ""
     csv_path = out_dir / f"{stem}_faces.csv"
@@ -411,15 +456,13 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
                 seconds = round(index / fps, 3)
                 for i, face in enumerate(result.faces):
                     scores, mask = face["emotion"]["scores"], face["mask"]
-                    table.writerow([index, seconds, i, result.track_ids[i] if result.track_ids else "", *face["box"],
+                    table.writerow([index, seconds, i + 1, result.track_ids[i] if result.track_ids else "", *face["box"],
                                     face["score"], face["emotion"]["label"], *[scores[label] for label in EMOTIONS],
                                     mask["label"] if mask else "", mask["score"] if mask else ""])
-                if result.faces:
-                    plot_rows += [(seconds, label, p) for label, p in result.faces[0]["emotion"]["scores"].items()]
                 frames_done, faces_total = index + 1, faces_total + len(result.faces)
                 if index % VIDEO_STATUS_EVERY == 0:
                     progress(min(1.0, frames_done / total), desc=f"frame {frames_done} of {total}")
-                    yield (gr.skip(), gr.skip(), gr.skip(),
+                    yield (gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                            f"Labelling {name}: frame {frames_done} of {count or 'unknown'}{cap_note}...")
                 STREAM_SLOTS.give_way()  # webcam frames first
         finished = True
@@ -429,10 +472,42 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
         if not finished:  # cancelled, disconnected or failed: nothing of this run is kept
             log.info("video %s stopped after %d of %d frames", name, frames_done, total)
             shutil.rmtree(out_dir, ignore_errors=True)
-    plot = pd.DataFrame(plot_rows, columns=["time_s", "expression", "probability"])
+    tracks = video_tracks(csv_path)
+    chosen = tracks[0][1] if tracks else None
     cut = f" (cut at {MAX_VIDEO_FRAMES} frames)" if count > MAX_VIDEO_FRAMES else ""
-    text = f"{frames_done} frames{cut}, {faces_total} face detections; the plot follows the main face."
-    yield str(writer.path), str(csv_path), plot, text
+    followed = (f"the plot follows {tracks[0][0].split(' (')[0]}, the longest; pick another track above it"
+                if tracks else "no face, no plot")
+    text = f"{frames_done} frames{cut}, {faces_total} face detections, {len(tracks)} track(s); {followed}."
+    yield (str(writer.path), str(csv_path), track_plot(str(csv_path), chosen),
+           gr.Dropdown(choices=tracks, value=chosen), text)
+
+
+def video_tracks(csv_path) -> list[tuple[str, str]]:
+    """The Video tab's track choices from its CSV, longest first: ("track 3 (120 frames)", "3"); without smoothing
+    (no tracker) the one choice is face 1, the main face of each frame: ("face 1, main (104 frames)", "main")."""
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    tracked = [row for row in rows if row["track"] != ""]
+    if not tracked:
+        frames = sum(1 for row in rows if row["face"] == "1")
+        return [(f"face 1, main ({frames} frames)", "main")] if frames else []
+    lengths: dict[str, int] = {}
+    for row in tracked:
+        lengths[row["track"]] = lengths.get(row["track"], 0) + 1
+    ordered = sorted(lengths.items(), key=lambda item: (-item[1], int(item[0])))
+    return [(f"track {track} ({frames} frames)", track) for track, frames in ordered]
+
+
+def track_plot(csv_path, track: str | None) -> pd.DataFrame:
+    """Expression probabilities over time of one track of the Video tab's CSV ("main": face 1 of each frame)."""
+    columns = ["time_s", "expression", "probability"]
+    if not csv_path or track is None:
+        return pd.DataFrame([], columns=columns)
+    with open(csv_path, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle)
+                if (row["face"] == "1" if track == "main" else row["track"] == str(track))]
+    return pd.DataFrame([(float(row["time_s"]), label, float(row[f"p_{label}"])) for row in rows for label in EMOTIONS],
+                        columns=columns)
 
 
 def session_view(session: dict | None, alert_after_s: float | None, force: bool = False):
@@ -541,6 +616,8 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                         mirror = gr.Checkbox(value=True, label="Mirror")
                         smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
                     readout = gr.Markdown("Click the camera, then the record button to start.", elem_id="webcam-readout")
+                    gr.HTML(f'<div id="{CAMERA_ERROR_ID}" role="alert" style="display:none; color:#b00020; '
+                            'font-weight:600"></div>')
                 with gr.Column():
                     webcam_out = gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT, elem_id="webcam-output")
                     webcam_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
@@ -579,12 +656,15 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                     video_out = gr.Video(label="Annotated (WebM)")
                     video_csv = gr.File(label="Faces per frame (CSV)")
                     video_summary = gr.Markdown()
-            video_plot = gr.LinePlot(x="time_s", y="probability", color="expression", label="Main face over time",
+            video_track = gr.Dropdown(choices=[], label="Track (the number on its box; longest first)",
+                                      interactive=True)
+            video_plot = gr.LinePlot(x="time_s", y="probability", color="expression", label="Expression over time",
                                      y_lim=[0, 1])
             video_event = video_button.click(bind(predict_video, pipeline), [video_in, video_smoothing],
-                                             [video_out, video_csv, video_plot, video_summary],
+                                             [video_out, video_csv, video_plot, video_track, video_summary],
                                              api_name="predict_video", concurrency_limit=VIDEO_CONCURRENCY)
             video_cancel.click(None, None, None, cancels=[video_event], api_visibility="private")
+            video_track.input(track_plot, [video_csv, video_track], [video_plot], api_name="video_track_plot")
     return app
 
 
@@ -603,7 +683,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so atexit removes the temp dir on terminate
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     folder = make_private_temp_dir()  # before Gradio stores any file
     pipeline = load_pipeline(args.emotion_model, args.mask_model)
     if pipeline is None:
@@ -614,6 +694,7 @@ def main(argv=None) -> int:
     cleaner.keep |= {path for path in examples_dir.rglob("*") if path.is_file()}
     cleaner.start()
     log.info("temporary files in %s (frames deleted after %g s, other files after %d s)", folder, FRAME_TTL_S, RESULT_TTL_S)
-    app.queue(default_concurrency_limit=IMAGE_CONCURRENCY, max_size=QUEUE_MAX_SIZE).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                   show_error=True, allowed_paths=[str(examples_dir)])
+    app.queue(default_concurrency_limit=IMAGE_CONCURRENCY, max_size=QUEUE_MAX_SIZE).launch(
+        server_name=args.host, server_port=args.port, share=args.share, show_error=True,
+        allowed_paths=[str(examples_dir)], head=camera_error_script())
     return 0

@@ -141,7 +141,7 @@ def predict_video(pipeline, path: Path, out_dir: Path | None, as_json: bool, smo
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     from core.pipeline import EXIT_NO_MODELS, InputError, load_pipeline
     from core.video import VideoError, is_video_path

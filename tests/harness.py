@@ -100,8 +100,9 @@ def camera_file_from_image(image_path: Path, out_dir: Path, size=(640, 480), fra
     return write_y4m([webcam_frame(image_path, size)] * frames, out_dir / (Path(image_path).stem + ".y4m"))
 
 
-def launch_chromium(playwright, camera_file: Path | None = None):
-    """A real headless Debian Chromium; with a fake camera playing `camera_file` when given."""
+def launch_chromium(playwright, camera_file: Path | None = None, allow_camera: bool = True):
+    """A real headless Debian Chromium; with a fake camera playing `camera_file` when given, whose permission prompt
+    is accepted (or, with allow_camera=False, refused as a user who clicks "Block")."""
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
         if in_ci():
@@ -109,8 +110,8 @@ def launch_chromium(playwright, camera_file: Path | None = None):
         pytest.skip(message)
     args = list(CHROMIUM_FLAGS)
     if camera_file is not None:
+        args += ["--use-fake-ui-for-media-stream"] if allow_camera else []
         args += [
-            "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={camera_file}",
         ]

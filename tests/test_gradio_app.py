@@ -136,6 +136,19 @@ def test_image_cache_writes_are_atomic(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["image.jpeg"]  # no temporary file left
 
 
+def test_image_examples_show_more_than_one_expression(client, tmp_path):
+    """The Image tab's examples (scikit-image's public-domain photos, made as the app makes them) read as at least two
+    different expressions, and the two-face example gives two numbered faces."""
+    from demo.gradio_app import example_images
+
+    found = {}
+    for path in example_images(tmp_path):
+        _, _, _, faces_json, _ = call_predict_image(client, path)
+        found[Path(path).name] = [face["emotion"]["label"] for face in faces_json["faces"]]
+    assert len({labels[0] for labels in found.values() if labels}) >= 2, found
+    assert len(found["astronaut_pair.png"]) == 2, found
+
+
 def test_bad_inputs_give_a_clear_message_and_the_server_stays_up(client, server, media_dir, tmp_path):
     import cv2
     from gradio_client import handle_file
@@ -170,9 +183,13 @@ def test_bad_inputs_give_a_clear_message_and_the_server_stays_up(client, server,
 def video_result(client, media_dir):
     from gradio_client import handle_file
 
-    video, csv_path, plot, text = client.predict(handle_file(str(media_dir / "short_hamilton_clip.mp4")), True,
-                                                 api_name="/predict_video")
-    return (video if isinstance(video, str) else video["video"]), csv_path, plot, text
+    video, csv_path, plot, track, text = client.predict(handle_file(str(media_dir / "short_hamilton_clip.mp4")), True,
+                                                        api_name="/predict_video")
+    return (video if isinstance(video, str) else video["video"]), csv_path, plot, track, text
+
+
+def plot_data(plot) -> list:
+    return plot["value"]["data"] if "value" in plot else plot["data"]
 
 
 def test_video_tab_gives_annotated_video_csv_and_plot(video_result):
@@ -180,7 +197,7 @@ def test_video_tab_gives_annotated_video_csv_and_plot(video_result):
 
     import cv2
 
-    video_path, csv_path, plot, text = video_result
+    video_path, csv_path, plot, _, text = video_result
     assert str(video_path).endswith(".webm")
     capture = cv2.VideoCapture(str(video_path))
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -190,8 +207,37 @@ def test_video_tab_gives_annotated_video_csv_and_plot(video_result):
         rows = list(csv.DictReader(handle))
     assert len({row["frame"] for row in rows}) > 100 and "p_happy" in rows[0]
     assert "275 frames" in text
-    plot_rows = plot["value"]["data"] if "value" in plot else plot["data"]
-    assert len(plot_rows) > 100 * 7  # the main face's 7 probabilities per frame
+    assert len(plot_data(plot)) > 100 * 7  # the followed track's 7 probabilities per frame
+
+
+def test_video_plot_follows_one_track_longest_first_and_counts_as_the_csv(video_result, client):
+    import csv
+
+    _, csv_path, plot, track, text = video_result
+    with open(csv_path) as handle:
+        rows = list(csv.DictReader(handle))
+    lengths = {}
+    for row in rows:
+        lengths[row["track"]] = lengths.get(row["track"], 0) + 1
+    assert len(lengths) >= 2 and "" not in lengths, lengths  # smoothing on: every face has a track
+    longest = max(lengths, key=lengths.get)
+    choices = [value for _, value in track["choices"]]
+    assert [lengths[value] for value in choices] == sorted(lengths.values(), reverse=True)  # longest first
+    assert track["value"] == choices[0] == longest and f"track {longest}" in text
+    # the plot is that track alone: 7 probabilities for each CSV row of it, times as in the CSV
+    data = plot_data(plot)
+    assert len(data) == 7 * lengths[longest]
+    times = sorted({float(row["time_s"]) for row in rows if row["track"] == longest})
+    assert sorted({point["time_s"] if isinstance(point, dict) else point[0] for point in data}) == times
+    # the CSV's face numbers are the table's (1 = main face), one face 1 per frame with faces
+    frames_with_faces = {row["frame"] for row in rows}
+    assert sorted(row["frame"] for row in rows if row["face"] == "1") == sorted(frames_with_faces)
+    # another track, picked in the dropdown
+    other = min(lengths, key=lengths.get)
+    from gradio_client import handle_file
+
+    other_plot = client.predict(handle_file(csv_path), other, api_name="/video_track_plot")
+    assert len(plot_data(other_plot)) == 7 * lengths[other] and lengths[other] < lengths[longest]
 
 
 def test_annotated_video_plays_in_chromium(video_result, playwright_instance, tmp_path):
@@ -250,6 +296,30 @@ def test_webcam_stream_in_headless_chromium(server, media_dir, playwright_instan
     left = [p for p in server["temp_dir"].rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
             and p.stat().st_mtime >= started and "examples" not in p.parts]
     assert left == [], left
+
+
+@pytest.mark.parametrize("camera", ["denied", "none"])
+def test_webcam_without_camera_says_why(server, media_dir, playwright_instance, tmp_path, camera):
+    """Chromium with a (fake) camera whose permission is refused, or with camera permission but no camera device at
+    all (this machine has none): the Webcam tab says so, in the words of demo.gradio_app.CAMERA_ERRORS."""
+    from demo.gradio_app import CAMERA_ERRORS
+
+    if camera == "denied":
+        browser = launch_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path),
+                                  allow_camera=False)
+    else:
+        browser = launch_chromium(playwright_instance)
+    try:
+        context = browser.new_context(permissions=["camera"] if camera == "none" else [])
+        page = context.new_page()
+        page.goto(server["url"])
+        page.get_by_text("Click to Access Webcam").click()
+        page.wait_for_selector("#webcam-camera-error:not(:empty)", timeout=30_000)
+        message = page.locator("#webcam-camera-error").inner_text()
+        assert page.locator("#webcam-camera-error").is_visible()
+    finally:
+        browser.close()
+    assert message == CAMERA_ERRORS["NotAllowedError" if camera == "denied" else "NotFoundError"]
 
 
 def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(server, media_dir, playwright_instance,

@@ -3,9 +3,11 @@ the data set's style: the media photos (nobody wears a mask) and the same faces 
 face (nose to chin, from the detector's keypoints)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -90,3 +92,25 @@ def test_media_faces_are_unmasked_and_painted_masks_are_found(pipeline, media_di
     # 17 bare faces; at most one may be called masked (seen: the bearded face of bbt1.jpg, with_mask at 0.72).
     assert unmasked >= 17 and len(unmasked_right) >= unmasked - 1, f"{len(unmasked_right)}/{unmasked} bare faces right"
     assert painted_found >= 0.8 * painted_total, f"{painted_found}/{painted_total} painted masks recognised"
+
+
+def test_evaluate_report_leaves_models_untouched(facemask_dir, tmp_path):
+    """Without --json, evaluate writes its confusion PNG under runs/evaluate/ of the working folder, not into models/."""
+    data = tmp_path / "data"
+    for label in MASK_LABELS:
+        (data / label).mkdir(parents=True)
+        for path in sorted((facemask_dir / label).glob("*.jpg"))[:10]:
+            shutil.copy(path, data / label / path.name)
+    models = REPO / "models"
+    before = {p: p.stat().st_mtime_ns for p in models.rglob("*")}
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "train.evaluate", "--task", "mask", "--model", str(MASK_MODEL_DIR), "--data", str(data)],
+        cwd=work, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    png = work / "runs" / "evaluate" / "mask-confusion.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"confusion matrix: {Path('runs/evaluate/mask-confusion.png')}" in result.stdout
+    assert (work / "runs" / "evaluate" / "mask-reliability.png").read_bytes()[:4] == b"\x89PNG"  # beside it
+    assert {p: p.stat().st_mtime_ns for p in models.rglob("*")} == before

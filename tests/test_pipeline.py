@@ -151,3 +151,33 @@ def test_text_grows_with_the_frame():
     small, _ = draw.text_style((240, 320, 3))
     large, _ = draw.text_style((4000, 6000, 3))
     assert large > 5 * small
+
+
+def test_tracker_mask_label_has_hysteresis():
+    """A face hovering around 50/50 keeps its first mask label; a clear change switches it once."""
+    from core.tracking import MASK_SWITCH_PROBABILITY
+
+    tracker = FaceTracker(smoothing=0.0)  # no averaging: the rule alone
+    box = [100, 100, 80, 80]
+    emotion = np.full((1, len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
+    shown = []
+    for p_with in [0.2, 0.55, 0.6, 0.45, 0.7, 0.3, 0.74, 0.9, 0.6, 0.4, 0.5]:
+        tracker.update([box], emotion, np.array([[p_with, 1 - p_with]], np.float32))
+        shown.append(tracker.mask_choice[0])
+    switch = shown.index(0)
+    assert shown[:switch] == [1] * switch and shown[switch:] == [0] * (len(shown) - switch)
+    assert switch == 7 and 0.9 >= MASK_SWITCH_PROBABILITY > 0.74
+
+
+def test_pipeline_reports_the_tracked_mask_label(pipeline, media_dir):
+    """With a tracker, the reported mask label is the track's (hysteresis), with that label's probability."""
+    assert pipeline.has_mask_model  # models/mask is shipped
+    frame = read_rgb(media_dir / "two_people.jpg")
+    tracker = FaceTracker()
+    pipeline.process(frame, tracker)
+    tracker.tracks[0].mask_choice = 0  # pretend the first face was shown masked before
+    tracker.mask_switch = 1.01  # and never switches
+    result = pipeline.process(frame, tracker)
+    face = result.faces[result.track_ids.index(tracker.tracks[0].track_id)]
+    assert face["mask"]["label"] == "with_mask"
+    assert face["mask"]["score"] == pytest.approx(float(tracker.tracks[0].mask[0]), abs=1e-4)

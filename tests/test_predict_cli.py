@@ -189,3 +189,15 @@ def test_a_folder_is_the_media_files_in_it(tmp_path, media_dir):
     assert records[2]["error"] == f"{tmp_path / 'empty'}: is a directory with no image or video files"
     assert "3 of 5 entries skipped" in result.stderr
     assert result.returncode == 1
+
+
+def test_start_up_is_quiet(media_dir):
+    """No TensorFlow/LiteRT/CUDA start-up chatter on stderr, with no logging variable set by the caller."""
+    require(emotion_model_dir() / ARCHITECTURE_FILE, "expression model")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "FACEXP_VERBOSE")}
+    result = subprocess.run([sys.executable, str(REPO / "app.py"), "predict", str(media_dir / "happy.jpg"), "--json"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["faces"]
+    for noise in ("absl::InitializeLog", "cuda", "cuInit", "XNNPACK", "oneDNN", "Assets written"):
+        assert noise not in result.stderr, result.stderr[-2000:]

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 
+import numpy as np
+import pytest
+
 
 from core import draw
 from core.pipeline import MAX_FACES_NOTE
@@ -51,6 +54,86 @@ def test_draw_js_labels_colours_and_banners_match_core_draw(node, tmp_path):
     assert browser["banners"] == [{"text": text, "color": list(color)} for text, color in banners]
     assert [text for text, _ in banners] == [
         "ALERT: 2 faces without mask", f"ALERT: 1 face without mask | {NOTE}", None, NOTE]
+    # numbered as the tables' "face" column, face 1 marked main
+    numbered = [draw.face_label(f, i) for i, f in enumerate(FACES, start=1)]
+    assert browser["numbered"] == numbered
+    assert numbered[0].startswith("#1 main happy 87%") and numbered[2].startswith("#3 angry")
+    tracked = [draw.face_label(f, i, 9 + i) for i, f in enumerate(FACES, start=1)]
+    assert browser["tracked"] == tracked and tracked[1].startswith("#2 t11 sad")
     # the five faces give three colours and labels of one and of two lines
     assert len({tuple(entry["color"]) for entry in python}) == 3
     assert {entry["label"].count("\n") for entry in python} == {0, 1}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Numbered labels on real group photos: numbers as the table's "face" column, no label over another label or face
+# ---------------------------------------------------------------------------------------------------------------------
+
+GROUP_PHOTOS = ["2008_002506.jpg", "bbt1.jpg", "two_people.jpg", "obama_and_biden.jpg"]
+
+
+@pytest.fixture(scope="module")
+def group_frames(media_dir):
+    """(name, frame, FrameResult) of the real pipeline on the media group photos, the benchmark's six-face scene
+    (three photos stacked in a 640x480 frame) and a crowd of 30 faces (the 20 largest labelled)."""
+    import cv2
+
+    from bench.pipeline_latency import SCENES, scene_frame
+    from core.models import ARCHITECTURE_FILE
+    from core.pipeline import FacePipeline, emotion_model_dir
+    from tests.harness import read_rgb, require
+
+    require(emotion_model_dir() / ARCHITECTURE_FILE, "expression model (train it: python -m train.train --task emotion)")
+    pipeline = FacePipeline(emotion_model_dir())
+    frames = [(name, read_rgb(media_dir / name)) for name in GROUP_PHOTOS]
+    frames.append(("six-face scene", scene_frame(media_dir, SCENES["6 faces"])))
+    face = read_rgb(media_dir / "2008_002506.jpg")[40:200, 200:340]
+    row = np.concatenate([cv2.resize(face, (128, 146))] * 6, axis=1)
+    frames.append(("crowd", np.concatenate([row] * 5, axis=0)))
+    return [(name, frame, pipeline.process(frame)) for name, frame in frames]
+
+
+def assert_clear(name, boxes, layout):
+    rects = [entry["rect"] for entry in layout]
+    for i, rect in enumerate(rects):
+        if rect is None:
+            continue
+        for j, other in enumerate(rects):
+            assert j == i or other is None or not draw.overlaps(rect, other), (name, i + 1, j + 1, rect, other)
+        for j, box in enumerate(boxes):
+            assert j == i or not draw.overlaps(rect, box), (name, "label", i + 1, "covers face", j + 1, rect, box)
+
+
+def test_numbered_labels_match_the_table_and_never_overlap(group_frames, node, tmp_path):
+    from demo.gradio_app import face_table
+
+    drawing = json.loads(INDEX.read_text())["pipeline"]["drawing"]
+    jobs = []
+    for name, frame, result in group_frames:
+        layout = draw.layout_labels(result.faces, frame.shape)
+        boxes = [tuple(f["box"]) for f in result.faces]
+        assert_clear(name, boxes, layout)
+        # the number on each box is the table's "face" number
+        table = face_table(result)
+        for number, entry in zip(table["face"], layout):
+            assert entry["text"].split(" ")[0] == f"#{number}", (name, number, entry["text"])
+        if name != "crowd":  # every face of the photos gets its full label; the crowd may shrink or drop some
+            assert all(entry["rect"] for entry in layout), (name, layout)
+            assert layout[0]["text"].startswith("#1 main "), layout[0]
+        jobs.append({"faces": result.faces, "frame": [frame.shape[1], frame.shape[0]]})
+        # the drawn frame holds the labels where the layout puts them (filled in the face's colour)
+        annotated = draw.annotate(frame, result.faces)
+        for face, entry in zip(result.faces, layout):
+            if entry["rect"]:
+                left, top, width, height = entry["rect"]
+                assert tuple(annotated[top + 1, left + 1]) == draw.face_color(face), (name, entry)
+    assert sum(len(r.faces) for _, _, r in group_frames[:4]) >= 10
+    (tmp_path / "job.json").write_text(json.dumps({"faces": [], "banners": [], "layouts": jobs, "drawing": drawing}))
+    done = subprocess.run([node, str(SCRIPT), str(tmp_path / "job.json")], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for (name, _, result), layout in zip(group_frames, json.loads(done.stdout)["layouts"]):
+        assert_clear(f"page {name}", [tuple(f["box"]) for f in result.faces], layout)
+        assert [e["text"].split(" ")[0] for e in layout] == [f"#{i}" for i in range(1, len(result.faces) + 1)]
+        if name != "crowd":
+            assert all(entry["rect"] for entry in layout), (name, layout)

@@ -1,7 +1,8 @@
 """Real-time augmentation in tf.data, outside the network graph (cheaper there, and the exported model stays plain).
 
 `augment_batch` works on whole batches: random horizontal flip, one random affine warp per image (rotation, zoom,
-shift), brightness and contrast jitter, and a random erased rectangle. Pixels stay in 0-255 float32.
+shift), optional camera degradations (low resolution, motion blur, grey, colour cast), brightness and contrast
+jitter, and a random erased rectangle. Pixels stay in 0-255 float32.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class AugmentConfig:
     max_contrast: float = 0.25  # factor drawn from [1 - max_contrast, 1 + max_contrast]
     erase_probability: float = 0.5
     erase_max_fraction: float = 0.3  # side of the erased square, as a fraction of the image side
+    # Camera degradations (off by default; the mask task uses them so that it holds on video detector crops):
+    lowres_probability: float = 0.0  # shrink to 10-40 % of the side and enlarge back (small, far faces)
+    blur_probability: float = 0.0  # horizontal or vertical motion blur, 3-7 pixels
+    gray_probability: float = 0.0  # grey (3 equal channels), so that grey is no cue for either class
+    max_color_cast: float = 0.0  # per-channel gain drawn from [1 - c, 1 + c] (white balance, coloured light)
 
 
 def _affine_transforms(batch: int, height: int, width: int, config: AugmentConfig) -> tf.Tensor:
@@ -60,6 +66,35 @@ def _erase(images: tf.Tensor, config: AugmentConfig) -> tf.Tensor:
     return tf.where(mask, fill, images)
 
 
+def _per_image(probability: float, batch) -> tf.Tensor:
+    return (tf.random.uniform([batch]) < probability)[:, None, None, None]
+
+
+def _degrade(x: tf.Tensor, batch, height, width, config: AugmentConfig) -> tf.Tensor:
+    """Low resolution, motion blur, grey and colour casts, each on a random subset of the batch."""
+    if config.lowres_probability > 0:
+        fraction = tf.random.uniform([], 0.10, 0.40)
+        small = tf.maximum(4, tf.cast(fraction * tf.cast(height, tf.float32), tf.int32))
+        low = tf.image.resize(tf.image.resize(x, tf.stack([small, small]), method="area"), tf.stack([height, width]))
+        x = tf.where(_per_image(config.lowres_probability, batch), low, x)
+    if config.blur_probability > 0:
+        length = tf.random.uniform([], 3, 8, dtype=tf.int32)
+        kernel = tf.ones([length]) / tf.cast(length, tf.float32)
+        channels = tf.shape(x)[3]
+        horizontal = tf.tile(tf.reshape(kernel, [1, -1, 1, 1]), tf.stack([1, 1, channels, 1]))
+        vertical = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), tf.stack([1, 1, channels, 1]))
+        kernel4 = tf.cond(tf.random.uniform([]) < 0.5, lambda: horizontal, lambda: vertical)
+        blurred = tf.nn.depthwise_conv2d(x, kernel4, strides=[1, 1, 1, 1], padding="SAME")
+        x = tf.where(_per_image(config.blur_probability, batch), blurred, x)
+    if config.max_color_cast > 0:
+        gains = 1.0 + tf.random.uniform(tf.stack([batch, 1, 1, tf.shape(x)[3]]), -config.max_color_cast, config.max_color_cast)
+        x = x * gains
+    if config.gray_probability > 0:
+        gray = tf.reduce_mean(x, axis=3, keepdims=True) * tf.ones_like(x)
+        x = tf.where(_per_image(config.gray_probability, batch), gray, x)
+    return x
+
+
 def augment_batch(images: tf.Tensor, config: AugmentConfig = AugmentConfig()) -> tf.Tensor:
     """Augment a batch of uint8 or float images (B, H, W, C); returns float32 in 0-255."""
     x = tf.cast(images, tf.float32)
@@ -77,6 +112,7 @@ def augment_batch(images: tf.Tensor, config: AugmentConfig = AugmentConfig()) ->
         interpolation="BILINEAR",
         fill_mode="REFLECT",
     )
+    x = _degrade(x, batch, height, width, config)
     contrast = 1.0 + tf.random.uniform([batch, 1, 1, 1], -config.max_contrast, config.max_contrast)
     brightness = tf.random.uniform([batch, 1, 1, 1], -config.max_brightness, config.max_brightness) * 255.0
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)

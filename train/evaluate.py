@@ -8,8 +8,10 @@ With --json exactly one JSON object goes to stdout (logs to stderr):
 {"task", "model", "n", "accuracy", "macro_f1", "per_class": {label: {precision, recall, f1, support}},
  "confusion": [[...]] (rows: true label, columns: predicted), "labels", "tta", "temperature", "ece",
  "calibration": {temperature, ece_uncalibrated, ece, nll_uncalibrated, nll, reliability bins} (train/calibration.py)}.
-Without --json: a readable report, a confusion-matrix PNG (--confusion-png, default <model>/confusion.png) and,
-beside it, the reliability diagram (reliability.png: accuracy per confidence bin, before and after the temperature).
+Without --json: a readable report, a confusion-matrix PNG (--confusion-png, default
+runs/evaluate/<model folder name>-confusion.png: never inside the tracked model folder unless asked) and, beside it,
+the reliability diagram (reliability.png, or <model folder name>-reliability.png by default: accuracy per confidence
+bin, before and after the temperature).
 The model's test-time augmentation (metadata "tta") and temperature (metadata "temperature", absent = 1) are applied,
 and the JSON says which. Fit a temperature with `python -m train.calibrate`.
 """
@@ -111,6 +113,9 @@ def report_text(result: dict) -> str:
     return "\n".join(lines)
 
 
+EVALUATE_DIR = Path("runs/evaluate")  # reports go here by default (git-ignored), not into models/
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["emotion", "mask"], required=True)
@@ -119,7 +124,8 @@ def main(argv=None) -> int:
     parser.add_argument("--usage", help="FER2013 Usage to keep (e.g. PublicTest); default: every row")
     parser.add_argument("--skip-bad-rows", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--confusion-png", type=Path)
+    parser.add_argument("--confusion-png", type=Path,
+                        help=f"where to write the confusion matrix (default {EVALUATE_DIR}/<model folder name>-confusion.png)")
     args = parser.parse_args(argv)
 
     from core.labels import MASK_LABELS
@@ -147,12 +153,15 @@ def main(argv=None) -> int:
         print(json.dumps(result))
         return 0
     print(report_text(result))
-    png = args.confusion_png or args.model / "confusion.png"
+    png = args.confusion_png or EVALUATE_DIR / f"{args.model.resolve().name}-confusion.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
     plot_confusion(result, png)
     print(f"confusion matrix: {png}")
     from train.calibration import plot_reliability
 
-    reliability = png.with_name(RELIABILITY_PNG)
+    default_name = f"{args.model.resolve().name}-confusion.png"
+    reliability = png.with_name(png.name.replace("confusion", "reliability") if png.name == default_name
+                                else RELIABILITY_PNG)
     plot_reliability(result["calibration"], reliability,
                      f"{result['task']} on {result['n']} images" + (f" ({args.usage})" if args.usage else ""))
     print(f"reliability diagram: {reliability}")

@@ -25,8 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from core.files import save_figure
-from train.augment import ENGINES, AugmentConfig
-from train.data import FER2013_CSV
+from core.quiet import import_tensorflow
+
+import_tensorflow()  # before train.augment imports it: no start-up chatter
+from train.augment import ENGINES, AugmentConfig  # noqa: E402
+from train.data import FER2013_CSV  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Setup
@@ -35,9 +38,12 @@ from train.data import FER2013_CSV
 TASK_DEFAULTS = {
     "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 36, "data": FER2013_CSV,
                 "augment": AugmentConfig()},
-    # No random erasing for masks (it could hide the mask and flip the label); more zoom, as face crops vary.
+    # No random erasing for masks (it could hide the mask and flip the label); more zoom and shift, as detector crops
+    # vary; camera degradations (small, blurred, grey, colour-cast faces), as on video.
     "mask": {"network": "mask_net", "size": 64, "channels": 3, "epochs": 40, "data": "facemask",
-             "augment": AugmentConfig(max_rotation_deg=15, max_zoom=0.2, erase_probability=0.0)},
+             "augment": AugmentConfig(max_rotation_deg=15, max_zoom=0.25, max_shift=0.12, erase_probability=0.0,
+                                      lowres_probability=0.3, blur_probability=0.3, gray_probability=0.2,
+                                      max_color_cast=0.15)},
 }
 TRAIN_USAGE, VALIDATION_USAGE = "Training", "PublicTest"
 MASK_VALIDATION_FRACTION = 0.15
@@ -68,6 +74,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, help="model folder to write (default models/<task>)")
     parser.add_argument("--run-dir", type=Path, help="checkpoints, history and plots (default runs/<task>)")
     parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
+    parser.add_argument("--bare-faces", type=int, default=1500,
+                        help="mask task: add N FER2013 Training faces (grey, bare) to the training set as without_mask")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     args = parser.parse_args(argv)
@@ -138,7 +146,27 @@ def load_mask_data(args):
     val = grouped_split(paths, y, MASK_VALIDATION_FRACTION, args.seed)
     train = np.setdiff1d(np.arange(len(y)), val)
     how = f"{100 * MASK_VALIDATION_FRACTION:.0f}% held out for validation, near-duplicate groups kept together (seed {args.seed})"
-    return path, (x[train], y[train]), (x[val], y[val]), how
+    x_train, y_train = x[train], y[train]
+    if args.bare_faces > 0:
+        bare = fer2013_bare_faces(args.bare_faces, size, args.seed)
+        x_train = np.concatenate([x_train, bare])
+        y_train = np.concatenate([y_train, np.full(len(bare), MASK_LABELS.index("without_mask"), np.int64)])
+        how += (f"; plus {len(bare)} random FER2013 Training faces (grey, bare; seed {args.seed}) as without_mask, "
+                "training only (validation is the face-mask folder split alone)")
+    return path, (x_train, y_train), (x[val], y[val]), how
+
+
+def fer2013_bare_faces(count: int, size: int, seed: int) -> np.ndarray:
+    """`count` random FER2013 Training faces as RGB uint8 (count, size, size, 3): nobody in FER2013 wears a mask."""
+    import cv2
+
+    from train.data import data_dir, load_fer2013
+
+    faces, _, report = load_fer2013(data_dir() / TASK_DEFAULTS["emotion"]["data"], usage=TRAIN_USAGE)
+    log(report.summary())
+    pick = np.random.default_rng(seed).choice(len(faces), size=min(count, len(faces)), replace=False)
+    return np.stack([np.repeat(cv2.resize(faces[i, :, :, 0], (size, size), interpolation=cv2.INTER_LINEAR)[..., None], 3, axis=2)
+                     for i in sorted(pick)])
 
 
 def fit_schedule_to_epochs(optimizer, steps_per_epoch: int, epochs: int) -> None:
@@ -223,8 +251,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     command = "python -m train.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
 
+    from core.quiet import import_tensorflow
+
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     from core.labels import LABELS_BY_TASK
     from core.files import write_atomically

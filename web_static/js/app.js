@@ -213,6 +213,8 @@ async function cameraLoop() {
       const nextDetection = next ? state.pipeline.detect(next.frame) : null;
       const result = await state.pipeline.analyseFrame(current.frame, detection);
       if (!state.running || state.generation !== generation) break;  // stopped (or an image uploaded) meanwhile
+      // track ids first, so that the boxes show them ("#2 t5"), as the session's alerts name the faces
+      if (state.tracker) result.trackIds = state.tracker.assign(result.faces.map(face => face.box));
       showFrame(current.frame, result, current.start, 'camera');
       addToSession(result);
       frameStats.addCameraFrame();
@@ -238,8 +240,7 @@ async function cameraLoop() {
 let sessionDrawn = {version: -1, at: 0};
 function addToSession(result) {
   if (!state.session) return;
-  const ids = state.tracker.assign(result.faces.map(face => face.box));
-  const raised = state.session.add(performance.now() / 1000, ids, result.faces);
+  const raised = state.session.add(performance.now() / 1000, result.trackIds, result.faces);
   const now = performance.now();
   if (raised.length || (state.session.version !== sessionDrawn.version && now - sessionDrawn.at >= SESSION_REFRESH_MS)) {
     showSession();

@@ -10,7 +10,14 @@ const percent = p => `${Math.round(p * 100)}%`;
 export const fillIn = (template, values) => template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
 const css = ([r, g, b]) => `rgb(${r}, ${g}, ${b})`;
 
-export function faceLabel(face, drawing) {
+// `number` (1-based, as the "face" column of the tables; 1 = the main face) is put before the expression when given,
+// followed by the `track` (the "track" column) when a tracker follows the faces.
+export function faceLabel(face, drawing, number = null, track = null) {
+  if (number !== null) {
+    const template = number === 1 ? drawing.main_face_text : drawing.face_number_text;
+    const tracked = track === null ? '' : ` ${fillIn(drawing.track_text, {track})}`;
+    return `${fillIn(template, {number})}${tracked} ${faceLabel(face, drawing)}`;
+  }
   const {label, scores} = face.emotion;
   const confidence = percent(scores[label]);
   if (!face.mask) return `${label} ${confidence}`;
@@ -42,34 +49,91 @@ export function bannerText(faces, hasMaskModel, note, drawing) {
   return {text: parts.length ? parts.join(' | ') : null, color};
 }
 
-// Boxes, labels and the banner on a 2D context whose canvas already holds the frame (frame pixel coordinates).
-export function drawFaces(ctx, faces, drawing, {hasMaskModel = false, note = null} = {}) {
-  const {width, height} = ctx.canvas;
+const overlaps = (a, b) => a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
+
+// The label placement rule of core/draw.py (layout_rule): faces in table order, each label at the first of
+// drawing.label_places, at the first of drawing.label_sizes, that stays in the frame and overlaps neither another
+// face's box nor a label already placed; then the number alone; else left out (rect null). `measure(text, size)` ->
+// [width, height] of the label rectangle. Returns per face {text, size, rect: [left, top, width, height] | null}.
+export function layoutLabels(boxes, texts, [frameW, frameH], measure, drawing) {
+  const placed = [];
+  return boxes.map((box, i) => {
+    const others = boxes.filter((_, j) => j !== i);
+    const [x, y, w, h] = box;
+    for (const text of [texts[i], texts[i].split(' ')[0]]) {
+      for (const size of drawing.label_sizes) {
+        const [width, height] = measure(text, size);
+        const left = Math.min(Math.max(0, x), Math.max(0, frameW - width));
+        const tops = {above: y - height, below: y + h, inside_top: y, inside_bottom: y + h - height};
+        for (const place of drawing.label_places) {
+          const top = tops[place];
+          const fits = top >= 0 && top + height <= frameH && width <= frameW && (!place.startsWith('inside') || height <= h);
+          if (!fits) continue;
+          const rect = [Math.trunc(left), Math.trunc(top), Math.trunc(width), Math.trunc(height)];
+          if (!others.concat(placed).some(other => overlaps(rect, other))) {
+            placed.push(rect);
+            return {text, size, rect};
+          }
+        }
+      }
+    }
+    return {text: texts[i], size: null, rect: null};
+  });
+}
+
+// Sizes of the page's labels for a canvas of this size: font (px) and box line width.
+export const textStyle = (width, height) => {
   const shortSide = Math.min(width, height);
-  const font = Math.max(12, Math.round(shortSide / 28));
-  const line = Math.max(2, Math.round(shortSide / 240));
+  return {font: Math.max(12, Math.round(shortSide / 28)), line: Math.max(2, Math.round(shortSide / 240))};
+};
+
+// The label rectangle of `text` (lines split on \n) at font `px`, given a text-width function.
+export function labelMetrics(text, px, textWidth) {
+  const lines = text.split('\n');
+  const pad = Math.round(px / 4);
+  const lineH = Math.round(px * 1.15);
+  return {lines, pad, lineH, width: Math.ceil(Math.max(...lines.map(textWidth)) + 2 * pad), height: lineH * lines.length + 2 * pad};
+}
+
+// Numbered labels of `faces` laid out on a width x height frame; `textWidth(text, px)` measures one line.
+export function pageLabelLayout(faces, drawing, [width, height], textWidth, trackIds = null) {
+  const {font} = textStyle(width, height);
+  const measure = (text, size) => {
+    const px = Math.max(8, Math.round(font * size));
+    const m = labelMetrics(text, px, line => textWidth(line, px));
+    return [m.width, m.height];
+  };
+  const texts = faces.map((face, i) => faceLabel(face, drawing, i + 1, trackIds ? trackIds[i] : null));
+  return layoutLabels(faces.map(f => f.box), texts, [width, height], measure, drawing);
+}
+
+// Boxes, labels and the banner on a 2D context whose canvas already holds the frame (frame pixel coordinates).
+// `trackIds` (one per face, from tracking.js) puts each face's track after its number, as core/draw.py does.
+export function drawFaces(ctx, faces, drawing, {hasMaskModel = false, note = null, trackIds = null} = {}) {
+  const {width, height} = ctx.canvas;
+  const {font, line} = textStyle(width, height);
+  const setFont = px => { ctx.font = `${px}px system-ui, sans-serif`; };
+  const textWidth = (text, px) => { setFont(px); return ctx.measureText(text).width; };
   ctx.save();
-  ctx.font = `${font}px system-ui, sans-serif`;
   ctx.textBaseline = 'top';
   for (const face of faces) {
-    const [x, y, w, h] = face.box;
-    const color = css(faceColor(face, drawing));
-    ctx.strokeStyle = color;
+    ctx.strokeStyle = css(faceColor(face, drawing));
     ctx.lineWidth = line;
-    ctx.strokeRect(x, y, w, h);
-    const lines = faceLabel(face, drawing).split('\n');
-    const pad = Math.round(font / 4);
-    const lineH = Math.round(font * 1.15);
-    const textW = Math.max(...lines.map(l => ctx.measureText(l).width)) + 2 * pad;
-    const boxH = lineH * lines.length + 2 * pad;
-    let top = y - boxH >= 0 ? y - boxH : y;
-    top = Math.min(Math.max(0, top), Math.max(0, height - boxH));
-    const left = Math.min(Math.max(0, x), Math.max(0, width - textW));
-    ctx.fillStyle = color;
-    ctx.fillRect(left, top, textW, boxH);
-    ctx.fillStyle = css(drawing.colors.text);
-    lines.forEach((l, i) => ctx.fillText(l, left + pad, top + pad + i * lineH));
+    ctx.strokeRect(...face.box);
   }
+  // numbered as the tables' "face" column (1 = the main face), placed so that no label covers another
+  const layout = pageLabelLayout(faces, drawing, [width, height], textWidth, trackIds);
+  layout.forEach(({text, size, rect}, i) => {
+    if (!rect) return;
+    const px = Math.max(8, Math.round(font * size));
+    const m = labelMetrics(text, px, l => textWidth(l, px));
+    setFont(px);
+    ctx.fillStyle = css(faceColor(faces[i], drawing));
+    ctx.fillRect(rect[0], rect[1], rect[2], rect[3]);
+    ctx.fillStyle = css(drawing.colors.text);
+    m.lines.forEach((l, k) => ctx.fillText(l, rect[0] + m.pad, rect[1] + m.pad + k * m.lineH));
+  });
+  setFont(font);
   const {text, color} = bannerText(faces, hasMaskModel, note, drawing);
   if (text) {  // the banner sits at the bottom left, as in core/draw.py
     const pad = Math.round(font / 4);

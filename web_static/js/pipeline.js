@@ -105,7 +105,8 @@ export class FacePipeline {
       canvas.height = frame.height;
     }
     ctx.putImageData(frame, 0, 0);
-    drawFaces(ctx, result.faces, this.constants.drawing, {hasMaskModel: this.hasMaskModel, note: result.note});
+    drawFaces(ctx, result.faces, this.constants.drawing, {hasMaskModel: this.hasMaskModel, note: result.note,
+                                                        trackIds: result.trackIds || null});
     result.timings.draw = performance.now() - start;
   }
 }

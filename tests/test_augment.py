@@ -1,0 +1,41 @@
+"""The camera degradations of train.augment (used by the mask training) on real face-mask photos."""
+
+import numpy as np
+
+from train.augment import AugmentConfig, augment_batch
+from train.data import read_image
+
+PLAIN = dict(flip=False, max_rotation_deg=0.0, max_zoom=0.0, max_shift=0.0, max_brightness=0.0, max_contrast=0.0,
+             erase_probability=0.0)
+
+
+def faces(facemask_dir, n=8):
+    paths = sorted((facemask_dir / "with_mask").glob("*.jpg"))[:n]
+    return np.stack([read_image(p, 64, 3) for p in paths])
+
+
+def sharpness(x):
+    x = np.asarray(x, np.float32)
+    return float(np.abs(np.diff(x, axis=1)).mean() + np.abs(np.diff(x, axis=2)).mean())
+
+
+def test_plain_config_changes_nothing(facemask_dir):
+    x = faces(facemask_dir)
+    np.testing.assert_allclose(augment_batch(x, AugmentConfig(**PLAIN)).numpy(), x, atol=1e-3)
+
+
+def test_low_resolution_and_blur_remove_detail(facemask_dir):
+    x = faces(facemask_dir)
+    for field in ("lowres_probability", "blur_probability"):
+        y = augment_batch(x, AugmentConfig(**PLAIN, **{field: 1.0})).numpy()
+        assert y.shape == x.shape and y.min() >= 0 and y.max() <= 255
+        assert sharpness(y) < 0.8 * sharpness(x), field
+
+
+def test_gray_and_colour_cast(facemask_dir):
+    x = faces(facemask_dir)
+    gray = augment_batch(x, AugmentConfig(**PLAIN, gray_probability=1.0)).numpy()
+    assert np.allclose(gray[..., 0], gray[..., 1], atol=1e-3) and np.allclose(gray[..., 1], gray[..., 2], atol=1e-3)
+    cast = augment_batch(x, AugmentConfig(**PLAIN, max_color_cast=0.3)).numpy()
+    ratios = cast.reshape(len(x), -1, 3).mean(axis=1) / np.maximum(x.reshape(len(x), -1, 3).mean(axis=1), 1)
+    assert np.ptp(ratios, axis=1).max() > 0.05  # the channels were scaled differently
