@@ -24,7 +24,7 @@ from train.data import data_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
-CAMERA_FRAMES = 60
+CAMERA_FRAMES = 120  # a 4 s loop: ages are measured modulo the loop
 CAMERA_FPS = 30  # faster than the stream samples, so no two sampled frames are the same
 CODE_BITS = 8  # the frame counter drawn into each camera frame: CODE_BITS squares, white = 1, in both top corners
 CODE_SQUARE, CODE_STEP, CODE_TOP, CODE_LEFT = 14, 18, 3, 6
@@ -48,9 +48,9 @@ READ_CODE_JS = f"""
     }}
     return code;
   }};"""
-COUNT_FRAMES_JS = """() => { window.__frames = []; window.__camera = {}; """ + READ_CODE_JS + """
+COUNT_FRAMES_JS = """() => { window.__frames = []; window.__camera = []; """ + READ_CODE_JS + """
   const video = document.querySelector('video[data-testid="webcam-video"]');
-  const onCamera = (now) => { window.__camera[readCode(video)] = performance.now(); video.requestVideoFrameCallback(onCamera); };
+  const onCamera = (now) => { window.__camera.push([readCode(video), performance.now()]); video.requestVideoFrameCallback(onCamera); };
   video.requestVideoFrameCallback(onCamera);
   const root = document.querySelector('#webcam-output');
   let last = null;
@@ -58,7 +58,7 @@ COUNT_FRAMES_JS = """() => { window.__frames = []; window.__camera = {}; """ + R
     if (!img || img.src === last) return;
     last = img.src;
     img.decode().then(() => { const code = readCode(img); const t = performance.now();
-      window.__frames.push({t, code, size: img.naturalWidth + 'x' + img.naturalHeight, age: t - (window.__camera[code] ?? NaN)}); }).catch(() => {}); };
+      window.__frames.push({t, code, size: img.naturalWidth + 'x' + img.naturalHeight}); }).catch(() => {}); };
   new MutationObserver(seen).observe(root, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']}); }"""
 
 
@@ -76,7 +76,7 @@ def panning_camera(photo: Path, out_dir: Path) -> Path:
     import cv2
 
     image = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
-    scale = min(600 / image.shape[1], (480 - PHOTO_TOP - 16) / image.shape[0])
+    scale = min((640 - CAMERA_FRAMES // 2) / image.shape[1], (480 - PHOTO_TOP - 16) / image.shape[0])
     image = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     frames = []
     for i in range(CAMERA_FRAMES):
@@ -133,20 +133,42 @@ def measure(url: str, camera: Path, seconds: float, server_pid: int | None = Non
         cpu_before = cpu_seconds_by_tree(server_pid)
         page.wait_for_timeout(seconds * 1000)
         frames = page.evaluate("window.__frames")[start:]
+        camera_log = page.evaluate("window.__camera")
         cpu_after = cpu_seconds_by_tree(server_pid)
         readout = page.locator("#webcam-readout").inner_text()
         page.locator('[aria-label="capture photo"]').first.click()
         browser.close()
     times = np.array([frame["t"] for frame in frames]) / 1000
     gaps = np.diff(times) * 1000 if len(times) > 1 else np.array([np.nan])
-    ages = np.array([frame["age"] for frame in frames if frame.get("age") is not None], float)
-    ages = ages[np.isfinite(ages)]
+    ages = frame_ages(camera_log, frames)
     cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(frames)) for name in cpu_after}
     return {"frames": len(frames), "fps": len(frames) / seconds, "gap_median_ms": float(np.median(gaps)),
             "gap_p95_ms": float(np.percentile(gaps, 95)), "readout": readout.strip().splitlines()[-1],
             "age_median_ms": float(np.median(ages)) if len(ages) else float("nan"),
             "age_p95_ms": float(np.percentile(ages, 95)) if len(ages) else float("nan"),
             "aged_frames": len(ages), "cpu_ms_per_frame": cpu_ms, "size": frames[-1]["size"] if frames else "-"}
+
+
+def frame_ages(camera_log: list, frames: list[dict]) -> np.ndarray:
+    """Age in ms of each displayed frame: the time it was shown minus the time its camera frame was in the page's
+    <video>. The fake camera loops CAMERA_FRAMES frames at CAMERA_FPS, so frame `code` is in the video at
+    phase + code / CAMERA_FPS (mod the loop); the phase is the median over the counters read from the <video> (which
+    a loaded page does not read on every frame)."""
+    if not camera_log or not frames:
+        return np.array([])
+    period, step = CAMERA_FRAMES * 1000 / CAMERA_FPS, 1000 / CAMERA_FPS
+    codes, times = np.array(camera_log, float).T
+    valid = codes < CAMERA_FRAMES
+    phases = (times[valid] - codes[valid] * step) % period
+    reference = phases[0]
+    phase = reference + np.median((phases - reference + period / 2) % period - period / 2)
+    ages = []
+    for frame in frames:
+        if frame["code"] >= CAMERA_FRAMES:
+            continue  # misread
+        age = (frame["t"] - phase - frame["code"] * step) % period
+        ages.append(age)
+    return np.array(ages)
 
 
 def load_average() -> str:

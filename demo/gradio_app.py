@@ -336,7 +336,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                 with gr.Column():
                     webcam_out = gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT, elem_id="webcam-output")
                     webcam_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
-            webcam_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
+            webcam_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False, elem_id="webcam-table")
             webcam.stream(bind(webcam_frame, pipeline), [webcam, mirror, smoothing, session],
                           [webcam_out, webcam_chart, webcam_table, readout, session],
                           stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=4,
