@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 NODE_STAMP := node_modules/.installed
 
 .PHONY: run test web setup clean-venv
@@ -13,6 +14,12 @@ $(PY_STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip check
+	touch $@
+
+# Test-only requirements (notebook execution); reinstalled when either requirements file changes.
+$(DEV_STAMP): $(PY_STAMP) requirements-dev.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip check
 	touch $@
 
@@ -27,7 +34,7 @@ run: setup
 web: setup
 	$(PY) app.py web
 
-test: setup
+test: setup $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -rs
 

@@ -10,6 +10,11 @@ A model folder holds:
 compiled `tf.function` (never `model.predict` per call: it costs ~100 ms of set-up each time), or, with
 `backend="litert"`, of the same network converted in memory to LiteRT (faster on this CPU; the tests check
 that both give the same probabilities to 1e-4).
+
+Calibration: metadata.json may hold a `temperature` T (fitted on validation data by `train.calibrate`; absent = 1.0).
+The networks end in softmax, so the calibrated probabilities are softmax(log(p) / T), applied to the probabilities
+*after* test-time augmentation averaging (the averaged probabilities are what T was fitted on). `apply_temperature`
+here and `applyTemperature` in web_static/js/models.js are the same computation.
 """
 
 from __future__ import annotations
@@ -33,6 +38,20 @@ MASK_MODEL_DIR = REPO_ROOT / "models" / "mask"
 
 class ModelFileError(RuntimeError):
     """A model folder that is missing a file or whose files do not fit together."""
+
+
+PROBABILITY_FLOOR = 1e-12  # log(0) guard, the same in web_static/js/models.js
+
+
+def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log(p) / T) per row: T > 1 softens over-confident probabilities, T < 1 sharpens; T = 1 changes nothing."""
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if temperature == 1.0 or probabilities.size == 0:
+        return probabilities
+    logits = np.log(np.maximum(probabilities.astype(np.float64), PROBABILITY_FLOOR)) / float(temperature)
+    logits -= logits.max(axis=-1, keepdims=True)
+    exp = np.exp(logits)
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def make_metadata(task: str, input_shape, tta: list[str]) -> dict:
@@ -128,6 +147,9 @@ class FaceClassifier:
         self.size: int = self.metadata["input"]["size"]
         self.channels: int = self.metadata["input"]["channels"]
         self.tta: tuple[str, ...] = tuple(self.metadata.get("tta", ()))
+        self.temperature: float = float(self.metadata.get("temperature", 1.0))
+        if not self.temperature > 0:
+            raise ModelFileError(f"{self.folder / METADATA_FILE}: temperature must be > 0, got {self.temperature}")
         model, flip = self.model, "flip" in self.tta
 
         @tf.function(input_signature=[tf.TensorSpec([None, self.size, self.size, self.channels], tf.float32)])
@@ -144,8 +166,9 @@ class FaceClassifier:
         self._probabilities = probabilities if backend == "tensorflow" else litert_probabilities(model, flip)
         self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
 
-    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape (N, len(labels)), for a batch of preprocessed crops (see core.preprocess)."""
+    def predict_proba(self, faces: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Class probabilities, shape (N, len(labels)), for a batch of preprocessed crops (see core.preprocess);
+        with the metadata's temperature applied unless `calibrated=False`."""
         faces = np.asarray(faces, dtype=np.float32)
         if faces.ndim == 3:
             faces = faces[..., None]
@@ -154,7 +177,8 @@ class FaceClassifier:
             raise ValueError(f"expected faces of shape (N, {', '.join(map(str, expected))}), got {faces.shape}")
         if len(faces) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        return np.asarray(self._probabilities(faces))
+        probabilities = np.asarray(self._probabilities(faces))
+        return apply_temperature(probabilities, self.temperature) if calibrated else probabilities
 
     def predict_labels(self, faces: np.ndarray) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(faces).argmax(axis=1)]

@@ -35,7 +35,8 @@ from core.detector import DEFAULT_DETECTOR, FaceDetector
 from core.models import (ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, FaceMaskModel, FacialExpressionModel,
                          ModelFileError)
 from core.preprocess import crop_faces
-from core.tracking import FaceTracker
+from core.session import session_metadata
+from core.tracking import FaceTracker, tracking_metadata
 from core.video import VideoWriter, read_frames
 
 EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (default models/emotion)
@@ -118,6 +119,8 @@ def pipeline_metadata() -> dict:
         "score_decimals": SCORE_DECIMALS,
         "max_faces_note": MAX_FACES_NOTE,
         "drawing": draw.drawing_metadata(),
+        "tracking": tracking_metadata(),
+        "session": session_metadata(),
     }
 
 

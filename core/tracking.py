@@ -17,6 +17,11 @@ SMOOTHING = 0.6  # weight of the past; 0 = no smoothing
 MAX_MISSED_FRAMES = 5
 
 
+def tracking_metadata() -> dict:
+    """The constants web_static/js/tracking.js shares with this module (index.json, "pipeline" -> "tracking")."""
+    return {"match_iou": MATCH_IOU, "smoothing": SMOOTHING, "max_missed_frames": MAX_MISSED_FRAMES}
+
+
 def box_iou(a, b) -> float:
     """IoU of two [x, y, w, h] boxes."""
     ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]

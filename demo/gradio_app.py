@@ -5,7 +5,10 @@
 Tabs:
 - Webcam: the browser streams frames (`stream_every` = STREAM_EVERY_S), each goes through `FacePipeline.run` with a
   per-session tracker; out come the annotated frame, the main face's probabilities, a per-face table and a
-  frames/s + latency readout. Mirror and smoothing are switchable.
+  frames/s + latency readout. Mirror and smoothing are switchable. Under it, the live session's analytics
+  (core.session, per tracked face): expression timeline, time per expression, faces seen and unmasked, alerts with a
+  minimum duration, the session CSV on request and "Reset session" (`session_panel`; refreshed every
+  SESSION_REFRESH_S by a timer; in memory only, the CSV is written to the private temp dir when asked for).
 - Image: upload (or a bundled example from scikit-image's data) -> annotated image, chart, table, JSON.
   The same function is the plain API endpoint `predict_image` (gradio_client cannot call streaming endpoints).
 - Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot.
@@ -44,7 +47,8 @@ import pandas as pd
 
 from core.labels import EMOTIONS
 from core.pipeline import EXIT_NO_MODELS, FacePipeline, FrameResult, InputError, load_pipeline
-from core.tracking import FaceTracker
+from core.session import ALERT_AFTER_S, LiveSession
+from core.tracking import SMOOTHING, FaceTracker
 from core.video import VideoError, VideoWriter, video_info
 
 TEMP_PREFIX = "facexp-gradio-"  # private temp dirs are named facexp-gradio-<pid>-<random>
@@ -60,6 +64,7 @@ CLEAN_EVERY_S = 3
 MAX_VIDEO_FRAMES = 3000  # longer videos are cut (about 100 s at 30 frames/s)
 FPS_SMOOTHING = 0.8
 WIDGETS_EVERY_S = 0.5  # chart, table and readout are refreshed at most this often (the frame every time)
+SESSION_REFRESH_S = 0.4  # the session panel (timeline, summary, alerts) is refreshed this often while it changes
 IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
 TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
 
@@ -217,7 +222,8 @@ def example_images(folder: Path) -> list[str]:
 
 
 def new_session() -> dict:
-    return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "widgets_time": 0.0}
+    return {"tracker": FaceTracker(), "last_frame_time": None, "fps": 0.0, "widgets_time": 0.0,
+            "live": LiveSession(EMOTIONS), "shown_version": -1}
 
 
 def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, session: dict | None):
@@ -228,11 +234,13 @@ def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, s
     start = time.perf_counter()
     if mirror:
         frame = cv2.flip(frame, 1)  # a contiguous copy in 0.1 ms (frame[:, ::-1] is a view that costs 2.6 ms to copy)
+    session["tracker"].smoothing = SMOOTHING if smoothing else 0.0  # tracked either way: the session needs the ids
     try:
-        annotated, result = pipeline.run(frame, session["tracker"] if smoothing else None)
+        annotated, result = pipeline.run(frame, session["tracker"])
     except InputError as error:
         return None, {}, face_table_empty(), f"Frame skipped: {error}", session
     now = time.time()
+    session["live"].add(now, result.track_ids, result.faces)
     if session["last_frame_time"] is not None:
         instant = 1.0 / max(now - session["last_frame_time"], 1e-3)
         session["fps"] = instant if not session["fps"] else FPS_SMOOTHING * session["fps"] + (1 - FPS_SMOOTHING) * instant
@@ -301,6 +309,86 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
     return str(writer.path), str(csv_path), plot, text
 
 
+def session_view(session: dict | None, alert_after_s: float | None, force: bool = False):
+    """The session panel's widgets (summary, timeline, alerts), or gr.skip() for each while nothing changed."""
+    if session is None:
+        return (gr.skip(),) * 3 if not force else ("No face seen yet in this session.", session_timeline(None), "")
+    live = session["live"]
+    if alert_after_s and alert_after_s > 0:
+        live.alert_after_s = float(alert_after_s)
+    if live.version == session["shown_version"] and not force:
+        return (gr.skip(),) * 3
+    shown_alerts = session.get("shown_alerts", 0)
+    for alert in live.alerts[shown_alerts:]:
+        gr.Warning(f"ALERT: {alert['text']}")
+    session["shown_version"], session["shown_alerts"] = live.version, len(live.alerts)
+    alerts = "\n".join(f"- **{alert['text']}** (at {alert['time_s']:.1f} s)" for alert in live.alerts)
+    return live.summary_text(), session_timeline(live), alerts
+
+
+def session_timeline(live: LiveSession | None) -> pd.DataFrame:
+    """One point per face and sample. Typed columns even when empty: the plot keeps the axis types it first got."""
+    rows = live.timeline() if live is not None else []
+    return pd.DataFrame({
+        "time_s": pd.Series([row[0] for row in rows], dtype=float),
+        "face": pd.Series([f"face {row[1]}" for row in rows], dtype=object),
+        "expression": pd.Series([row[2] for row in rows], dtype=object),
+        "probability": pd.Series([row[3] for row in rows], dtype=float),
+    })
+
+
+def expression_colors() -> dict[str, str]:
+    """A fixed colour per expression (hues spread evenly, as web_static/js/session.js draws them)."""
+    import colorsys
+
+    return {label: "#%02x%02x%02x" % tuple(round(255 * c) for c in colorsys.hls_to_rgb(i / len(EMOTIONS), 0.45, 0.7))
+            for i, label in enumerate(EMOTIONS)}
+
+
+def session_csv(session: dict | None):
+    """The session's samples as a CSV file (written now, into the private temp dir) for download."""
+    if session is None or not session["live"].rows:
+        raise gr.Error("Nothing recorded yet: start the camera first.")
+    out_dir = Path(tempfile.mkdtemp(dir=temp_dir(), prefix="session-"))
+    path = out_dir / f"session-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    path.write_text(session["live"].csv_text())
+    return str(path)
+
+
+def session_reset(session: dict | None, alert_after_s: float | None):
+    """Forget the session (samples, faces, alerts; the tracker restarts its ids)."""
+    if session is not None:
+        session["live"].reset()
+        session["tracker"] = FaceTracker()
+        session["shown_alerts"] = 0
+    return *session_view(session, alert_after_s, force=True), None, session
+
+
+def session_panel(session: gr.State) -> None:
+    """The webcam tab's session analytics, refreshed by a timer from the `session` the stream handler fills."""
+    with gr.Accordion("Session (this webcam stream)", open=True):
+        with gr.Row():
+            with gr.Column(scale=2):
+                timeline = gr.ScatterPlot(session_timeline(None), x="time_s", y="face", color="expression",
+                                          color_map=expression_colors(), height=220,
+                                          label="Expression timeline (per tracked face, last minute)",
+                                          elem_id="session-timeline")
+            with gr.Column(scale=1):
+                summary = gr.Markdown("No face seen yet in this session.", elem_id="session-summary")
+                alert_after = gr.Number(ALERT_AFTER_S, minimum=0.25, step=0.25, label="Alert when a face is unmasked for at least (s)")
+                alerts = gr.Markdown(elem_id="session-alerts")
+                with gr.Row():
+                    csv_button = gr.Button("Download session CSV", elem_id="session-csv-button")
+                    reset_button = gr.Button("Reset session", elem_id="session-reset")
+                csv_file = gr.File(label="Session CSV", elem_id="session-csv")
+    timer = gr.Timer(SESSION_REFRESH_S)
+    timer.tick(session_view, [session, alert_after], [summary, timeline, alerts], show_progress="hidden",
+               api_visibility="private", concurrency_limit=None)  # cheap: no model involved
+    csv_button.click(session_csv, [session], [csv_file], api_visibility="private")
+    reset_button.click(session_reset, [session, alert_after], [summary, timeline, alerts, csv_file, session],
+                       api_visibility="private")
+
+
 def bind(handler, pipeline: FacePipeline):
     """The handler with its pipeline argument filled in, under its own name (Gradio names endpoints after it)."""
     bound = functools.partial(handler, pipeline)
@@ -341,6 +429,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                           [webcam_out, webcam_chart, webcam_table, readout, session],
                           stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=4,
                           show_progress="hidden", api_visibility="private")
+            session_panel(session)
         with gr.Tab("Image"):
             with gr.Row():
                 with gr.Column():

@@ -13,7 +13,7 @@ import pytest
 from tests.harness import camera_file_from_image, free_port, launch_chromium, require, start_server, stop_server
 from core import draw
 from core.models import ARCHITECTURE_FILE
-from core.pipeline import emotion_model_dir
+from core.pipeline import emotion_model_dir, mask_model_dir
 
 FRAME_TTL_S = 2  # shorter than the app's default so the test waits less
 CLEAN_EVERY_S = 3  # demo.gradio_app.CLEAN_EVERY_S
@@ -245,6 +245,68 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
         for browser in browsers:
             browser.close()
     assert server["process"].poll() is None
+
+
+def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(server, media_dir, playwright_instance,
+                                                                            tmp_path):
+    """The webcam tab's session panel (core.session via the stream's tracker): two bare faces on the fake camera,
+    unmasked for more than the minimum duration, raise exactly one alert each; the session CSV has one row per
+    tracked face per sample and no image data; "Reset session" clears it."""
+    import csv
+    import io
+
+    from core.labels import EMOTIONS
+    from core.session import ALERT_AFTER_S, csv_header
+
+    if not (mask_model_dir() / ARCHITECTURE_FILE).is_file():
+        pytest.skip("no mask model (models/mask): no unmasked alerts")
+    camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path)
+    browser = launch_chromium(playwright_instance, camera)
+    alerts_js = "() => [...document.querySelectorAll('#session-alerts li')].map(li => li.innerText)"
+    try:
+        page = browser.new_page(accept_downloads=True)
+        page.goto(server["url"])
+        page.get_by_text("Click to Access Webcam").click()
+        page.wait_for_selector('video[data-testid="webcam-video"]', timeout=30_000)
+        page.wait_for_timeout(500)
+        page.locator('[aria-label="capture photo"]').first.click()  # start streaming
+        page.wait_for_function("document.querySelectorAll('#session-alerts li').length >= 2", timeout=90_000)
+        first = page.evaluate(alerts_js)
+        page.wait_for_timeout(int((2 * ALERT_AFTER_S + 1) * 1000))  # still unmasked: no further alert
+        page.locator('[aria-label="capture photo"]').first.click()  # stop
+        alerts = page.evaluate(alerts_js)
+        assert alerts == first and len(alerts) == 2, (first, alerts)
+        assert sorted(re.search(r"face (\d+) unmasked", a).group(1) for a in alerts) == ["1", "2"]
+        assert all(f"unmasked for \u2265 {ALERT_AFTER_S:g} s" in a for a in alerts), alerts
+        page.wait_for_function("document.querySelector('#session-summary').innerText.includes('2 unmasked')",
+                               timeout=10_000)
+        assert "2** face(s) seen" not in page.locator("#session-summary").inner_text()  # rendered, not raw markdown
+
+        page.locator("#session-csv-button").click()
+        link = page.locator("#session-csv a").first
+        link.wait_for(timeout=30_000)
+        with page.expect_download() as download:
+            link.click()
+        path = tmp_path / "session.csv"
+        download.value.save_as(path)
+        text = path.read_text()
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[0] == csv_header(EMOTIONS)
+        by_time: dict[str, list[str]] = {}
+        for row in rows[1:]:
+            assert len(row) == len(rows[0])
+            by_time.setdefault(row[0], []).append(row[1])
+        assert len(by_time) >= 4, by_time
+        assert all(sorted(tracks) == ["1", "2"] for tracks in by_time.values()), by_time  # a row per face per sample
+        assert {row[-2] for row in rows[1:]} == {"without_mask"}
+        assert max(len(field) for row in rows for field in row) <= 32 and "base64" not in text  # no image data
+
+        page.locator("#session-reset").click()
+        page.wait_for_function("document.querySelector('#session-summary').innerText.includes('No face seen yet')",
+                               timeout=10_000)
+        assert page.evaluate(alerts_js) == []
+    finally:
+        browser.close()
 
 
 def test_temp_dir_is_removed_when_the_server_stops(server):

@@ -44,6 +44,8 @@ def test_killed_training_resumes_and_writes_a_loadable_model(tiny_csv, tmp_path)
         assert (out / name).is_file(), name
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["labels"] == list(EMOTIONS) and metadata["input"]["size"] == 48
+    # issue 12: a temperature fitted on the validation split at the end of training
+    assert metadata["temperature"] > 0 and metadata["calibration"]["n"] == ROWS
     record = json.loads((out / "training.json").read_text())
     assert record["train_images"] == ROWS and record["validation_images"] == ROWS
     assert "--resume" in record["command"] and record["epochs"] == total
@@ -69,7 +71,22 @@ def test_killed_training_resumes_and_writes_a_loadable_model(tiny_csv, tmp_path)
     assert confusion.shape == (7, 7) and confusion.sum() == ROWS
     assert report["accuracy"] == pytest.approx(np.trace(confusion) / ROWS)
     assert report["tta"] == ["flip"]
+    assert report["temperature"] == metadata["temperature"]
+    assert 0 <= report["ece"] <= 1 and report["ece"] == report["calibration"]["ece"]
+    assert sum(report["calibration"]["reliability"]["count"]) == ROWS
     assert sum(m["support"] for m in report["per_class"].values()) == ROWS
+
+    # the readable report: the confusion matrix PNG and, beside it, the reliability diagram
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    readable = subprocess.run(
+        [sys.executable, "-m", "train.evaluate", "--task", "emotion", "--model", str(out), "--data", str(tiny_csv),
+         "--usage", "PublicTest", "--confusion-png", str(plots / "confusion.png")],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert readable.returncode == 0, readable.stderr[-2000:]
+    assert "expected calibration error" in readable.stdout
+    assert sorted(p.name for p in plots.iterdir()) == ["confusion.png", "reliability.png"]
+    assert (plots / "reliability.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_training_rejects_bad_data_with_a_clear_message(tmp_path):

@@ -6,9 +6,12 @@
 PATH is a FER2013 CSV(.gz) or folder; DIR holds with_mask/ and without_mask/ face crops (each image classified whole).
 With --json exactly one JSON object goes to stdout (logs to stderr):
 {"task", "model", "n", "accuracy", "macro_f1", "per_class": {label: {precision, recall, f1, support}},
- "confusion": [[...]] (rows: true label, columns: predicted), "labels", "tta"}.
-Without --json: a readable report, and a confusion-matrix PNG (--confusion-png, default <model>/confusion.png).
-The model's test-time augmentation (metadata "tta") is applied, and the JSON says which.
+ "confusion": [[...]] (rows: true label, columns: predicted), "labels", "tta", "temperature", "ece",
+ "calibration": {temperature, ece_uncalibrated, ece, nll_uncalibrated, nll, reliability bins} (train/calibration.py)}.
+Without --json: a readable report, a confusion-matrix PNG (--confusion-png, default <model>/confusion.png) and,
+beside it, the reliability diagram (reliability.png: accuracy per confidence bin, before and after the temperature).
+The model's test-time augmentation (metadata "tta") and temperature (metadata "temperature", absent = 1) are applied,
+and the JSON says which. Fit a temperature with `python -m train.calibrate`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from core.files import save_figure
 
 BATCH = 256
+RELIABILITY_PNG = "reliability.png"  # written beside the confusion matrix
 
 
 def metrics_from_predictions(y_true: np.ndarray, y_pred: np.ndarray, labels) -> dict:
@@ -50,12 +54,19 @@ def metrics_from_predictions(y_true: np.ndarray, y_pred: np.ndarray, labels) -> 
 def evaluate_arrays(model_dir, images: np.ndarray, labels: np.ndarray) -> dict:
     from core.models import FaceClassifier
 
+    from core.models import apply_temperature
+    from train.calibration import calibration_report
+
     classifier = FaceClassifier(model_dir)
-    probabilities = np.concatenate(
-        [classifier.predict_proba(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
+    raw = np.concatenate(
+        [classifier.predict_proba(images[i : i + BATCH], calibrated=False) for i in range(0, len(images), BATCH)]
     )
+    probabilities = apply_temperature(raw, classifier.temperature)
     result = metrics_from_predictions(labels, probabilities.argmax(axis=1), classifier.labels)
     result["tta"] = list(classifier.tta)
+    result["temperature"] = classifier.temperature
+    result["calibration"] = calibration_report(raw, labels, classifier.temperature)
+    result["ece"] = result["calibration"]["ece"]
     result["task"] = classifier.metadata["task"]
     result["model"] = str(model_dir)
     return result
@@ -90,6 +101,8 @@ def report_text(result: dict) -> str:
         f"{result['task']} model {result['model']} on {result['n']} images"
         + (f" (test-time augmentation: {', '.join(result['tta'])})" if result["tta"] else ""),
         f"accuracy {result['accuracy']:.4f}   macro-F1 {result['macro_f1']:.4f}",
+        f"expected calibration error {result['ece']:.4f} at temperature {result['temperature']:g}"
+        + (f" ({result['calibration']['ece_uncalibrated']:.4f} at T = 1)" if result["temperature"] != 1.0 else ""),
         "",
         f"{'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}",
     ]
@@ -137,6 +150,12 @@ def main(argv=None) -> int:
     png = args.confusion_png or args.model / "confusion.png"
     plot_confusion(result, png)
     print(f"confusion matrix: {png}")
+    from train.calibration import plot_reliability
+
+    reliability = png.with_name(RELIABILITY_PNG)
+    plot_reliability(result["calibration"], reliability,
+                     f"{result['task']} on {result['n']} images" + (f" ({args.usage})" if args.usage else ""))
+    print(f"reliability diagram: {reliability}")
     return 0
 
 

@@ -8,7 +8,8 @@
 Reads top to bottom: setup, data, model, train, save. Every epoch the run folder (`--run-dir`, default
 `runs/<task>`) gets `last.keras` (model + optimizer, for --resume), `best.weights.h5` (best validation accuracy),
 `history.csv` and `curves.png` (live loss/accuracy plots); each is written under a temporary name and renamed.
-At the end the best weights go to `--out` as Keras JSON + weights + metadata + training record.
+At the end the best weights go to `--out` as Keras JSON + weights + metadata + training record, with a temperature
+fitted on the validation split (train/calibrate.py) stored in the metadata.
 """
 
 from __future__ import annotations
@@ -329,8 +330,11 @@ def main(argv=None) -> int:
         model.load_weights(run_dir / "best.weights.h5")
     tta = [] if args.tta == "none" else [args.tta]
     save_model_folder(model, args.out, make_metadata(args.task, input_shape, tta))
+    from train.calibrate import fit_and_store
     from train.evaluate import evaluate_arrays
 
+    calibration = fit_and_store(args.out, x_val, y_val, split)  # one temperature on the validation split (metadata)
+    log(f"temperature {calibration['temperature']}: validation ECE {calibration['ece_uncalibrated']:.4f} -> {calibration['ece']:.4f}")
     metrics = evaluate_arrays(args.out, x_val, y_val)
     record = {
         "command": command,
@@ -373,6 +377,9 @@ def training_markdown(record: dict) -> str:
     )
     tta = f" (test-time augmentation: {', '.join(metrics['tta'])})" if metrics.get("tta") else ""
     commands = record.get("commands") or [record["command"]]
+    cal = metrics.get("calibration")
+    calibration = (f"Expected calibration error {cal['ece_uncalibrated']:.4f} before, **{cal['ece']:.4f}** after temperature "
+                   f"scaling (T = {cal['temperature']:g}, fitted on this split; {cal['bins']} bins).\n") if cal else ""
     if len(commands) > 1:
         command_lines = "- Commands (the run was stopped and resumed with `--resume`):\n" + "\n".join(f"  - `{c}`" for c in commands)
     else:
@@ -390,7 +397,7 @@ def training_markdown(record: dict) -> str:
 ## Validation metrics{tta}
 
 Accuracy **{metrics['accuracy']:.4f}**, macro-F1 **{metrics['macro_f1']:.4f}** on {metrics['n']} images.
-
+{calibration}
 | class | precision | recall | F1 | support |
 |---|---|---|---|---|
 {rows}

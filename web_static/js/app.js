@@ -4,18 +4,21 @@
 //
 // Test hook: window.lastResult = {faces: [{box: [x, y, w, h], score, emotion: {label, scores}, mask: {label, score} |
 // null}], ms, timings: {detect, classify, draw, total}, source: "camera" | "image", width, height, frame}.
-// window.pageState = {ready, backend, error, camera, frame, stats()}.
+// window.pageState = {ready, backend, error, camera, frame, stats(), session (js/session.js LiveSession)}.
 
 import {FacePipeline} from './pipeline.js';
 import {chooseBackend} from './models.js';
 import {drawBars, clearBars} from './draw.js';
 import {FrameStats} from './stats.js';
+import {FaceTracker} from './tracking.js';
+import {LiveSession, drawTimeline} from './session.js';
 
 const MODELS_URL = 'models/';
 const VENDOR_URL = 'vendor/';
 const params = new URLSearchParams(location.search);
 // ?pipeline=0 runs detect -> classify -> draw strictly one frame after the other (for bench/browser_fps.py)
 const PIPELINE = params.get('pipeline') !== '0';
+const SESSION_REFRESH_MS = 250;  // the session panel (summary, timeline) is redrawn at most this often
 
 const $ = id => document.getElementById(id);
 const view = $('view');
@@ -211,6 +214,7 @@ async function cameraLoop() {
       const result = await state.pipeline.analyseFrame(current.frame, detection);
       if (!state.running || state.generation !== generation) break;  // stopped (or an image uploaded) meanwhile
       showFrame(current.frame, result, current.start, 'camera');
+      addToSession(result);
       frameStats.addCameraFrame();
       $('fps').textContent = `${frameStats.fps()} frames/s`;
       current = next;
@@ -225,6 +229,72 @@ async function cameraLoop() {
   }
   // let an in-flight detection finish before the next loop starts
   if (detection) await detection.catch(() => null);
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+// Live session (camera frames only): tracked faces -> js/session.js; in memory until "Reset session"
+// ------------------------------------------------------------------------------------------------------------------
+
+let sessionDrawn = {version: -1, at: 0};
+function addToSession(result) {
+  if (!state.session) return;
+  const ids = state.tracker.assign(result.faces.map(face => face.box));
+  const raised = state.session.add(performance.now() / 1000, ids, result.faces);
+  const now = performance.now();
+  if (raised.length || (state.session.version !== sessionDrawn.version && now - sessionDrawn.at >= SESSION_REFRESH_MS)) {
+    showSession();
+  }
+}
+
+function showSession() {
+  const session = state.session;
+  const summary = session.summary();
+  const spent = Object.entries(summary.seconds).filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1])
+    .map(([label, s]) => `${label} ${s.toFixed(1)} s`).join(', ');
+  $('session-summary').textContent = summary.faces
+    ? `${summary.faces} face(s) seen, ${summary.unmasked_faces} unmasked · ${summary.samples} samples · ` +
+      `time per expression: ${spent || 'n/a'}`
+    : 'No face seen yet in this session.';
+  const list = $('session-alerts');
+  while (list.children.length > summary.alerts.length) list.lastChild.remove();
+  for (const alert of summary.alerts.slice(list.children.length)) {
+    const item = document.createElement('li');
+    item.dataset.track = alert.track;
+    item.textContent = `${alert.text} (at ${alert.time_s.toFixed(1)} s)`;
+    list.append(item);
+  }
+  drawTimeline($('session-timeline'), session);
+  sessionDrawn = {version: session.version, at: performance.now()};
+}
+
+function downloadSession() {
+  const blob = new Blob([state.session.csvText()], {type: 'text/csv'});
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(blob);
+  link.download = `session-${new Date().toISOString().replace(/[:.]/g, '-')}.csv`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+function setUpSession(pipeline) {
+  state.tracker = new FaceTracker(pipeline.constants.tracking);
+  state.session = new LiveSession(pipeline.emotion.labels, pipeline.constants.session);
+  const alertAfter = $('alert-after');
+  alertAfter.value = state.session.alertAfterS;
+  alertAfter.addEventListener('change', () => {
+    const value = Number(alertAfter.value);
+    if (value > 0) state.session.alertAfterS = value;
+  });
+  $('session-csv').addEventListener('click', downloadSession);
+  $('session-reset').addEventListener('click', () => {
+    state.session.reset();
+    state.tracker.reset();
+    showSession();
+  });
+  if (!pipeline.mask) $('alert-after').closest('label').hidden = true;
+  showSession();
 }
 
 // ------------------------------------------------------------------------------------------------------------------
@@ -287,6 +357,7 @@ async function main() {
       `mask: ${pipeline.mask ? pipeline.mask.meta.name : 'no model'} · detector: BlazeFace ${pipeline.detector.meta.input_size}px · ` +
       `backend: ${state.backend} · detector threads: ${state.detectorThreads}`;
     if (!pipeline.mask) $('mask-bars').hidden = true;
+    setUpSession(pipeline);
     state.ready = true;
     setStatus(`Models ready (${state.backend} backend)`);
   } catch (error) {

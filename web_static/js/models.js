@@ -2,10 +2,19 @@
 // (models/<name>/: model.json + weights + metadata.json).
 // Labels, input size/channels, test-time augmentation and crop constants come from metadata.json, never from here.
 // Mirrors core.models.FaceClassifier: all faces of a frame in one batch; with "flip" TTA the batch is doubled with
-// the mirrored crops and the two probability sets are averaged.
+// the mirrored crops and the two probability sets are averaged. A "temperature" T in metadata.json (absent = 1) is
+// then applied to the averaged probabilities: softmax(log(p) / T), as core.models.apply_temperature does.
 /* global tf */
 
 import {faceCrop} from './preprocess.js';
+
+export const PROBABILITY_FLOOR = 1e-12;  // log(0) guard, as core.models.PROBABILITY_FLOOR
+
+// softmax(log(p) / T) over the last axis of a probability tensor; T = 1 returns it unchanged.
+export function applyTemperature(probs, temperature) {
+  if (temperature === 1) return probs;
+  return tf.softmax(tf.div(tf.log(tf.maximum(probs, PROBABILITY_FLOOR)), temperature));
+}
 
 const WASM_INIT_TIMEOUT_MS = 30000;  // tfjs hangs without an error when its .wasm files cannot be fetched
 
@@ -37,6 +46,8 @@ export class FaceClassifier {
     this.size = meta.input.size;
     this.channels = meta.input.channels;
     this.flip = (meta.tta || []).includes('flip');
+    this.temperature = meta.temperature === undefined ? 1 : meta.temperature;
+    if (!(this.temperature > 0)) throw new Error(`${meta.name}: temperature must be > 0, got ${meta.temperature}`);
     const outputs = model.outputs[0].shape[model.outputs[0].shape.length - 1];
     if (outputs !== this.labels.length) {
       throw new Error(`${meta.name}: the network has ${outputs} outputs but metadata.json lists ${this.labels.length} labels`);
@@ -68,13 +79,22 @@ export class FaceClassifier {
   // Probabilities [[p per label] per box].
   async classify(frame, boxes) {
     if (!boxes.length) return [];
-    const n = boxes.length;
-    const batch = this.crops(frame, boxes);
+    return this.classifyCrops(this.crops(frame, boxes), boxes.length);
+  }
+
+  // Probabilities [[p per label] per crop] of n preprocessed crops (Float32Array n*size*size*channels, 0-255):
+  // the network, the flip TTA average, then the temperature.
+  async classifyCrops(batch, n) {
     const probs = tf.tidy(() => {
       const x = tf.tensor4d(batch, [n, this.size, this.size, this.channels]);
-      if (!this.flip) return this.model.predict(x);
-      const both = this.model.predict(tf.concat([x, tf.reverse(x, 2)], 0));
-      return tf.div(tf.add(tf.slice(both, [0, 0], [n, -1]), tf.slice(both, [n, 0], [n, -1])), 2);
+      let p;
+      if (!this.flip) {
+        p = this.model.predict(x);
+      } else {
+        const both = this.model.predict(tf.concat([x, tf.reverse(x, 2)], 0));
+        p = tf.div(tf.add(tf.slice(both, [0, 0], [n, -1]), tf.slice(both, [n, 0], [n, -1])), 2);
+      }
+      return applyTemperature(p, this.temperature);
     });
     const values = await probs.data();
     probs.dispose();

@@ -6,7 +6,7 @@
 //    (the result's `note` says so);
 // 3-5. crops (preprocess.js) and the expression and mask networks (models.js), all faces of the frame in one batch;
 // 7. `annotate`: the frame with boxes, labels and the banner (draw.js).
-// (Step 6, smoothing over time, is the Python apps' only.)
+// (Step 6, smoothing over time, is the Python apps' only; the page tracks faces for its session analytics, js/tracking.js.)
 //
 // The constants (max_faces, min_side, max_pixels, score_decimals, the note's text, the drawing's colours and texts) are
 // core.pipeline.pipeline_metadata(), read from models/index.json ("pipeline"); each face has the CLI's JSON shape:

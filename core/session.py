@@ -1,0 +1,163 @@
+"""Live-session analytics: what happened over a webcam session, per tracked face, not only in this frame.
+
+A `LiveSession` is fed every analysed frame (`add(now, track_ids, faces)`, faces in the CLI JSON shape of
+core.pipeline, track ids from core.tracking.FaceTracker) and keeps, in memory only:
+
+- samples: at most one per SAMPLE_EVERY_S seconds, one row per tracked face (time, track id, expression and its
+  probabilities, mask label and score; never an image) -> `csv_text()`, the session CSV the user may download;
+- time per expression: between two samples of the same face, the time goes to the expression of the earlier one
+  (at most MAX_GAP_S: a face that left and came back is not credited for its absence);
+- faces seen (distinct track ids) and how many of them were ever seen unmasked;
+- alerts with a minimum duration: a face seen unmasked (mask label UNMASKED) in every sample for at least
+  `alert_after_s` seconds raises one alert, once per face (a mask in between, or a gap above MAX_GAP_S, restarts
+  the count; a face that already raised its alert never raises another).
+
+`reset()` clears it all. The Gradio webcam tab (demo/gradio_app.py) and the page (web_static/js/session.js, the twin
+of this module) both use it; the constants reach the page through models/index.json ("pipeline" -> "session"),
+the label lists through the models' metadata.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.labels import MASK_LABELS
+
+SAMPLE_EVERY_S = 0.25  # one sample (a row per tracked face) at most this often
+ALERT_AFTER_S = 2.0  # default minimum duration unmasked before the alert (a setting in both UIs)
+MAX_GAP_S = 1.0  # longer without a sample of a face: its time is not credited, its unmasked count restarts
+MAX_ROWS = 200_000  # memory bound (about 14 h of one face at 4 samples/s); later samples still count, not stored
+TIMELINE_WINDOW_S = 60.0  # the timeline plot shows the last minute
+TIME_DECIMALS = 3
+UNMASKED = MASK_LABELS[1]  # "without_mask"
+ALERT_TEXT = "face {track} unmasked for \u2265 {seconds:g} s"
+
+
+def session_metadata() -> dict:
+    """The constants web_static/js/session.js shares with this module (index.json, "pipeline" -> "session")."""
+    return {
+        "sample_every_s": SAMPLE_EVERY_S,
+        "alert_after_s": ALERT_AFTER_S,
+        "max_gap_s": MAX_GAP_S,
+        "max_rows": MAX_ROWS,
+        "timeline_window_s": TIMELINE_WINDOW_S,
+        "time_decimals": TIME_DECIMALS,
+        "unmasked_label": UNMASKED,
+        "alert_text": ALERT_TEXT.replace("{seconds:g}", "{seconds}"),
+    }
+
+
+def csv_header(emotion_labels) -> list[str]:
+    return ["time_s", "track", "expression", *[f"p_{label}" for label in emotion_labels], "mask", "mask_score"]
+
+
+@dataclass
+class FaceRecord:
+    first_s: float
+    last_s: float
+    expression: str
+    unmasked_since: float | None = None
+    ever_unmasked: bool = False
+    alerted: bool = False
+
+
+class LiveSession:
+    """One webcam session's analytics (see the module docstring). Not thread-safe: one per stream."""
+
+    def __init__(self, emotion_labels, alert_after_s: float = ALERT_AFTER_S, sample_every_s: float = SAMPLE_EVERY_S):
+        self.emotion_labels = list(emotion_labels)
+        self.alert_after_s = float(alert_after_s)
+        self.sample_every_s = float(sample_every_s)
+        self.reset()
+
+    def reset(self) -> None:
+        self.start: float | None = None
+        self.last_sample: float | None = None
+        self.rows: list[list] = []
+        self.samples = 0
+        self.faces: dict[int, FaceRecord] = {}
+        self.seconds = {label: 0.0 for label in self.emotion_labels}
+        self.alerts: list[dict] = []
+        self.version = 0  # increases with every sample (the UIs redraw only when it changed)
+
+    def add(self, now: float, track_ids, faces) -> list[dict]:
+        """One analysed frame at time `now` (seconds, any clock). Returns the alerts it raised."""
+        if not len(track_ids):
+            return []
+        if self.start is None:
+            self.start = now
+        if self.last_sample is not None and now - self.last_sample < self.sample_every_s:
+            return []
+        self.last_sample = now
+        t = round(now - self.start, TIME_DECIMALS)
+        raised = []
+        for track, face in zip(track_ids, faces):
+            track = int(track)
+            expression = face["emotion"]["label"]
+            record = self.faces.get(track)
+            if record is None:
+                record = self.faces[track] = FaceRecord(t, t, expression)
+            else:
+                gap = t - record.last_s
+                if gap <= MAX_GAP_S:
+                    self.seconds[record.expression] += gap
+                else:
+                    record.unmasked_since = None
+                record.last_s, record.expression = t, expression
+            mask = face.get("mask")
+            if mask is not None and mask["label"] == UNMASKED:
+                record.ever_unmasked = True
+                if record.unmasked_since is None:
+                    record.unmasked_since = t
+                if not record.alerted and t - record.unmasked_since >= self.alert_after_s - 1e-9:
+                    record.alerted = True
+                    alert = {"time_s": t, "track": track,
+                             "text": ALERT_TEXT.format(track=track, seconds=self.alert_after_s)}
+                    self.alerts.append(alert)
+                    raised.append(alert)
+            else:
+                record.unmasked_since = None
+            if len(self.rows) < MAX_ROWS:
+                scores = face["emotion"]["scores"]
+                self.rows.append([t, track, expression, *[scores[label] for label in self.emotion_labels],
+                                  mask["label"] if mask else "", mask["score"] if mask else ""])
+        self.samples += 1
+        self.version += 1
+        return raised
+
+    def summary(self) -> dict:
+        return {
+            "faces": len(self.faces),
+            "unmasked_faces": sum(record.ever_unmasked for record in self.faces.values()),
+            "samples": self.samples,
+            "rows": len(self.rows),
+            "seconds": {label: round(value, 2) for label, value in self.seconds.items()},
+            "alerts": list(self.alerts),
+        }
+
+    def summary_text(self) -> str:
+        summary = self.summary()
+        if not summary["faces"]:
+            return "No face seen yet in this session."
+        spent = ", ".join(f"{label} {value:.1f} s" for label, value in
+                          sorted(summary["seconds"].items(), key=lambda item: -item[1]) if value > 0)
+        return (f"**{summary['faces']}** face(s) seen, **{summary['unmasked_faces']}** unmasked · "
+                f"{summary['samples']} samples · time per expression: {spent or 'n/a'}")
+
+    def timeline(self, window_s: float = TIMELINE_WINDOW_S) -> list[tuple[float, int, str, float]]:
+        """(time_s, track, expression, its probability) of the samples in the last `window_s` seconds."""
+        if not self.rows:
+            return []
+        since = self.rows[-1][0] - window_s
+        index = {label: 3 + i for i, label in enumerate(self.emotion_labels)}
+        return [(row[0], row[1], row[2], row[index[row[2]]]) for row in self.rows if row[0] >= since]
+
+    def csv_text(self) -> str:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(csv_header(self.emotion_labels))
+        writer.writerows(self.rows)
+        return out.getvalue()

@@ -1,0 +1,152 @@
+"""core.session.LiveSession: samples per tracked face, time per expression, faces seen, alerts with a minimum
+duration (once per face), the session CSV, reset. Fed with the pipeline's real face shape; the browser twin
+(web_static/js/session.js) is checked against it in tests/test_web_session.py."""
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from core.labels import EMOTIONS, MASK_LABELS
+from core.session import (ALERT_AFTER_S, MAX_GAP_S, SAMPLE_EVERY_S, LiveSession, csv_header, session_metadata)
+
+
+def face(expression: str, mask: str | None) -> dict:
+    scores = {label: (0.7 if label == expression else 0.05) for label in EMOTIONS}
+    return {"box": [0, 0, 10, 10], "score": 0.9, "emotion": {"label": expression, "scores": scores},
+            "mask": None if mask is None else {"label": mask, "score": 0.9}}
+
+
+def feed(session, seconds, step, tracks):
+    """Frames every `step` s from 0 to `seconds`: tracks = {track id: (expression, mask)}."""
+    raised = []
+    for now in np.arange(0, seconds + 1e-9, step):
+        raised += session.add(float(now), list(tracks), [face(*value) for value in tracks.values()])
+    return raised
+
+
+def test_unmasked_for_the_minimum_duration_raises_one_alert_per_face():
+    session = LiveSession(EMOTIONS)
+    raised = feed(session, 6.0, 0.05, {1: ("happy", "without_mask"), 2: ("sad", "with_mask")})
+    assert [alert["track"] for alert in raised] == [1]  # once, for the unmasked face only, though seen for 6 s
+    assert raised[0]["time_s"] == pytest.approx(ALERT_AFTER_S, abs=SAMPLE_EVERY_S)
+    assert "face 1 unmasked for \u2265 2 s" == raised[0]["text"]
+    assert session.summary()["faces"] == 2 and session.summary()["unmasked_faces"] == 1
+
+
+def test_flickering_mask_never_reaches_the_minimum_duration():
+    session = LiveSession(EMOTIONS, alert_after_s=2.0)
+    for i, now in enumerate(np.arange(0, 10, 0.25)):
+        mask = "without_mask" if i % 6 else "with_mask"  # 1.25 s unmasked, then one masked sample
+        assert session.add(float(now), [7], [face("neutral", mask)]) == []
+    assert session.summary()["unmasked_faces"] == 1 and session.alerts == []
+    # the duration is a setting
+    shorter = LiveSession(EMOTIONS, alert_after_s=1.0)
+    for i, now in enumerate(np.arange(0, 10, 0.25)):
+        shorter.add(float(now), [7], [face("neutral", "without_mask" if i % 6 else "with_mask")])
+    assert [alert["track"] for alert in shorter.alerts] == [7]
+
+
+def test_samples_time_per_expression_csv_and_reset():
+    session = LiveSession(EMOTIONS)
+    feed(session, 2.0, 0.05, {3: ("happy", "with_mask")})
+    feed_start = session.last_sample
+    for now in np.arange(feed_start + 0.05, feed_start + 3.0, 0.05):  # then 3 s of surprise with a second face
+        session.add(float(now), [3, 4], [face("surprise", "with_mask"), face("fear", None)])
+    summary = session.summary()
+    # the interval up to the first surprise sample still goes to happy (the change is seen only then)
+    assert summary["seconds"]["happy"] == pytest.approx(2.0 + SAMPLE_EVERY_S, abs=SAMPLE_EVERY_S)
+    both = [row[0] for row in session.rows if row[1] == 4]  # samples with the second face
+    assert summary["seconds"]["surprise"] == summary["seconds"]["fear"] == pytest.approx(both[-1] - both[0], abs=0.01)
+    assert summary["faces"] == 2 and summary["unmasked_faces"] == 0
+
+    rows = list(csv.DictReader(io.StringIO(session.csv_text())))
+    assert list(rows[0]) == csv_header(EMOTIONS)
+    times = sorted({row["time_s"] for row in rows})
+    assert len(times) == session.samples == summary["samples"]
+    steps = np.diff([float(t) for t in times])
+    assert steps.min() >= SAMPLE_EVERY_S - 1e-6  # at most one sample per SAMPLE_EVERY_S
+    for t in times:  # one row per tracked face per sample
+        tracks = [row["track"] for row in rows if row["time_s"] == t]
+        assert len(tracks) == len(set(tracks)) and set(tracks) <= {"3", "4"}
+    assert {row["mask"] for row in rows} == {"with_mask", ""}
+    assert float(rows[0]["p_happy"]) == 0.7 and rows[0]["expression"] == "happy"
+    timeline = session.timeline()
+    assert len(timeline) == len(rows) and timeline[-1][3] == 0.7
+
+    session.reset()
+    assert session.summary() == {"faces": 0, "unmasked_faces": 0, "samples": 0, "rows": 0,
+                                 "seconds": {label: 0.0 for label in EMOTIONS}, "alerts": []}
+    assert session.csv_text().strip() == ",".join(csv_header(EMOTIONS))
+
+
+def test_a_face_that_left_is_not_credited_for_its_absence():
+    session = LiveSession(EMOTIONS)
+    session.add(0.0, [1], [face("happy", "without_mask")])
+    session.add(1.5, [1], [face("happy", "without_mask")])  # gap > MAX_GAP_S: neither time nor unmasked duration
+    session.add(2.0, [1], [face("happy", "without_mask")])
+    assert 1.5 > MAX_GAP_S and session.summary()["seconds"]["happy"] == pytest.approx(0.5)
+    assert session.alerts == []
+
+
+def test_frames_without_tracked_faces_add_nothing_and_constants_are_exported():
+    session = LiveSession(EMOTIONS)
+    assert session.add(0.0, [], []) == [] and session.samples == 0
+    meta = session_metadata()
+    assert meta["unmasked_label"] == MASK_LABELS[1] and meta["alert_after_s"] == ALERT_AFTER_S
+    assert meta["alert_text"].format(track=1, seconds=2) == "face 1 unmasked for \u2265 2 s"
+
+
+def frames_with_faces_coming_and_going() -> list[dict]:
+    """12 s at 20 frames/s: face A (unmasked from 1 s, masked 5-5.5 s), face B (masked, moving, leaves at 6 s),
+    face C (unmasked, appears at 7 s); expressions change over time."""
+    frames = []
+    for i in range(240):
+        now = round(i * 0.05, 3)
+        faces = []
+        a_mask = "without_mask" if now >= 1.0 and not 5.0 <= now < 5.5 else "with_mask"
+        faces.append(face(EMOTIONS[int(now) % 7], a_mask) | {"box": [40, 40, 100, 120]})
+        if now < 6.0:
+            faces.append(face("happy" if now < 3 else "surprise", "with_mask") | {"box": [300 + int(now * 5), 60, 90, 110]})
+        if now >= 7.0:
+            faces.append(face("neutral", "without_mask") | {"box": [500, 200, 80, 100]})
+        frames.append({"now": now, "faces": faces})
+    return frames
+
+
+def test_browser_twin_tracks_and_summarises_the_same_session(node, tmp_path):
+    """web_static/js/tracking.js + session.js (in Node, constants from the committed index.json) against
+    core.tracking + core.session on the same frames: same track ids, alerts, summary and CSV."""
+    import json
+    import subprocess
+
+    from core.tracking import FaceTracker
+    from tests.harness import REPO
+
+    pipeline = json.loads((REPO / "web_static" / "models" / "index.json").read_text())["pipeline"]
+    frames = frames_with_faces_coming_and_going()
+    tracker, session = FaceTracker(), LiveSession(EMOTIONS, alert_after_s=1.5)
+    ids, alerts = [], []
+    for frame in frames:
+        probs = np.array([[f["emotion"]["scores"][label] for label in EMOTIONS] for f in frame["faces"]])
+        frame_ids, _, _ = tracker.update([f["box"] for f in frame["faces"]], probs)
+        ids.append(frame_ids)
+        alerts.append(session.add(frame["now"], frame_ids, frame["faces"]))
+    assert [a["track"] for frame_alerts in alerts for a in frame_alerts] == [1, 3]  # A after 1.5 s, C; never B
+
+    job = {"labels": list(EMOTIONS), "pipeline": pipeline, "alert_after_s": 1.5, "frames": frames}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    done = subprocess.run([node, str(REPO / "tests" / "js" / "session_dump.mjs"), str(tmp_path / "job.json")],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    browser = json.loads(done.stdout)
+    assert browser["ids"] == ids
+    assert browser["alerts"] == alerts
+    assert browser["summary"] == session.summary()
+
+    def parsed(text):
+        rows = list(csv.reader(io.StringIO(text)))
+        return rows[0], [[float(v) if v.replace(".", "").isdigit() else v for v in row] for row in rows[1:]]
+
+    assert parsed(browser["csv"]) == parsed(session.csv_text())

@@ -1,0 +1,57 @@
+"""Calibrated probabilities: the browser (web_static/js/models.js in a real headless Chromium, the committed
+bundle, the page's wasm backend) gives the same temperature-scaled probabilities as Python (core.models) on real
+FER2013 PublicTest faces. The bundle's metadata.json must carry the model folder's temperature (`python -m export`)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.harness import launch_chromium
+from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
+from test_web_page import WEB_MODELS, collect_errors, server, wait_for  # noqa: F401  (server is a fixture)
+
+FACES = 48
+TOLERANCE = 1e-4  # float32 wasm vs TensorFlow; the export check finds ~1e-6 before the temperature
+
+
+def test_browser_and_python_give_the_same_calibrated_probabilities(server, fer_csv, playwright_instance):  # noqa: F811
+    from train.data import load_fer2013
+
+    folder_meta = json.loads((EMOTION_MODEL_DIR / "metadata.json").read_text())
+    bundle_meta = json.loads((WEB_MODELS / "emotion" / "metadata.json").read_text())
+    assert bundle_meta.get("temperature", 1.0) == folder_meta.get("temperature", 1.0), \
+        "web_static/models/emotion has another temperature than models/emotion: re-run `python -m export --all`"
+    assert folder_meta.get("temperature", 1.0) != 1.0, "the shipped model has no fitted temperature (train.calibrate)"
+
+    images, _, _ = load_fer2013(fer_csv, usage="PublicTest")
+    faces = images[:FACES].astype(np.float32)
+    model = FacialExpressionModel(EMOTION_MODEL_DIR)
+    python = model.predict_proba(faces)
+    raw = model.predict_proba(faces, calibrated=False)
+    assert np.abs(python - raw).max() > 10 * TOLERANCE  # the temperature visibly changes these faces
+
+    browser = launch_chromium(playwright_instance)
+    try:
+        page = browser.new_page()
+        errors = collect_errors(page)
+        page.goto(server + "?camera=0")
+        wait_for(page, "window.pageState && window.pageState.ready")
+        got = page.evaluate(
+            """async ({faces, n}) => {
+                 const {FaceClassifier} = await import('./js/models.js');
+                 const classifier = await FaceClassifier.load('models/emotion/');
+                 return {temperature: classifier.temperature,
+                         probs: await classifier.classifyCrops(new Float32Array(faces), n)};
+               }""",
+            {"faces": faces.ravel().tolist(), "n": FACES},
+        )
+        assert not errors, errors
+    finally:
+        browser.close()
+    assert got["temperature"] == pytest.approx(model.temperature)
+    js = np.array(got["probs"], dtype=np.float64)
+    assert js.shape == python.shape
+    diff = np.abs(js - python).max()
+    assert diff <= TOLERANCE, f"browser and Python calibrated probabilities differ by up to {diff:.2e}"
+    np.testing.assert_array_equal(js.argmax(axis=1), python.argmax(axis=1))

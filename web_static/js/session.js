@@ -1,0 +1,148 @@
+// The twin of core/session.py: live-session analytics per tracked face, in memory only. Fed every analysed camera
+// frame (add(now, trackIds, faces), faces in the CLI JSON shape, ids from tracking.js); keeps samples (at most one per
+// sample_every_s, a row per tracked face: time, track, expression and its probabilities, mask; never an image), the
+// time per expression, the faces seen and how many were unmasked, and the alerts with a minimum duration (a face
+// unmasked in every sample for >= alertAfterS raises one alert, once per face). The constants are
+// core.session.session_metadata() from models/index.json ("pipeline" -> "session"); the labels come from the
+// expression model's metadata.json.
+
+export class LiveSession {
+  constructor(emotionLabels, constants, alertAfterS = constants.alert_after_s) {
+    this.labels = emotionLabels.slice();
+    this.constants = constants;
+    this.alertAfterS = alertAfterS;
+    this.sampleEveryS = constants.sample_every_s;
+    this.reset();
+  }
+
+  reset() {
+    this.start = null;
+    this.lastSample = null;
+    this.rows = [];
+    this.samples = 0;
+    this.faces = new Map();  // track id -> {firstS, lastS, expression, unmaskedSince, everUnmasked, alerted}
+    this.seconds = Object.fromEntries(this.labels.map(label => [label, 0]));
+    this.alerts = [];
+    this.version = 0;
+  }
+
+  // One analysed frame at time `now` (seconds). Returns the alerts it raised.
+  add(now, trackIds, faces) {
+    const c = this.constants;
+    if (!trackIds.length) return [];
+    if (this.start === null) this.start = now;
+    if (this.lastSample !== null && now - this.lastSample < this.sampleEveryS) return [];
+    this.lastSample = now;
+    const scale = 10 ** c.time_decimals;
+    const t = Math.round((now - this.start) * scale) / scale;
+    const raised = [];
+    trackIds.forEach((track, i) => {
+      const face = faces[i];
+      const expression = face.emotion.label;
+      let record = this.faces.get(track);
+      if (!record) {
+        record = {firstS: t, lastS: t, expression, unmaskedSince: null, everUnmasked: false, alerted: false};
+        this.faces.set(track, record);
+      } else {
+        const gap = t - record.lastS;
+        if (gap <= c.max_gap_s) this.seconds[record.expression] += gap;
+        else record.unmaskedSince = null;
+        record.lastS = t;
+        record.expression = expression;
+      }
+      const mask = face.mask;
+      if (mask && mask.label === c.unmasked_label) {
+        record.everUnmasked = true;
+        if (record.unmaskedSince === null) record.unmaskedSince = t;
+        if (!record.alerted && t - record.unmaskedSince >= this.alertAfterS - 1e-9) {
+          record.alerted = true;
+          const alert = {time_s: t, track, text: fill(c.alert_text, {track, seconds: this.alertAfterS})};
+          this.alerts.push(alert);
+          raised.push(alert);
+        }
+      } else {
+        record.unmaskedSince = null;
+      }
+      if (this.rows.length < c.max_rows) {
+        this.rows.push([t, track, expression, ...this.labels.map(label => face.emotion.scores[label]),
+          mask ? mask.label : '', mask ? mask.score : '']);
+      }
+    });
+    this.samples += 1;
+    this.version += 1;
+    return raised;
+  }
+
+  summary() {
+    const records = [...this.faces.values()];
+    return {
+      faces: records.length,
+      unmasked_faces: records.filter(r => r.everUnmasked).length,
+      samples: this.samples,
+      rows: this.rows.length,
+      seconds: Object.fromEntries(this.labels.map(l => [l, Math.round(this.seconds[l] * 100) / 100])),
+      alerts: this.alerts.slice(),
+    };
+  }
+
+  // [time_s, track, expression, its probability] of the samples in the last timeline_window_s seconds.
+  timeline() {
+    if (!this.rows.length) return [];
+    const since = this.rows[this.rows.length - 1][0] - this.constants.timeline_window_s;
+    return this.rows.filter(row => row[0] >= since).map(row => [row[0], row[1], row[2], row[3 + this.labels.indexOf(row[2])]]);
+  }
+
+  header() {
+    return ['time_s', 'track', 'expression', ...this.labels.map(l => `p_${l}`), 'mask', 'mask_score'];
+  }
+
+  csvText() {
+    return [this.header(), ...this.rows].map(row => row.join(',')).join('\n') + '\n';
+  }
+}
+
+// "{track}"-style placeholders, as Python's str.format.
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
+}
+
+// The session's expression timeline on a canvas: one row per face (the last rows seen), one coloured mark per sample
+// (colour = expression, hues spread evenly over the labels), the last timeline_window_s seconds.
+export function drawTimeline(canvas, session) {
+  const ctx = canvas.getContext('2d');
+  const {width, height} = canvas;
+  ctx.clearRect(0, 0, width, height);
+  const points = session.timeline();
+  const perRow = 4;  // legend entries per line
+  const legend = 13 * Math.ceil(session.labels.length / perRow) + 2;
+  const colour = label => `hsl(${Math.round(360 * session.labels.indexOf(label) / session.labels.length)}, 70%, 45%)`;
+  ctx.font = '10px sans-serif';
+  session.labels.forEach((label, i) => {
+    const x = 4 + (i % perRow) * (width - 8) / perRow;
+    const y = 3 + 13 * Math.floor(i / perRow);
+    ctx.fillStyle = colour(label);
+    ctx.fillRect(x, y, 8, 8);
+    ctx.fillStyle = '#444';
+    ctx.fillText(label, x + 10, y + 8);
+  });
+  if (!points.length) return;
+  const tracks = [...new Set(points.map(p => p[1]))].slice(-8);
+  const t1 = points[points.length - 1][0];
+  const t0 = Math.max(0, t1 - session.constants.timeline_window_s);
+  const left = 44;
+  const rowH = (height - legend - 4) / tracks.length;
+  tracks.forEach((track, r) => {
+    ctx.fillStyle = '#444';
+    ctx.fillText(`face ${track}`, 2, legend + r * rowH + rowH / 2 + 4);
+  });
+  const markW = Math.max(2, 1.5 * (width - left) * session.sampleEveryS / Math.max(t1 - t0, session.sampleEveryS * 20));
+  for (const [t, track, expression, p] of points) {
+    const r = tracks.indexOf(track);
+    if (r < 0) continue;
+    const x = left + (width - left - markW) * (t1 > t0 ? (t - t0) / (t1 - t0) : 1);
+    ctx.globalAlpha = 0.35 + 0.65 * p;
+    ctx.fillStyle = colour(expression);
+    ctx.fillRect(x, legend + r * rowH + 2, markW, rowH - 4);
+  }
+  ctx.globalAlpha = 1;
+}
