@@ -232,9 +232,11 @@ class FacePipeline:
         return annotated
 
     def run(self, image, tracker: FaceTracker | None = None) -> tuple[np.ndarray, FrameResult]:
-        """process + annotate: one frame from the camera to the annotated image."""
-        result = self.process(image, tracker)
-        return self.annotate(image, result), result
+        """process + annotate: one frame from the camera to the annotated image. The frame is made a contiguous RGB
+        array once, here, for both (a mirrored view, frame[:, ::-1], costs about 2.6 ms to copy at 640x480)."""
+        frame = to_rgb_frame(image)
+        result = self.process(frame, tracker)
+        return self.annotate(frame, result), result
 
     def run_video(self, path, tracker: FaceTracker | None = None, writer: VideoWriter | None = None,
                   max_frames: int | None = None):

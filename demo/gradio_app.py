@@ -42,6 +42,7 @@ from pathlib import Path
 import functools
 import json
 
+import cv2
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ TEMP_PREFIX = "facexp-gradio-"  # private temp dirs are named facexp-gradio-<pid
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 STREAM_EVERY_S = float(os.environ.get("FACEXP_STREAM_EVERY_S", 0.066))  # the browser sends a frame this often (0.1 caps at 10/s)
+STREAM_SIZE = os.environ.get("FACEXP_STREAM_SIZE", "640x480")  # the camera is asked for this (Gradio's default: 1920x1440)
 STREAM_TIME_LIMIT_S = 600  # one webcam session streams at most this long, then the user clicks again
 STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per second
 FRAME_TTL_S = float(os.environ.get("FACEXP_FRAME_TTL_S", 10))  # shown images are deleted from GRADIO_TEMP_DIR after this
@@ -388,7 +390,7 @@ def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, s
         return None, gr.skip(), gr.skip(), BUSY_STREAMS.format(n=STREAM_SLOTS.limit), session
     start = time.perf_counter()
     if mirror:
-        frame = frame[:, ::-1]
+        frame = cv2.flip(frame, 1)  # a contiguous copy in 0.1 ms (frame[:, ::-1] is a view that costs 2.6 ms to copy)
     session["tracker"].smoothing = SMOOTHING if smoothing else 0.0  # tracked either way: the session needs the ids
     STREAM_SLOTS.frame_started()
     try:
@@ -597,6 +599,13 @@ def bind(handler, pipeline: FacePipeline):
     return bound
 
 
+def camera_constraints(size: str) -> dict:
+    """getUserMedia constraints asking for a WIDTHxHEIGHT camera: every streamed frame is JPEG-encoded in the browser
+    and decoded in the server, so a smaller frame is cheaper on both sides (the detector sees 192x192 anyway)."""
+    width, height = (int(value) for value in size.lower().split("x"))
+    return {"video": {"width": {"ideal": width}, "height": {"ideal": height}}}
+
+
 def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
     """The Blocks layout: three tabs, their widgets and the handlers bound to `pipeline`."""
     make_image_cache_atomic()
@@ -611,7 +620,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
-                                      webcam_options=gr.WebcamOptions(mirror=False))
+                                      webcam_options=gr.WebcamOptions(mirror=False, constraints=camera_constraints(STREAM_SIZE)))
                     with gr.Row():
                         mirror = gr.Checkbox(value=True, label="Mirror")
                         smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
@@ -621,7 +630,7 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
                 with gr.Column():
                     webcam_out = gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT, elem_id="webcam-output")
                     webcam_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
-            webcam_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
+            webcam_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False, elem_id="webcam-table")
             webcam.stream(bind(webcam_frame, pipeline), [webcam, mirror, smoothing, session],
                           [webcam_out, webcam_chart, webcam_table, readout, session],
                           stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=STREAM_EVENT_LIMIT,

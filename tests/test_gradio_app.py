@@ -322,6 +322,66 @@ def test_webcam_without_camera_says_why(server, media_dir, playwright_instance, 
     assert message == CAMERA_ERRORS["NotAllowedError" if camera == "denied" else "NotFoundError"]
 
 
+COUNT_SHOWN_JS = """() => { window.__shown = 0; let last = null; const root = document.querySelector('#webcam-output');
+  new MutationObserver(() => { const img = root.querySelector('img'); if (img && img.src !== last) { last = img.src; window.__shown++; } })
+    .observe(root, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']}); }"""
+TRACK_IDS_JS = """() => { const table = document.querySelector('#webcam-table');
+  return {headers: [...table.querySelectorAll('thead th')].map(th => th.textContent.trim()),
+          rows: [...table.querySelectorAll('tbody tr')].map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent.trim()))}; }"""
+
+
+def track_ids(page) -> list[str]:
+    """The `track` column of the webcam tab's face table, as the page shows it."""
+    table = page.evaluate(TRACK_IDS_JS)
+    column = next(i for i, text in enumerate(table["headers"]) if text.startswith("track"))
+    offset = len(table["rows"][0]) - len(table["headers"]) if table["rows"] else 0  # a leading row-number cell, if any
+    return sorted(row[column + offset] for row in table["rows"] if any(row)), table
+
+
+def shown_frame(page):
+    import base64
+
+    import cv2
+
+    png = np.frombuffer(base64.b64decode(page.evaluate(SHOWN_FRAME_JS).split(",", 1)[1]), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir, playwright_instance, tmp_path):
+    """Two browsers stream at the same time (two faces, one face): both get annotated frames, neither shows an error,
+    and each session's tracker numbers its own faces from 1 (one shared tracker would renumber them on every frame)."""
+    photos = {"two_people.jpg": 2, "obama.jpg": 1}
+    browsers = [launch_chromium(playwright_instance, camera_file_from_image(media_dir / name, tmp_path)) for name in photos]
+    try:
+        pages = [browser.new_page() for browser in browsers]
+        for page in pages:
+            page.goto(server["url"])
+            page.get_by_text("Click to Access Webcam").click()
+            page.wait_for_selector('video[data-testid="webcam-video"]', timeout=30_000)
+        for page in pages:
+            page.wait_for_timeout(500)
+            page.evaluate(COUNT_SHOWN_JS)
+            page.locator('[aria-label="capture photo"]').first.click()  # both stream from here on
+        for page, faces in zip(pages, photos.values()):
+            page.wait_for_function(f"document.querySelector('#webcam-readout').innerText.includes('{faces} face(s)')",
+                                   timeout=60_000)
+        readouts = [page.locator("#webcam-readout").inner_text() for page in pages]
+        for page, readout in zip(pages, readouts):  # both still streaming: their readouts (frames/s, ms) move on
+            page.wait_for_function("(old) => document.querySelector('#webcam-readout').innerText !== old", arg=readout,
+                                   timeout=30_000)
+        for page, faces in zip(pages, photos.values()):
+            assert page.evaluate("window.__shown") >= 1
+            assert box_pixels(shown_frame(page)) > 300
+            ids, table = track_ids(page)
+            assert ids and set(ids) <= {str(i) for i in range(1, faces + 1)}, table  # shared: ids would climb
+            assert page.locator(".toast-body.error").count() == 0
+            page.locator('[aria-label="capture photo"]').first.click()  # stop
+    finally:
+        for browser in browsers:
+            browser.close()
+    assert server["process"].poll() is None
+
+
 def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(server, media_dir, playwright_instance,
                                                                             tmp_path):
     """The webcam tab's session panel (core.session via the stream's tracker): two bare faces on the fake camera,
