@@ -167,7 +167,7 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "export", "--model", str(tmp_path / "nowhere"), "--out",
                              str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
-    assert "export FAILED" in result.stderr and "missing model.json" in result.stderr
+    assert "export FAILED" in result.stderr and "nowhere: no such model folder" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

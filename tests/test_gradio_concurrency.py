@@ -122,5 +122,5 @@ def test_cancelling_a_video_frees_the_worker(one_stream_server, media_dir, tmp_p
     match = re.search(r"video short_hamilton_clip.mp4 stopped after (\d+) of 275 frames", log.read_text())
     assert match and int(match.group(1)) < 275, log.read_text()[-2000:]
     # the worker is free: a second video is served (its result is the whole clip)
-    video, csv_path, _, text = client.predict(clip, False, api_name="/predict_video")
+    video, csv_path, _, _, text = client.predict(clip, False, api_name="/predict_video")
     assert "275 frames" in text and Path(csv_path).is_file()
