@@ -387,7 +387,7 @@ def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, s
     if frame is None:
         return None, {}, face_table_empty(), "Waiting for the camera...", session
     if not STREAM_SLOTS.admit(session["id"]):
-        return None, gr.skip(), gr.skip(), BUSY_STREAMS.format(n=STREAM_SLOTS.limit), session
+        return None, {}, face_table_empty(), BUSY_STREAMS.format(n=STREAM_SLOTS.limit), session
     start = time.perf_counter()
     if mirror:
         frame = cv2.flip(frame, 1)  # a contiguous copy in 0.1 ms (frame[:, ::-1] is a view that costs 2.6 ms to copy)
@@ -412,10 +412,13 @@ def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, s
                f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
     if result.note:
         readout += f" | {result.note}"
-    if now - session["widgets_time"] < WIDGETS_EVERY_S:  # less for the browser to redraw: more frames/s
-        return annotated, gr.skip(), gr.skip(), gr.skip(), session
+    if now - session["widgets_time"] < WIDGETS_EVERY_S and "widgets" in session:
+        # Between two refreshes the widgets get their last values again, not gr.skip(): Gradio stores a new copy of
+        # a component in the session for every gr.skip()/gr.update() it is sent (the soak's RSS growth, issue 10).
+        return annotated, *session["widgets"], session
     session["widgets_time"] = now
-    return annotated, main_face_chart(result), face_table(result), readout, session
+    session["widgets"] = (main_face_chart(result), face_table(result), readout)
+    return annotated, *session["widgets"], session
 
 
 def predict_image(pipeline: FacePipeline, image):
@@ -513,20 +516,22 @@ def track_plot(csv_path, track: str | None) -> pd.DataFrame:
 
 
 def session_view(session: dict | None, alert_after_s: float | None, force: bool = False):
-    """The session panel's widgets (summary, timeline, alerts), or gr.skip() for each while nothing changed."""
+    """The session panel's widgets (summary, timeline, alerts); the same values again while nothing changed (not
+    gr.skip(): Gradio keeps a copy of a component in the session for each gr.skip() it is sent, see webcam_frame)."""
     if session is None:
-        return (gr.skip(),) * 3 if not force else ("No face seen yet in this session.", session_timeline(None), "")
+        return EMPTY_SESSION_VIEW
     live = session["live"]
     if alert_after_s and alert_after_s > 0:
         live.alert_after_s = float(alert_after_s)
-    if live.version == session["shown_version"] and not force:
-        return (gr.skip(),) * 3
+    if live.version == session["shown_version"] and not force and "view" in session:
+        return session["view"]
     shown_alerts = session.get("shown_alerts", 0)
     for alert in live.alerts[shown_alerts:]:
         gr.Warning(f"ALERT: {alert['text']}")
     session["shown_version"], session["shown_alerts"] = live.version, len(live.alerts)
     alerts = "\n".join(f"- **{alert['text']}** (at {alert['time_s']:.1f} s)" for alert in live.alerts)
-    return live.summary_text(), session_timeline(live), alerts
+    session["view"] = (live.summary_text(), session_timeline(live), alerts)
+    return session["view"]
 
 
 def session_timeline(live: LiveSession | None) -> pd.DataFrame:
@@ -538,6 +543,9 @@ def session_timeline(live: LiveSession | None) -> pd.DataFrame:
         "expression": pd.Series([row[2] for row in rows], dtype=object),
         "probability": pd.Series([row[3] for row in rows], dtype=float),
     })
+
+
+EMPTY_SESSION_VIEW = ("No face seen yet in this session.", session_timeline(None), "")
 
 
 def expression_colors() -> dict[str, str]:
