@@ -14,33 +14,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from tests.harness import litert_cpu_ms_per_call
+
 
 def litert_cpu_ms_per_face(model, faces: int, runs: int) -> float:
-    from ai_edge_litert.interpreter import Interpreter
+    from core.models import convert_to_tflite
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.tflite"
-        model.export(str(path), format="litert", verbose=False)
-        interpreter = Interpreter(model_content=path.read_bytes(), num_threads=1)
     batch = np.random.default_rng(0).uniform(0, 255, size=(2 * faces, 48, 48, 1)).astype(np.float32)  # + flipped
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, batch.shape)
-    interpreter.allocate_tensors()
-    samples = []
-    for i in range(runs + 10):
-        start = time.thread_time()
-        interpreter.set_tensor(index, batch)
-        interpreter.invoke()
-        interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-        if i >= 10:
-            samples.append((time.thread_time() - start) * 1000)
-    return float(np.median(samples)) / faces
+    return litert_cpu_ms_per_call(convert_to_tflite(model), batch, runs) / faces
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.harness import litert_cpu_ms_per_call
+
 FORMATS = ("float32", "dynamic-range int8", "float16", "int8")
 BATCH = 256
 
@@ -51,21 +53,8 @@ def run_all(content: bytes, faces: np.ndarray) -> np.ndarray:
 
 
 def cpu_ms_per_face(content: bytes, faces: np.ndarray, count: int, runs: int = 200) -> float:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content, num_threads=1)
-    index = interpreter.get_input_details()[0]["index"]
     batch = np.ascontiguousarray(np.concatenate([faces[:count], faces[:count, :, ::-1]]))  # flip TTA
-    interpreter.resize_tensor_input(index, batch.shape)
-    interpreter.allocate_tensors()
-    samples = []
-    for i in range(runs + 10):
-        start = time.thread_time()
-        interpreter.set_tensor(index, batch)
-        interpreter.invoke()
-        if i >= 10:
-            samples.append((time.thread_time() - start) * 1000)
-    return float(np.median(samples)) / count
+    return litert_cpu_ms_per_call(content, batch, runs) / count
 
 
 def main() -> None:

@@ -137,7 +137,7 @@ def save_model_folder(model, folder: Path, metadata: dict, check_faces=None) -> 
     write_tflite(folder, check_faces, model=weights_only)
 
 
-def _convert_to_tflite(model) -> bytes:
+def convert_to_tflite(model) -> bytes:
     """`model.export(format="litert")` into a temporary folder; the .tflite bytes."""
     with tempfile.TemporaryDirectory(prefix="facexp-litert-") as tmp:
         path = Path(tmp) / TFLITE_FILE
@@ -174,7 +174,7 @@ def write_tflite(folder: Path, faces=None, model=None, log=log.info) -> dict:
             faces = faces[..., None]
         faces = faces[np.linspace(0, len(faces) - 1, min(len(faces), TFLITE_CHECK_FACES)).round().astype(int)]
         source = f"{len(faces)} real faces"
-    content = _convert_to_tflite(model)
+    content = convert_to_tflite(model)
     reference = _keras_reference(model, faces, flip=False)
     lite = _interpreter_probabilities(_interpreter(content, folder / TFLITE_FILE), flip=False)
     got = np.concatenate([lite(faces[i:i + 64]) for i in range(0, len(faces), 64)])
@@ -275,7 +275,7 @@ BACKENDS = ("tensorflow", "litert")
 def litert_probabilities(model, flip: bool):
     """`model` converted in memory to LiteRT (`model.export(format="litert")`, a few seconds), as a function of a
     float32 batch returning probabilities (averaged with the mirrored faces when `flip`)."""
-    return _interpreter_probabilities(_interpreter(_convert_to_tflite(model), Path(TFLITE_FILE)), flip)
+    return _interpreter_probabilities(_interpreter(convert_to_tflite(model), Path(TFLITE_FILE)), flip)
 
 
 def _interpreter_probabilities(interpreter, flip: bool):

@@ -19,6 +19,8 @@ the label lists through the models' metadata.json.
 
 from __future__ import annotations
 
+import bisect
+
 from dataclasses import dataclass
 
 from core.labels import MASK_LABELS
@@ -150,7 +152,8 @@ class LiveSession:
             return []
         since = self.rows[-1][0] - window_s
         index = {label: 3 + i for i, label in enumerate(self.emotion_labels)}
-        return [(row[0], row[1], row[2], row[index[row[2]]]) for row in self.rows if row[0] >= since]
+        first = bisect.bisect_left(self.rows, since, key=lambda row: row[0])  # rows are in time order
+        return [(row[0], row[1], row[2], row[index[row[2]]]) for row in self.rows[first:]]
 
     def csv_text(self) -> str:
         import csv

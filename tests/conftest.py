@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import TINY_FER_ROWS, in_ci, require
+from tests.harness import TINY_FER_ROWS, free_port, require, skip_or_fail, start_server, stop_server
 from train.data import FER2013_CSV, data_dir
 
 
@@ -50,9 +50,7 @@ def node() -> str:
     """The Node.js binary (the JS twins of core/ run in it), or a skip (a failure under CI)."""
     path = shutil.which("node")
     if not path:
-        if in_ci():
-            pytest.fail("CI=true: node is not installed")
-        pytest.skip("node is not installed")
+        skip_or_fail("node is not installed")
     return path
 
 
@@ -71,3 +69,17 @@ def tiny_csv(fer_csv, tmp_path_factory):
     path = tmp_path_factory.mktemp("fer") / "tiny.csv"
     path.write_text(header + "".join(train + public))
     return path
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory):
+    """`python app.py web` on a free port (the in-browser page), for the tests of one module."""
+    from demo.web_server import missing_files
+
+    missing = missing_files()
+    if missing:
+        skip_or_fail("the page's files are missing: " + "; ".join(missing))
+    port = free_port()
+    process = start_server(["web", "--port", str(port), "--quiet"], port, tmp_path_factory.mktemp("web") / "server.log")
+    yield f"http://127.0.0.1:{port}/"
+    stop_server(process)

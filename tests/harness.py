@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+WEB_MODELS = REPO / "web_static" / "models"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -34,13 +35,17 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def skip_or_fail(message: str):
+    """Skip with the reason, or fail under CI (where nothing the tests need may be missing)."""
+    if in_ci():
+        pytest.fail("CI=true: " + message)
+    pytest.skip(message)
+
+
 def require(path: Path, what: str) -> Path:
     """Skip (or fail under CI) when a data file or folder is missing."""
     if not path.exists():
-        message = f"{what} not found at {path} (set FACEXP_DATA to the folder holding fer2013/, facemask/, media/)"
-        if in_ci():
-            pytest.fail("CI=true: " + message)
-        pytest.skip(message)
+        skip_or_fail(f"{what} not found at {path} (set FACEXP_DATA to the folder holding fer2013/, facemask/, media/)")
     return path
 
 
@@ -104,10 +109,7 @@ def launch_chromium(playwright, camera_file: Path | None = None, allow_camera: b
     """A real headless Debian Chromium; with a fake camera playing `camera_file` when given, whose permission prompt
     is accepted (or, with allow_camera=False, refused as a user who clicks "Block")."""
     if not Path(CHROMIUM).exists():
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if in_ci():
-            pytest.fail("CI=true: " + message)
-        pytest.skip(message)
+        skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     args = list(CHROMIUM_FLAGS)
     if camera_file is not None:
         args += ["--use-fake-ui-for-media-stream"] if allow_camera else []
@@ -174,3 +176,44 @@ def train_command(csv, out, run_dir, epochs, *extra):
     """`python -m train.train` on a small CSV, batch 32, quiet, writing `out` and `run_dir`."""
     return [sys.executable, "-m", "train.train", "--task", "emotion", "--data", str(csv), "--epochs", str(epochs),
             "--batch-size", "32", "--out", str(out), "--run-dir", str(run_dir), "--quiet", *extra]
+
+
+def wait_for(page, expression: str, timeout: float = 90.0):
+    """Poll a JS expression (page.evaluate runs outside the page's CSP; wait_for_function would need eval)."""
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = page.evaluate(f"() => ({expression})")
+        if value:
+            return value
+        time.sleep(0.2)
+    state = page.evaluate("() => ({error: window.pageState && window.pageState.error, "
+                          "status: document.getElementById('status').textContent, "
+                          "message: document.getElementById('message').textContent})")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {expression!r}; page state: {state}")
+
+
+def collect_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+    page.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
+    return errors
+
+
+def litert_cpu_ms_per_call(content: bytes, batch: np.ndarray, runs: int = 200) -> float:
+    """Median CPU time (of the calling thread, so a loaded machine changes it little) of one LiteRT call on `batch`,
+    one interpreter thread as the app runs it, after 10 warm-up calls."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content, num_threads=1)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, batch.shape)
+    interpreter.allocate_tensors()
+    samples = []
+    for i in range(runs + 10):
+        start = time.thread_time()
+        interpreter.set_tensor(index, batch)
+        interpreter.invoke()
+        if i >= 10:
+            samples.append((time.thread_time() - start) * 1000)
+    return float(np.median(samples))

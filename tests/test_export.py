@@ -14,20 +14,11 @@ import sys
 import numpy as np
 import pytest
 
-from tests.harness import REPO, in_ci
+from tests.harness import REPO, WEB_MODELS, skip_or_fail
 
 
 from export import ExportError
 from export.tfjs_layers import build_bundle, model_topology, quantize
-
-WEB_MODELS = REPO / "web_static" / "models"
-
-
-def skip_or_fail(message: str):
-    if in_ci():
-        pytest.fail("CI=true: " + message)
-    pytest.skip(message)
-
 
 @pytest.fixture(scope="module")
 def emotion_dir():

@@ -7,15 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from tests.harness import launch_chromium
+from tests.harness import WEB_MODELS, collect_errors, launch_chromium, wait_for
 from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
-from test_web_page import WEB_MODELS, collect_errors, server, wait_for  # noqa: F401  (server is a fixture)
 
 FACES = 48
 TOLERANCE = 1e-4  # float32 wasm vs TensorFlow; the export check finds ~1e-6 before the temperature
 
 
-def test_browser_and_python_give_the_same_calibrated_probabilities(server, fer_csv, playwright_instance):  # noqa: F811
+def test_browser_and_python_give_the_same_calibrated_probabilities(web_server, fer_csv, playwright_instance):
     from train.data import load_fer2013
 
     folder_meta = json.loads((EMOTION_MODEL_DIR / "metadata.json").read_text())
@@ -35,7 +34,7 @@ def test_browser_and_python_give_the_same_calibrated_probabilities(server, fer_c
     try:
         page = browser.new_page()
         errors = collect_errors(page)
-        page.goto(server + "?camera=0")
+        page.goto(web_server + "?camera=0")
         wait_for(page, "window.pageState && window.pageState.ready")
         got = page.evaluate(
             """async ({faces, n}) => {

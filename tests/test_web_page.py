@@ -12,72 +12,29 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.harness import REPO, camera_file_from_image, free_port, in_ci, launch_chromium, start_server, stop_server
+from tests.harness import REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, skip_or_fail, wait_for
 
-from demo.web_server import missing_files
-
-WEB_MODELS = REPO / "web_static" / "models"
 AMBER = (255, 191, 0)  # face box colour without a mask model (core/draw.py, web_static/js/draw.js)
 PARITY_PHOTOS = ("2008_002506.jpg", "angry.jpg", "bbt1.jpg", "biden.jpg", "happy.jpg", "obama.jpg",
                  "obama_and_biden.jpg", "sad.jpg", "surprised.jpg", "two_people.jpg")
-
-
-def skip_or_fail(message: str):
-    if in_ci():
-        pytest.fail("CI=true: " + message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    missing = missing_files()
-    if missing:
-        skip_or_fail("the page's files are missing: " + "; ".join(missing))
-    port = free_port()
-    process = start_server(["web", "--port", str(port), "--quiet"], port, tmp_path_factory.mktemp("web") / "server.log")
-    yield f"http://127.0.0.1:{port}/"
-    stop_server(process)
-
-
-def wait_for(page, expression: str, timeout: float = 90.0):
-    """Poll a JS expression (page.evaluate runs outside the page's CSP; wait_for_function would need eval)."""
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        value = page.evaluate(f"() => ({expression})")
-        if value:
-            return value
-        time.sleep(0.2)
-    state = page.evaluate("() => ({error: window.pageState && window.pageState.error, "
-                          "status: document.getElementById('status').textContent, "
-                          "message: document.getElementById('message').textContent})")
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {expression!r}; page state: {state}")
-
-
-def collect_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
-    page.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
-    return errors
 
 
 def labels_of(model: str) -> list[str]:
     return json.loads((WEB_MODELS / model / "metadata.json").read_text())["labels"]
 
 
-def test_fake_camera_face_gets_a_labelled_box(server, media_dir, playwright_instance, tmp_path):
+def test_fake_camera_face_gets_a_labelled_box(web_server, media_dir, playwright_instance, tmp_path):
     camera = camera_file_from_image(media_dir / "happy.jpg", tmp_path)
     browser = launch_chromium(playwright_instance, camera)
     try:
         page = browser.new_page()
         errors = collect_errors(page)
-        page.goto(server)
+        page.goto(web_server)
         wait_for(page, "window.lastResult && window.lastResult.source === 'camera' && window.lastResult.frame >= 5 "
                        "&& window.lastResult.faces.length > 0")
         result = page.evaluate("() => window.lastResult")
@@ -120,7 +77,7 @@ def test_fake_camera_face_gets_a_labelled_box(server, media_dir, playwright_inst
     ("denied", "NotAllowedError", "permission was denied"),
     ("no-camera", "NotFoundError", "no camera was found"),
 ])
-def test_camera_problems_give_a_clear_message(server, playwright_instance, case, error, words):
+def test_camera_problems_give_a_clear_message(web_server, playwright_instance, case, error, words):
     if case == "denied":
         # a (fake) camera exists, but permission is not granted: headless Chromium refuses the request
         from tests.harness import CHROMIUM, CHROMIUM_FLAGS
@@ -132,7 +89,7 @@ def test_camera_problems_give_a_clear_message(server, playwright_instance, case,
         browser = launch_chromium(playwright_instance)  # no camera device at all
     try:
         page = browser.new_context(permissions=[] if case == "denied" else ["camera"]).new_page()
-        page.goto(server)
+        page.goto(web_server)
         wait_for(page, "window.pageState && ['error', 'unavailable'].includes(window.pageState.camera)")
         assert page.evaluate("() => window.pageState.cameraError") == error
         message = page.locator("#message")
@@ -155,7 +112,7 @@ def python_model_matches_bundle(task: str, model_dir: Path) -> bool:
                for name, data in shards.items())
 
 
-def test_upload_parity_with_python_predict(server, media_dir, playwright_instance, tmp_path):
+def test_upload_parity_with_python_predict(web_server, media_dir, playwright_instance, tmp_path):
     from core.pipeline import emotion_model_dir, mask_model_dir
 
     photos = [media_dir / name for name in PARITY_PHOTOS if (media_dir / name).is_file()]
@@ -186,7 +143,7 @@ def test_upload_parity_with_python_predict(server, media_dir, playwright_instanc
     try:
         page = browser.new_page()
         errors = collect_errors(page)
-        page.goto(server + "?camera=0")
+        page.goto(web_server + "?camera=0")
         wait_for(page, "window.pageState && window.pageState.ready")
         report = []
         for photo in photos:
@@ -219,13 +176,13 @@ def test_upload_parity_with_python_predict(server, media_dir, playwright_instanc
         browser.close()
 
 
-def test_cpu_fallback_backend_gives_the_same_result(server, media_dir, playwright_instance):
+def test_cpu_fallback_backend_gives_the_same_result(web_server, media_dir, playwright_instance):
     browser = launch_chromium(playwright_instance)
     try:
         results = {}
         for backend in ("wasm", "cpu"):
             page = browser.new_page()
-            page.goto(server + f"?camera=0&backend={backend}")
+            page.goto(web_server + f"?camera=0&backend={backend}")
             wait_for(page, "window.pageState && window.pageState.ready")
             assert page.evaluate("() => window.pageState.backend") == backend
             page.set_input_files("#upload", str(media_dir / "happy.jpg"))
@@ -240,13 +197,13 @@ def test_cpu_fallback_backend_gives_the_same_result(server, media_dir, playwrigh
         browser.close()
 
 
-def test_uploads_that_are_not_usable_images_are_refused_clearly(server, playwright_instance, tmp_path):
+def test_uploads_that_are_not_usable_images_are_refused_clearly(web_server, playwright_instance, tmp_path):
     not_an_image = tmp_path / "notes.txt"
     not_an_image.write_text("not a photo")
     browser = launch_chromium(playwright_instance)
     try:
         page = browser.new_page()
-        page.goto(server + "?camera=0")
+        page.goto(web_server + "?camera=0")
         wait_for(page, "window.pageState && window.pageState.ready")
         page.set_input_files("#upload", str(not_an_image))
         wait_for(page, "!document.getElementById('message').hidden")

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.harness import REPO, free_port, in_ci, start_server, stop_server
+from tests.harness import REPO, free_port, skip_or_fail, start_server, stop_server
 
 from demo.web_server import VENDOR_FILES, missing_files
 
@@ -21,10 +21,7 @@ from demo.web_server import VENDOR_FILES, missing_files
 def server(tmp_path_factory):
     missing = missing_files()
     if missing:
-        message = "the page's files are missing: " + "; ".join(missing)
-        if in_ci():
-            pytest.fail("CI=true: " + message)
-        pytest.skip(message)
+        skip_or_fail("the page's files are missing: " + "; ".join(missing))
     port = free_port()
     process = start_server(["web", "--port", str(port), "--quiet"], port, tmp_path_factory.mktemp("web") / "server.log")
     yield port

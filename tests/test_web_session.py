@@ -11,8 +11,7 @@ import time
 
 from core.labels import EMOTIONS
 from core.session import ALERT_AFTER_S, SAMPLE_EVERY_S, csv_header
-from tests.harness import camera_file_from_image, launch_chromium
-from tests.test_web_page import WEB_MODELS, collect_errors, server, skip_or_fail, wait_for  # noqa: F401 (fixture)
+from tests.harness import WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, skip_or_fail, wait_for
 
 PHOTO = "two_people.jpg"  # two bare faces (tests/harness.py MEDIA_FACES)
 MAX_FIELD_CHARS = 32  # a CSV field holding an image (base64, pixel lists) would be far longer
@@ -23,7 +22,7 @@ def alerts_of(page) -> list[dict]:
                          ".map(li => ({track: li.dataset.track, text: li.textContent}))")
 
 
-def test_unmasked_faces_raise_one_alert_each_and_the_session_csv_downloads(server, media_dir, playwright_instance,  # noqa: F811
+def test_unmasked_faces_raise_one_alert_each_and_the_session_csv_downloads(web_server, media_dir, playwright_instance,
                                                                           tmp_path):
     if not (WEB_MODELS / "mask" / "metadata.json").is_file():
         skip_or_fail("no mask bundle in web_static/models (python -m export --all)")
@@ -32,7 +31,7 @@ def test_unmasked_faces_raise_one_alert_each_and_the_session_csv_downloads(serve
     try:
         page = browser.new_page(accept_downloads=True)
         errors = collect_errors(page)
-        page.goto(server)
+        page.goto(web_server)
         wait_for(page, "document.querySelectorAll('#session-alerts li').length >= 2", timeout=120)
         assert page.locator("#alert-after").input_value() == f"{ALERT_AFTER_S:g}"  # the setting's default
         first = alerts_of(page)

@@ -89,7 +89,9 @@ export class LiveSession {
   timeline() {
     if (!this.rows.length) return [];
     const since = this.rows[this.rows.length - 1][0] - this.constants.timeline_window_s;
-    return this.rows.filter(row => row[0] >= since).map(row => [row[0], row[1], row[2], row[3 + this.labels.indexOf(row[2])]]);
+    let first = this.rows.length;  // rows are in time order: walk back from the newest
+    while (first > 0 && this.rows[first - 1][0] >= since) first--;
+    return this.rows.slice(first).map(row => [row[0], row[1], row[2], row[3 + this.labels.indexOf(row[2])]]);
   }
 
   header() {
