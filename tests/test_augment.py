@@ -14,9 +14,10 @@ def faces(facemask_dir, n=8):
     return np.stack([read_image(p, 64, 3) for p in paths])
 
 
-def sharpness(x):
+def sharpness_per_axis(x):
+    """Mean absolute second difference down the rows and along the columns: the fine detail blur removes."""
     x = np.asarray(x, np.float32)
-    return float(np.abs(np.diff(x, axis=1)).mean() + np.abs(np.diff(x, axis=2)).mean())
+    return np.array([np.abs(np.diff(x, n=2, axis=1)).mean(), np.abs(np.diff(x, n=2, axis=2)).mean()])
 
 
 def test_plain_config_changes_nothing(facemask_dir):
@@ -29,7 +30,9 @@ def test_low_resolution_and_blur_remove_detail(facemask_dir):
     for field in ("lowres_probability", "blur_probability"):
         y = augment_batch(x, AugmentConfig(**PLAIN, **{field: 1.0})).numpy()
         assert y.shape == x.shape and y.min() >= 0 and y.max() <= 255
-        assert sharpness(y) < 0.8 * sharpness(x), field
+        # motion blur runs along one random axis, so the detail lost is judged on the axis that lost most
+        # (over 40 draws the ratio stayed under 0.5; an unchanged batch gives 1.0)
+        assert (sharpness_per_axis(y) / sharpness_per_axis(x)).min() < 0.7, field
 
 
 def test_gray_and_colour_cast(facemask_dir):
