@@ -52,6 +52,7 @@ from core.pipeline import EXIT_NO_MODELS, FacePipeline, FrameResult, InputError,
 from core.session import ALERT_AFTER_S, LiveSession
 from core.tracking import SMOOTHING, FaceTracker
 from core.video import VideoError, VideoWriter, video_info
+from demo.gradio_fixes import apply_gradio_fixes
 
 TEMP_PREFIX = "facexp-gradio-"  # private temp dirs are named facexp-gradio-<pid>-<random>
 DEFAULT_HOST = "127.0.0.1"
@@ -200,51 +201,6 @@ class TempDirCleaner(threading.Thread):
                 self.clean_once()
             except OSError as error:
                 log.warning("cleaning %s: %s", self.folder, error)
-
-
-def make_image_cache_atomic() -> None:
-    """Gradio (6.31) stores an output image as <temp dir>/<hash of its bytes>/image.<format> and, for every identical
-    output, rewrites that same file in place (truncate, then write). Clients that get the same answer at the same time
-    (several callers sending the same photo, identical webcam frames) then download a file that another request is
-    rewriting: an empty or short body ("peer closed connection without sending complete message body": issue 10's 15
-    failures in 247 answers). Here the file is written under a temporary name and renamed into place, so a reader has
-    either the previous or the new copy, both complete and identical. Process-wide and idempotent; fails at start-up,
-    not silently, if Gradio's function is no longer the one this replaces."""
-    import inspect
-
-    from gradio import processing_utils
-
-    original = processing_utils.save_pil_to_cache
-    if getattr(original, "facexp_atomic", False):
-        return
-    parameters = list(inspect.signature(original).parameters)
-    if parameters[:4] != ["img", "cache_dir", "name", "format"] or not hasattr(processing_utils, "hash_bytes"):
-        raise RuntimeError(f"gradio {gr.__version__}: processing_utils.save_pil_to_cache{parameters} is not the "
-                           "function make_image_cache_atomic replaces; check the fix against this version")
-
-    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-        data = processing_utils.encode_pil_to_bytes(img, format)
-        folder = Path(cache_dir) / processing_utils.hash_bytes(data)
-        path = (folder / f"{name}.{format}").resolve()
-        for attempt in (1, 2):  # the cleaner may remove an old empty folder between mkdir and the write
-            folder.mkdir(exist_ok=True, parents=True)
-            try:
-                handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".partial")
-                break
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return str(path)
-
-    save_pil_to_cache.facexp_atomic = True
-    processing_utils.save_pil_to_cache = save_pil_to_cache
 
 
 class StreamSlots:
@@ -616,7 +572,7 @@ def camera_constraints(size: str) -> dict:
 
 def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
     """The Blocks layout: three tabs, their widgets and the handlers bound to `pipeline`."""
-    make_image_cache_atomic()
+    apply_gradio_fixes()
     mask_note = "" if pipeline.has_mask_model else " No mask model is loaded (models/mask): boxes are amber, mask is n/a."
 
     with gr.Blocks(title="Facial expression and mask recognition") as app:

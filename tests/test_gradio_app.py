@@ -104,38 +104,6 @@ def test_concurrent_callers_of_the_same_image_all_get_it_whole(server, media_dir
     assert results[0][-2:] == b"\xff\xd9"  # the JPEG end marker: not cut short
 
 
-def test_image_cache_writes_are_atomic(tmp_path):
-    """The mechanism behind the test above, with Gradio's own function: a reader never sees a cached image that a
-    concurrent identical save is rewriting (Gradio alone writes it in place: empty or short reads)."""
-    import threading
-
-    from PIL import Image
-    from gradio import processing_utils
-
-    from demo.gradio_app import make_image_cache_atomic
-
-    make_image_cache_atomic()
-    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8))
-    path = Path(processing_utils.save_pil_to_cache(image, str(tmp_path), format="jpeg"))
-    size, stop, short_reads = path.stat().st_size, threading.Event(), []
-
-    def writer():
-        for _ in range(150):
-            processing_utils.save_pil_to_cache(image, str(tmp_path), format="jpeg")
-        stop.set()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    reads = 0
-    while not stop.is_set():
-        reads += 1
-        if len(path.read_bytes()) != size:
-            short_reads.append(reads)
-    thread.join()
-    assert reads > 10 and short_reads == []
-    assert sorted(p.name for p in path.parent.iterdir()) == ["image.jpeg"]  # no temporary file left
-
-
 def test_image_examples_show_more_than_one_expression(client, tmp_path):
     """The Image tab's examples (scikit-image's public-domain photos, made as the app makes them) read as at least two
     different expressions, and the two-face example gives two numbered faces."""
