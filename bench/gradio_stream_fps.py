@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.harness import free_port, launch_chromium, start_server, stop_server, write_y4m
+from tests.harness import free_port, launch_chromium, open_image_stream, start_server, stop_server, write_y4m
 from train.data import data_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,8 +122,7 @@ def measure(url: str, camera: Path, seconds: float, server_pid: int | None = Non
         browser = launch_chromium(playwright, camera)
         page = browser.new_page()
         page.goto(url)
-        page.get_by_text("Click to Access Webcam").click()
-        page.wait_for_selector('video[data-testid="webcam-video"]', timeout=30_000)
+        open_image_stream(page, 30_000)  # the webcam tab's image-stream fallback
         page.wait_for_timeout(1000)
         page.evaluate(COUNT_FRAMES_JS)
         page.locator('[aria-label="capture photo"]').first.click()

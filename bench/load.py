@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.gradio_stream_fps import COUNT_FRAMES_JS, panning_camera
-from tests.harness import free_port, launch_chromium, start_server, stop_server
+from tests.harness import free_port, launch_chromium, open_image_stream, start_server, stop_server
 from train.data import data_dir
 
 STREAM_START_TIMEOUT_MS = 60_000
@@ -113,8 +113,7 @@ class Callers:
 def start_stream(browser, url: str):
     page = browser.new_page()
     page.goto(url)
-    page.get_by_text("Click to Access Webcam").click()
-    page.wait_for_selector('video[data-testid="webcam-video"]', timeout=STREAM_START_TIMEOUT_MS)
+    open_image_stream(page, STREAM_START_TIMEOUT_MS)  # the webcam tab's image-stream fallback
     page.wait_for_timeout(500)
     page.evaluate(COUNT_FRAMES_JS)
     page.locator('[aria-label="capture photo"]').first.click()

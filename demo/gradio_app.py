@@ -1,11 +1,15 @@
 """The Gradio app: webcam, image and video in, every face labelled out.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--emotion-model DIR] [--mask-model DIR]
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--ice-server URL] [--emotion-model DIR] [--mask-model DIR]
 
 Tabs:
-- Webcam: the browser streams frames (`stream_every` = STREAM_EVERY_S), each goes through `FacePipeline.run` with a
-  per-session tracker; out come the annotated frame, the main face's probabilities, a per-face table and a
-  frames/s + latency readout. Mirror and smoothing are switchable. Under it, the live session's analytics
+- Webcam: "Start camera" connects the browser's camera to the server over WebRTC (demo/webrtc.py: the camera goes up
+  as a video track, the annotated video comes back as one; only the newest frame is analysed, none queue). Each frame
+  goes through `analyse_webcam_frame` -> `FacePipeline.run` with a per-session tracker; the annotated frame plays in
+  the page, and a timer brings the main face's probabilities, a per-face table and a frames/s + latency readout
+  (WIDGETS_EVERY_S). Where WebRTC cannot connect, the tab's "Stream as images" fallback sends frames as uploads
+  (`gr.Image` streaming, `stream_every` = STREAM_EVERY_S) through the same function and the same widgets. Mirror and
+  smoothing are switchable. Under it, the live session's analytics
   (core.session, per tracked face): expression timeline, time per expression, faces seen and unmasked, alerts with a
   minimum duration, the session CSV on request and "Reset session" (`session_panel`; refreshed every
   SESSION_REFRESH_S by a timer; in memory only, the CSV is written to the private temp dir when asked for).
@@ -40,6 +44,7 @@ import time
 from pathlib import Path
 
 import functools
+import inspect
 import json
 
 import cv2
@@ -53,6 +58,7 @@ from core.session import ALERT_AFTER_S, LiveSession
 from core.tracking import SMOOTHING, FaceTracker
 from core.video import VideoError, VideoWriter, video_info
 from demo.gradio_fixes import apply_gradio_fixes
+from demo.webrtc import OfferError, WebRTCPeers
 
 TEMP_PREFIX = "facexp-gradio-"  # private temp dirs are named facexp-gradio-<pid>-<random>
 DEFAULT_HOST = "127.0.0.1"
@@ -88,8 +94,11 @@ BUSY_STREAMS = ("Busy: {n} webcam streams are already being served (the most thi
                 "Try again in a minute.")
 VIDEO_STATUS_EVERY = 10  # the video tab's progress line is refreshed every this many frames
 FPS_SMOOTHING = 0.8
-WIDGETS_EVERY_S = 0.5  # chart, table and readout are refreshed at most this often (the frame every time)
-SESSION_REFRESH_S = 0.4  # the session panel (timeline, summary, alerts) is refreshed this often while it changes
+# Chart, table and readout are refreshed at most this often (the frame every time), and the session panel (timeline,
+# summary, alerts) this often while it changes: each refresh re-renders widgets in the browser, which shares this
+# machine's 2 cores with the server in the benches (0.5 s and 0.4 s: 21.0 shown frames/s over WebRTC; 1 s: 22.6).
+WIDGETS_EVERY_S = float(os.environ.get("FACEXP_WIDGETS_EVERY_S", 1.0))
+SESSION_REFRESH_S = float(os.environ.get("FACEXP_SESSION_REFRESH_S", 1.0))
 IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
 TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
 
@@ -136,6 +145,13 @@ def camera_error_script() -> str:
   };
 })();
 </script>""" % (json.dumps(CAMERA_ERRORS), json.dumps(CAMERA_ERROR_ID))
+
+
+def webrtc_script(peers: WebRTCPeers) -> str:
+    """<head> scripts: the WebRTC settings (ICE servers, camera size) and demo/webrtc.js, the page's side of it."""
+    config = peers.browser_config(camera_constraints(STREAM_SIZE)["video"])
+    code = (Path(__file__).with_name("webrtc.js")).read_text()
+    return f"<script>window.facexpWebrtcConfig = {json.dumps(config)};</script>\n<script>\n{code}</script>"
 
 
 def remove_stale_temp_dirs() -> None:
@@ -337,13 +353,15 @@ def new_session() -> dict:
             "live": LiveSession(EMOTIONS), "shown_version": -1, "id": int.from_bytes(os.urandom(8), "little")}
 
 
-def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, session: dict | None):
-    """One streamed webcam frame -> annotated frame, main-face chart, face table, readout, session."""
-    session = session or new_session()
-    if frame is None:
-        return None, {}, face_table_empty(), "Waiting for the camera...", session
+def analyse_webcam_frame(pipeline: FacePipeline, frame: np.ndarray, mirror: bool, smoothing: bool,
+                         session: dict) -> np.ndarray | None:
+    """One webcam frame through the server, whichever transport brought it (WebRTC or the image stream): mirror, the
+    pipeline with the session's tracker, the session analytics, frames/s and latency. Returns the annotated frame
+    (None when the server is busy or the frame was skipped); the main-face chart, the face table and the readout go
+    into session["widgets"], refreshed at most every WIDGETS_EVERY_S (the frame every time)."""
     if not STREAM_SLOTS.admit(session["id"]):
-        return None, {}, face_table_empty(), BUSY_STREAMS.format(n=STREAM_SLOTS.limit), session
+        session["widgets"] = ({}, face_table_empty(), BUSY_STREAMS.format(n=STREAM_SLOTS.limit))
+        return None
     start = time.perf_counter()
     if mirror:
         frame = cv2.flip(frame, 1)  # a contiguous copy in 0.1 ms (frame[:, ::-1] is a view that costs 2.6 ms to copy)
@@ -352,7 +370,8 @@ def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, s
     try:
         annotated, result = pipeline.run(frame, session["tracker"])
     except InputError as error:
-        return None, {}, face_table_empty(), f"Frame skipped: {error}", session
+        session["widgets"] = ({}, face_table_empty(), f"Frame skipped: {error}")
+        return None
     finally:
         STREAM_SLOTS.frame_done()
     now = time.time()
@@ -361,20 +380,79 @@ def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, s
         instant = 1.0 / max(now - session["last_frame_time"], 1e-3)
         session["fps"] = instant if not session["fps"] else FPS_SMOOTHING * session["fps"] + (1 - FPS_SMOOTHING) * instant
     session["last_frame_time"] = now
-    latency = (time.perf_counter() - start) * 1000
-    timings = result.timings_ms
-    readout = (f"{session['fps']:.1f} frames/s | server latency {latency:.0f} ms "
-               f"(detect {timings['detect']:.0f}, expression {timings['emotion']:.0f}, mask {timings['mask']:.0f}, "
-               f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
-    if result.note:
-        readout += f" | {result.note}"
-    if now - session["widgets_time"] < WIDGETS_EVERY_S and "widgets" in session:
-        # Between two refreshes the widgets get their last values again, not gr.skip(): Gradio stores a new copy of
-        # a component in the session for every gr.skip()/gr.update() it is sent (the soak's RSS growth, issue 10).
-        return annotated, *session["widgets"], session
-    session["widgets_time"] = now
-    session["widgets"] = (main_face_chart(result), face_table(result), readout)
+    if now - session["widgets_time"] >= WIDGETS_EVERY_S or "widgets" not in session:
+        latency = (time.perf_counter() - start) * 1000
+        timings = result.timings_ms
+        readout = (f"{session['fps']:.1f} frames/s | server latency {latency:.0f} ms "
+                   f"(detect {timings['detect']:.0f}, expression {timings['emotion']:.0f}, mask {timings['mask']:.0f}, "
+                   f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
+        if result.note:
+            readout += f" | {result.note}"
+        session["widgets_time"] = now
+        session["widgets"] = (main_face_chart(result), face_table(result), readout)
+    return annotated
+
+
+def webcam_frame(pipeline: FacePipeline, frame, mirror: bool, smoothing: bool, session: dict | None):
+    """The image stream (fallback transport): one streamed frame -> annotated frame, main-face chart, face table,
+    readout, session. Between two widget refreshes the widgets get their last values again, not gr.skip(): Gradio
+    stores a new copy of a component in the session for every gr.skip()/gr.update() it is sent (issue 10's soak)."""
+    session = session or new_session()
+    if frame is None:
+        return None, {}, face_table_empty(), "Waiting for the camera...", session
+    annotated = analyse_webcam_frame(pipeline, frame, mirror, smoothing, session)
     return annotated, *session["widgets"], session
+
+
+async def webrtc_start(pipeline: FacePipeline, peers: WebRTCPeers, offer: str, mirror: bool, smoothing: bool,
+                       session: dict | None, request: gr.Request):
+    """Start (WebRTC): the page's offer (JSON, from demo/webrtc.js) -> the answer (JSON; "" when refused), the
+    readout, the session, and the widgets timer switched on. Each frame of the connection then goes through
+    analyse_webcam_frame with this session (its tracker, analytics, Mirror and Smooth as last set)."""
+    session = session or new_session()
+    session["mirror"], session["smoothing"] = bool(mirror), bool(smoothing)
+    if not offer:
+        return "", "The camera did not start (the message above says why).", session, gr.Timer(active=False)
+    if not STREAM_SLOTS.admit(session["id"]):
+        return "", BUSY_STREAMS.format(n=STREAM_SLOTS.limit), session, gr.Timer(active=False)
+    session["widgets"] = ({}, face_table_empty(), "Connecting...")
+
+    def analyse(frame: np.ndarray) -> np.ndarray | None:
+        return analyse_webcam_frame(pipeline, frame, session["mirror"], session["smoothing"], session)
+
+    def on_end(reason: str) -> None:
+        chart, table, _ = session["widgets"]
+        session["widgets"] = (chart, table, f"Camera {reason}.")
+
+    try:
+        answer = await peers.answer(request.session_hash, offer, analyse, on_end)
+    except OfferError as error:
+        raise gr.Error(str(error)) from None
+    return answer, "Connecting...", session, gr.Timer(active=True)
+
+
+async def webrtc_stop(peers: WebRTCPeers, request: gr.Request):
+    """Stop (WebRTC): close this session's connection, switch the widgets timer off, say so in the readout."""
+    await peers.close(request.session_hash)
+    return gr.Timer(active=False), "Camera stopped."
+
+
+async def webrtc_unload(peers: WebRTCPeers, request: gr.Request) -> None:
+    """The tab was closed or reloaded (Gradio's unload): close its connection, if any."""
+    await peers.close(request.session_hash, "closed with the tab")
+
+
+def webrtc_widgets(session: dict | None):
+    """The widgets timer (WebRTC): the chart, table and readout the connection's frames left in the session."""
+    if session is None or "widgets" not in session:
+        return {}, face_table_empty(), "Waiting for the camera..."
+    return session["widgets"]
+
+
+def webcam_options(mirror: bool, smoothing: bool, session: dict | None) -> None:
+    """Mirror and Smooth changed: a running WebRTC connection uses them from its next frame."""
+    if session is not None:
+        session["mirror"], session["smoothing"] = bool(mirror), bool(smoothing)
 
 
 def predict_image(pipeline: FacePipeline, image):
@@ -570,8 +648,20 @@ def camera_constraints(size: str) -> dict:
     return {"video": {"width": {"ideal": width}, "height": {"ideal": height}}}
 
 
-def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
-    """The Blocks layout: three tabs, their widgets and the handlers bound to `pipeline`."""
+def bind_async(handler, *leading):
+    """`bind` for coroutine handlers (Gradio awaits them on its event loop, where aiortc's connections live)."""
+    @functools.wraps(handler)
+    async def bound(*args, **kwargs):
+        return await handler(*leading, *args, **kwargs)
+
+    bound.__signature__ = inspect.Signature(list(inspect.signature(handler).parameters.values())[len(leading):])
+    return bound
+
+
+def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | None = None) -> gr.Blocks:
+    """The Blocks layout: three tabs, their widgets and the handlers bound to `pipeline` (and the webcam's WebRTC
+    connections to `peers`)."""
+    peers = peers or WebRTCPeers(time_limit_s=STREAM_TIME_LIMIT_S)
     apply_gradio_fixes()
     mask_note = "" if pipeline.has_mask_model else " No mask model is loaded (models/mask): boxes are amber, mask is n/a."
 
@@ -583,18 +673,43 @@ def build_app(pipeline: FacePipeline, examples: list[str]) -> gr.Blocks:
             session = gr.State(None)
             with gr.Row():
                 with gr.Column():
-                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
-                                      webcam_options=gr.WebcamOptions(mirror=False, constraints=camera_constraints(STREAM_SIZE)))
+                    gr.HTML('<video id="webrtc-video" autoplay muted playsinline '
+                            'style="width:100%; max-width:640px; background:#111; aspect-ratio:4/3"></video>'
+                            '<div>Connection: <span id="webrtc-state">not started</span></div>')
+                    with gr.Row():
+                        start = gr.Button("Start camera", variant="primary", elem_id="webrtc-start")
+                        stop = gr.Button("Stop", elem_id="webrtc-stop")
                     with gr.Row():
                         mirror = gr.Checkbox(value=True, label="Mirror")
                         smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
-                    readout = gr.Markdown("Click the camera, then the record button to start.", elem_id="webcam-readout")
+                    readout = gr.Markdown("Click Start camera.", elem_id="webcam-readout")
                     gr.HTML(f'<div id="{CAMERA_ERROR_ID}" role="alert" style="display:none; color:#b00020; '
                             'font-weight:600"></div>')
                 with gr.Column():
-                    webcam_out = gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT, elem_id="webcam-output")
                     webcam_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
             webcam_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False, elem_id="webcam-table")
+            # WebRTC (demo/webrtc.py, demo/webrtc.js): the page makes the offer, the server answers, the annotated
+            # video plays in #webrtc-video; the timer brings the chart, table and readout the frames leave behind.
+            offer, answer = gr.Textbox(visible=False), gr.Textbox(visible=False)
+            widgets_timer = gr.Timer(WIDGETS_EVERY_S, active=False)
+            start.click(bind_async(webrtc_start, pipeline, peers), [offer, mirror, smoothing, session],
+                        [answer, readout, session, widgets_timer], js="(o, m, s) => window.facexpWebrtc.start(m, s)",
+                        api_visibility="private", concurrency_limit=None, show_progress="hidden").then(
+                None, [answer], None, js="(answer) => window.facexpWebrtc.accept(answer)", api_visibility="private")
+            stop.click(bind_async(webrtc_stop, peers), None, [widgets_timer, readout], js="() => window.facexpWebrtc.stop()",
+                       api_visibility="private", concurrency_limit=None, show_progress="hidden")
+            app.unload(bind_async(webrtc_unload, peers))
+            widgets_timer.tick(webrtc_widgets, [session], [webcam_chart, webcam_table, readout], show_progress="hidden",
+                               api_visibility="private", concurrency_limit=None)
+            for box in (mirror, smoothing):
+                box.change(webcam_options, [mirror, smoothing, session], None, api_visibility="private",
+                           show_progress="hidden")
+            with gr.Accordion("No video? Stream as images instead (slower; for networks where WebRTC cannot connect)",
+                              open=False, elem_id="image-stream"):
+                with gr.Row():
+                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                                      webcam_options=gr.WebcamOptions(mirror=False, constraints=camera_constraints(STREAM_SIZE)))
+                    webcam_out = gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT, elem_id="webcam-output")
             webcam.stream(bind(webcam_frame, pipeline), [webcam, mirror, smoothing, session],
                           [webcam_out, webcam_chart, webcam_table, readout, session],
                           stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=STREAM_EVENT_LIMIT,
@@ -646,6 +761,10 @@ def parse_args(argv):
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")
+    parser.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                        help="a STUN/TURN server for the webcam's WebRTC connection (repeatable; default none: host "
+                             "candidates only, enough on this machine or a LAN; for --share use e.g. "
+                             "stun:stun.l.google.com:19302)")
     parser.add_argument("--emotion-model", type=Path, help="expression model folder (default: env FACEXP_EMOTION_MODEL or models/emotion)")
     parser.add_argument("--mask-model", type=Path, help="mask model folder (default: env FACEXP_MASK_MODEL or models/mask; optional)")
     return parser.parse_args(argv)
@@ -662,12 +781,13 @@ def main(argv=None) -> int:
     if pipeline is None:
         return EXIT_NO_MODELS
     examples_dir = folder / "examples"
-    app = build_app(pipeline, example_images(examples_dir))
+    peers = WebRTCPeers(args.ice_server, time_limit_s=STREAM_TIME_LIMIT_S)
+    app = build_app(pipeline, example_images(examples_dir), peers)
     cleaner = TempDirCleaner(folder)
     cleaner.keep |= {path for path in examples_dir.rglob("*") if path.is_file()}
     cleaner.start()
     log.info("temporary files in %s (frames deleted after %g s, other files after %d s)", folder, FRAME_TTL_S, RESULT_TTL_S)
     app.queue(default_concurrency_limit=IMAGE_CONCURRENCY, max_size=QUEUE_MAX_SIZE).launch(
         server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-        allowed_paths=[str(examples_dir)], head=camera_error_script())
+        allowed_paths=[str(examples_dir)], head=camera_error_script() + webrtc_script(peers))
     return 0

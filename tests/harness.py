@@ -6,6 +6,7 @@ Import it as `tests.harness` (pytest and `python -m bench.NAME` both run from th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -70,6 +71,15 @@ def read_rgb(path):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def run_coroutine(coroutine):
+    """asyncio.run(coroutine) in a thread of its own: the session's sync Playwright keeps an event loop running in the
+    main thread, where asyncio.run refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Fake camera and browser
 # ---------------------------------------------------------------------------------------------------------------------
@@ -118,6 +128,35 @@ def launch_chromium(playwright, camera_file: Path | None = None, allow_camera: b
             f"--use-file-for-fake-video-capture={camera_file}",
         ]
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+# The Gradio app's webcam tab, both transports (demo.gradio_app): WebRTC is the tab's main view, the image stream its
+# fallback in a closed accordion.
+WEBRTC_FRAME_JS = """() => { const video = document.getElementById('webrtc-video');
+  const canvas = document.createElement('canvas'); canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+  canvas.getContext('2d').drawImage(video, 0, 0); return canvas.toDataURL('image/png'); }"""
+WEBRTC_PLAYING_JS = "() => document.getElementById('webrtc-video').videoWidth > 0"
+
+
+def start_webrtc(page, timeout_ms: int = 60_000) -> None:
+    """Click "Start camera" and wait until the annotated video plays (the connection is up, frames come back)."""
+    page.click("#webrtc-start")
+    page.wait_for_function(WEBRTC_PLAYING_JS, timeout=timeout_ms)
+
+
+def webrtc_frame(page) -> np.ndarray:
+    """The annotated frame the page's <video> shows now, as RGB pixels (what the user sees)."""
+    import base64
+
+    png = np.frombuffer(base64.b64decode(page.evaluate(WEBRTC_FRAME_JS).split(",", 1)[1]), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def open_image_stream(page, timeout_ms: int = 60_000) -> None:
+    """Open the webcam tab's image-stream fallback and give it the camera (its record button starts the stream)."""
+    page.get_by_text("No video? Stream as images").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.wait_for_selector('video[data-testid="webcam-video"]', timeout=timeout_ms)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

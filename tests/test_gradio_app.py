@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.harness import camera_file_from_image, free_port, launch_chromium, require, start_server, stop_server
+from tests.harness import (camera_file_from_image, collect_errors, free_port, launch_chromium, open_image_stream,
+                           require, start_server, start_webrtc, stop_server, webrtc_frame)
 from core import draw
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir, mask_model_dir
@@ -222,14 +223,54 @@ def test_annotated_video_plays_in_chromium(video_result, playwright_instance, tm
     assert 9 < duration < 11 and width == 640  # the 10 s, 640x360 clip
 
 
-def test_webcam_stream_in_headless_chromium(server, media_dir, playwright_instance, tmp_path):
+def frames_left_on_disk(server, since: float) -> list[Path]:
+    """Shown images newer than `since` still in the app's temp dir, once its cleaner has had time to run."""
+    time.sleep(FRAME_TTL_S + CLEAN_EVERY_S + 1)
+    return [p for p in server["temp_dir"].rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            and p.stat().st_mtime >= since and "examples" not in p.parts]
+
+
+def test_webcam_over_webrtc_in_headless_chromium(server, media_dir, playwright_instance, tmp_path):
+    """The webcam tab's main view: "Start camera" sends the fake camera over WebRTC, the annotated video comes back
+    into the page with boxes drawn, and the timer brings the readout and the face table; Stop ends it; no frame is
+    written to disk."""
+    camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path)
+    browser = launch_chromium(playwright_instance, camera)
+    started = time.time()
+    try:
+        page = browser.new_page()
+        page.goto(server["url"])
+        start_webrtc(page)
+        page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('2 face(s)')", timeout=60_000)
+        page.wait_for_timeout(2000)
+        readout = page.locator("#webcam-readout").inner_text()
+        fps = float(re.search(r"([\d.]+) frames/s", readout).group(1))
+        annotated = webrtc_frame(page)  # the pixels the browser received and shows
+        ids, table = track_ids(page)
+        assert page.inner_text("#webrtc-state") == "connected"
+        page.click("#webrtc-stop")
+        page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('Camera stopped')",
+                               timeout=10_000)
+        assert page.inner_text("#webrtc-state") == "stopped"
+        assert page.evaluate("document.getElementById('webrtc-video').srcObject") is None
+    finally:
+        browser.close()
+    assert annotated.shape[:2] == (480, 640)
+    assert box_pixels(annotated) > 500  # boxes and labels were drawn
+    assert fps > 1, readout
+    assert ids and set(ids) <= {"1", "2"}, table  # the tracker numbers the two faces 1 and 2
+    assert frames_left_on_disk(server, started) == []
+
+
+def test_image_stream_fallback_in_headless_chromium(server, media_dir, playwright_instance, tmp_path):
+    """The webcam tab's fallback (frames as image uploads, gr.Image streaming) still labels the camera, into the same
+    readout; its shown frames do not stay on disk; a 1x1 image on the Image tab gets a clear message."""
     camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path)
     browser = launch_chromium(playwright_instance, camera)
     try:
         page = browser.new_page()
         page.goto(server["url"])
-        page.get_by_text("Click to Access Webcam").click()
-        page.wait_for_selector('video[data-testid="webcam-video"]', timeout=30_000)
+        open_image_stream(page)
         page.wait_for_timeout(500)
         started = time.time()
         page.locator('[aria-label="capture photo"]').first.click()  # start streaming
@@ -238,19 +279,15 @@ def test_webcam_stream_in_headless_chromium(server, media_dir, playwright_instan
         page.wait_for_timeout(2000)
         readout = page.locator("#webcam-readout").inner_text()
         fps = float(re.search(r"([\d.]+) frames/s", readout).group(1))
-        png_base64 = page.evaluate(SHOWN_FRAME_JS)  # the pixels the browser received and shows
+        annotated = shown_frame(page)  # the pixels the browser received and shows
         page.locator('[aria-label="capture photo"]').first.click()  # stop
-        import base64
-
-        import cv2
-
-        png = np.frombuffer(base64.b64decode(png_base64.split(",", 1)[1]), np.uint8)
-        annotated = cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         assert annotated.shape[:2] == (480, 640)
         assert box_pixels(annotated) > 500  # boxes and labels were drawn
         assert fps > 1, readout
 
         # The 1x1 image gets a clear message in the UI.
+        import cv2
+
         page.get_by_role("tab", name="Image").click()
         cv2.imwrite(str(tmp_path / "tiny.png"), np.zeros((1, 1, 3), np.uint8))
         page.locator("#image-input input[type=file]").set_input_files(str(tmp_path / "tiny.png"))
@@ -258,12 +295,7 @@ def test_webcam_stream_in_headless_chromium(server, media_dir, playwright_instan
         page.get_by_text("1x1 pixels").first.wait_for(timeout=30_000)
     finally:
         browser.close()
-
-    # Streamed frames do not stay on disk.
-    time.sleep(FRAME_TTL_S + CLEAN_EVERY_S + 1)
-    left = [p for p in server["temp_dir"].rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            and p.stat().st_mtime >= started and "examples" not in p.parts]
-    assert left == [], left
+    assert frames_left_on_disk(server, started) == []  # streamed frames do not stay on disk
 
 
 @pytest.mark.parametrize("camera", ["denied", "none"])
@@ -281,18 +313,18 @@ def test_webcam_without_camera_says_why(server, media_dir, playwright_instance, 
         context = browser.new_context(permissions=["camera"] if camera == "none" else [])
         page = context.new_page()
         page.goto(server["url"])
-        page.get_by_text("Click to Access Webcam").click()
+        page.click("#webrtc-start")
         page.wait_for_selector("#webcam-camera-error:not(:empty)", timeout=30_000)
         message = page.locator("#webcam-camera-error").inner_text()
         assert page.locator("#webcam-camera-error").is_visible()
+        page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('did not start')",
+                               timeout=30_000)
+        assert page.inner_text("#webrtc-state") == "no camera"
     finally:
         browser.close()
     assert message == CAMERA_ERRORS["NotAllowedError" if camera == "denied" else "NotFoundError"]
 
 
-COUNT_SHOWN_JS = """() => { window.__shown = 0; let last = null; const root = document.querySelector('#webcam-output');
-  new MutationObserver(() => { const img = root.querySelector('img'); if (img && img.src !== last) { last = img.src; window.__shown++; } })
-    .observe(root, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']}); }"""
 TRACK_IDS_JS = """() => { const table = document.querySelector('#webcam-table');
   return {headers: [...table.querySelectorAll('thead th')].map(th => th.textContent.trim()),
           rows: [...table.querySelectorAll('tbody tr')].map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent.trim()))}; }"""
@@ -315,21 +347,30 @@ def shown_frame(page):
     return cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
+def wait_for_log(server, text: str, timeout_s: float = 30) -> str:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        log = server["log"].read_text()
+        if text in log:
+            return log
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in the server log after {timeout_s} s:\n{log[-2000:]}")
+
+
 def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir, playwright_instance, tmp_path):
-    """Two browsers stream at the same time (two faces, one face): both get annotated frames, neither shows an error,
-    and each session's tracker numbers its own faces from 1 (one shared tracker would renumber them on every frame)."""
+    """Two browsers stream over WebRTC at the same time (two faces, one face): both get annotated frames, neither
+    shows an error, and each session's tracker numbers its own faces from 1 (one shared tracker would renumber them
+    on every frame). Then one browser goes away mid-stream: the server closes its connection, the other stream goes
+    on, and a new session connects and streams."""
     photos = {"two_people.jpg": 2, "obama.jpg": 1}
     browsers = [launch_chromium(playwright_instance, camera_file_from_image(media_dir / name, tmp_path)) for name in photos]
     try:
         pages = [browser.new_page() for browser in browsers]
+        errors = [collect_errors(page) for page in pages]
         for page in pages:
             page.goto(server["url"])
-            page.get_by_text("Click to Access Webcam").click()
-            page.wait_for_selector('video[data-testid="webcam-video"]', timeout=30_000)
         for page in pages:
-            page.wait_for_timeout(500)
-            page.evaluate(COUNT_SHOWN_JS)
-            page.locator('[aria-label="capture photo"]').first.click()  # both stream from here on
+            start_webrtc(page)  # both stream from here on
         for page, faces in zip(pages, photos.values()):
             page.wait_for_function(f"document.querySelector('#webcam-readout').innerText.includes('{faces} face(s)')",
                                    timeout=60_000)
@@ -338,12 +379,28 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
             page.wait_for_function("(old) => document.querySelector('#webcam-readout').innerText !== old", arg=readout,
                                    timeout=30_000)
         for page, faces in zip(pages, photos.values()):
-            assert page.evaluate("window.__shown") >= 1
-            assert box_pixels(shown_frame(page)) > 300
+            assert box_pixels(webrtc_frame(page)) > 300
             ids, table = track_ids(page)
             assert ids and set(ids) <= {str(i) for i in range(1, faces + 1)}, table  # shared: ids would climb
             assert page.locator(".toast-body.error").count() == 0
-            page.locator('[aria-label="capture photo"]').first.click()  # stop
+        assert [e for e in sum(errors, []) if "WebRTC" in e or "pageerror" in e] == []
+
+        # The first browser disappears mid-stream (no Stop): its tab's unload closes the connection on the server.
+        browsers[0].close()
+        wait_for_log(server, "closed with the tab (1 open)")
+        readout = pages[1].locator("#webcam-readout").inner_text()
+        pages[1].wait_for_function("(old) => document.querySelector('#webcam-readout').innerText !== old",
+                                   arg=readout, timeout=30_000)  # the other stream goes on
+        again = launch_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path))
+        browsers[0] = again
+        page = again.new_page()
+        page.goto(server["url"])
+        start_webrtc(page)  # a new session connects in the freed place
+        page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('2 face(s)')",
+                               timeout=60_000)
+        assert box_pixels(webrtc_frame(page)) > 300
+        for page in (page, pages[1]):
+            page.click("#webrtc-stop")
     finally:
         for browser in browsers:
             browser.close()
@@ -352,7 +409,7 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
 
 def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(server, media_dir, playwright_instance,
                                                                             tmp_path):
-    """The webcam tab's session panel (core.session via the stream's tracker): two bare faces on the fake camera,
+    """The webcam tab's session panel (core.session via the WebRTC stream's tracker): two bare faces on the fake camera,
     unmasked for more than the minimum duration, raise exactly one alert each; the session CSV has one row per
     tracked face per sample and no image data; "Reset session" clears it."""
     import csv
@@ -369,14 +426,11 @@ def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(serv
     try:
         page = browser.new_page(accept_downloads=True)
         page.goto(server["url"])
-        page.get_by_text("Click to Access Webcam").click()
-        page.wait_for_selector('video[data-testid="webcam-video"]', timeout=30_000)
-        page.wait_for_timeout(500)
-        page.locator('[aria-label="capture photo"]').first.click()  # start streaming
+        start_webrtc(page)
         page.wait_for_function("document.querySelectorAll('#session-alerts li').length >= 2", timeout=90_000)
         first = page.evaluate(alerts_js)
         page.wait_for_timeout(int((2 * ALERT_AFTER_S + 1) * 1000))  # still unmasked: no further alert
-        page.locator('[aria-label="capture photo"]').first.click()  # stop
+        page.click("#webrtc-stop")
         alerts = page.evaluate(alerts_js)
         assert alerts == first and len(alerts) == 2, (first, alerts)
         assert sorted(re.search(r"face (\d+) unmasked", a).group(1) for a in alerts) == ["1", "2"]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.gradio_stream_fps import panning_camera
-from tests.harness import free_port, launch_chromium, require, start_server, stop_server
+from tests.harness import (free_port, launch_chromium, open_image_stream, require, start_server, start_webrtc,
+                           stop_server)
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 
@@ -32,8 +33,7 @@ def one_stream_server(tmp_path_factory):
 def start_stream(browser, url):
     page = browser.new_page()
     page.goto(url)
-    page.get_by_text("Click to Access Webcam").click()
-    page.wait_for_selector('video[data-testid="webcam-video"]', timeout=60_000)
+    open_image_stream(page)
     page.wait_for_timeout(500)
     page.locator('[aria-label="capture photo"]').first.click()
     return page
@@ -73,6 +73,34 @@ def test_a_second_stream_is_told_busy_and_starts_when_the_first_drops(one_stream
         assert time.time() - dropped < STREAM_IDLE_S + 60
         assert distinct_frames(second) >= 2  # annotated frames keep coming
         second.locator('[aria-label="capture photo"]').first.click()
+    finally:
+        browser.close()
+    assert one_stream_server["process"].poll() is None
+
+
+def test_webrtc_is_told_busy_too_and_connects_when_the_first_goes(one_stream_server, media_dir, playwright_instance,
+                                                                  tmp_path):
+    """The WebRTC view shares the same limit: with one stream served, a second "Start camera" is refused at once
+    (readout "Busy", no connection); once the first tab is gone, Start connects and frames come back."""
+    camera = panning_camera(media_dir / "two_people.jpg", tmp_path)
+    browser = launch_chromium(playwright_instance, camera)
+    try:
+        first, second = browser.new_page(), browser.new_page()
+        for page in (first, second):
+            page.goto(one_stream_server["url"])
+        start_webrtc(first)
+        wait_for_frames(first)
+        second.click("#webrtc-start")
+        second.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('Busy')", timeout=60_000)
+        second.wait_for_function("document.getElementById('webrtc-state').textContent === 'not connected'",
+                                 timeout=10_000)
+        assert "frames/s" in readout(first)  # the first is still served
+        first.close()  # its tab closes mid-stream
+        time.sleep(STREAM_IDLE_S + 1)  # its slot is free once it has sent no frame for STREAM_IDLE_S
+        start_webrtc(second)
+        wait_for_frames(second)
+        assert "Busy" not in readout(second)
+        second.click("#webrtc-stop")
     finally:
         browser.close()
     assert one_stream_server["process"].poll() is None

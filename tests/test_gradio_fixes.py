@@ -12,6 +12,7 @@ from gradio import processing_utils
 from gradio.queueing import Queue
 
 from demo.gradio_fixes import cancel_stream_wait_timers, make_image_cache_atomic
+from tests.harness import run_coroutine
 
 
 def test_image_cache_writes_are_atomic(tmp_path):
@@ -55,5 +56,5 @@ def test_stream_wait_leaves_no_timer_behind():
         timed_out = await Queue.wait_for_event_or_timeout(event, 0.01)  # no frame: the timeout still answers
         return left, timed_out
 
-    left, timed_out = asyncio.run(stream(50))
+    left, timed_out = run_coroutine(stream(50))
     assert left == [] and timed_out == "timeout"

@@ -1,0 +1,159 @@
+"""The webcam over WebRTC (aiortc): the browser sends its camera as a video track, the server sends the annotated
+track back on the same connection.
+
+One frame's path: the browser's camera (getUserMedia, demo/webrtc.js) -> RTCPeerConnection, VP8 -> aiortc in the app's
+process -> `AnnotatedTrack` keeps only the newest camera frame (older ones are dropped, never queued, so what the user
+sees is never more than one frame behind) -> `analyse(frame)` in a worker thread (demo.gradio_app.analyse_webcam_frame:
+mirror, FacePipeline.run with the session's tracker, session analytics, readout) -> the annotated frame, stamped with
+the camera frame's timestamp, goes back -> the page's <video id="webrtc-video">.
+
+Why this and not `gr.Image(streaming=True)`: measured side by side in one run (bench/webcam_transports.py,
+BENCHMARKS.md) the image stream showed 3.3 frames/s with the shown frame 297 ms old, WebRTC 24.5 frames/s at 112 ms.
+Why aiortc and not `fastrtc` (Gradio's WebRTC component): every fastrtc release requires gradio<6.
+
+Signalling (offer, answer) goes through ordinary Gradio events (demo.gradio_app), so nothing is added to Gradio's
+server. The media need a direct path between browser and server: on one machine or a LAN host candidates are enough
+(no STUN or TURN server is asked by default, nothing leaves the network); through `--share` from elsewhere, pass
+`--ice-server stun:...` (and a TURN server where both sides are behind NAT), or use the tab's image-stream fallback.
+
+Nothing is kept: frames live in memory for one analysis. Connections end when the user clicks Stop, closes or reloads
+the tab (Gradio's unload), the peer goes away (state failed/closed) or after `time_limit_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
+
+log = logging.getLogger("facexp.webrtc")
+logging.getLogger("aioice").setLevel(logging.WARNING)  # one INFO line per candidate pair and state otherwise
+
+Analyse = Callable[[np.ndarray], "np.ndarray | None"]  # RGB camera frame -> RGB annotated frame (None: send it as is)
+
+
+class OfferError(ValueError):
+    """The browser's offer is not what this server can answer (names what is wrong)."""
+
+
+def parse_offer(text: str) -> RTCSessionDescription:
+    """The page's offer, JSON {"sdp": ..., "type": "offer"} with a video track, or OfferError saying what is wrong."""
+    try:
+        offer = json.loads(text)
+    except (TypeError, json.JSONDecodeError) as error:
+        raise OfferError(f"WebRTC offer: expected JSON {{\"sdp\", \"type\"}}, found {str(text)[:40]!r} ({error})") from None
+    if not isinstance(offer, dict) or offer.get("type") != "offer" or not isinstance(offer.get("sdp"), str):
+        found = sorted(offer) if isinstance(offer, dict) else type(offer).__name__
+        raise OfferError(f"WebRTC offer: expected {{\"sdp\": str, \"type\": \"offer\"}}, found {found}")
+    if "m=video" not in offer["sdp"]:
+        raise OfferError("WebRTC offer: expected a video track (m=video) in the SDP, found none")
+    return RTCSessionDescription(sdp=offer["sdp"], type="offer")
+
+
+class AnnotatedTrack(MediaStreamTrack):
+    """The camera track in, the annotated track out. A reader task keeps only the newest camera frame; each `recv`
+    (the sender asking for the next frame to encode) analyses the newest one it has not analysed yet."""
+
+    kind = "video"
+
+    def __init__(self, camera: MediaStreamTrack, analyse: Analyse, executor: ThreadPoolExecutor):
+        super().__init__()
+        self.camera, self.analyse, self.executor = camera, analyse, executor
+        self.newest: VideoFrame | None = None
+        self.arrived = asyncio.Event()
+        self.reader = asyncio.ensure_future(self.read_camera())
+
+    async def read_camera(self) -> None:
+        try:
+            while True:
+                self.newest = await self.camera.recv()
+                self.arrived.set()
+        except MediaStreamError:  # the camera track ended
+            self.newest = None
+            self.arrived.set()
+
+    async def recv(self) -> VideoFrame:
+        await self.arrived.wait()
+        self.arrived.clear()
+        frame = self.newest
+        if frame is None or self.readyState != "live":
+            raise MediaStreamError
+        image = frame.to_ndarray(format="rgb24")
+        annotated = await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, image)
+        out = VideoFrame.from_ndarray(image if annotated is None else annotated, format="rgb24")
+        out.pts, out.time_base = frame.pts, frame.time_base
+        return out
+
+    def stop(self) -> None:
+        self.reader.cancel()
+        super().stop()
+
+
+class WebRTCPeers:
+    """The open peer connections, at most one per browser session (keyed by Gradio's session hash)."""
+
+    def __init__(self, ice_servers: list[str] | tuple[str, ...] = (), time_limit_s: float = 600, workers: int = 4):
+        self.ice_servers = list(ice_servers)
+        self.time_limit_s = time_limit_s
+        self.connections: dict[str, RTCPeerConnection] = {}
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webrtc-frame")
+
+    def browser_config(self, camera: dict) -> dict:
+        """What demo/webrtc.js reads (window.facexpWebrtcConfig): the same ICE servers as the server's side."""
+        return {"iceServers": [{"urls": url} for url in self.ice_servers], "camera": camera, "gatherTimeoutMs": 3000}
+
+    async def answer(self, key: str, offer_text: str, analyse: Analyse, on_end: Callable[[str], None] | None = None) -> str:
+        """Answer the browser's offer (JSON) for session `key`: its video comes back annotated by `analyse`. A session's
+        previous connection is closed first. `on_end(reason)` is called once when the connection ends."""
+        offer = parse_offer(offer_text)
+        await self.close(key)
+        configuration = RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
+        connection = RTCPeerConnection(configuration)
+        self.connections[key] = connection
+        loop = asyncio.get_running_loop()
+        time_limit = loop.call_later(self.time_limit_s, lambda: asyncio.ensure_future(
+            self.end(key, connection, f"stopped after {self.time_limit_s / 60:g} min; click Start to go on")))
+        connection.time_limit, connection.on_end = time_limit, on_end
+
+        @connection.on("track")
+        def on_track(track):
+            if track.kind == "video":
+                connection.addTrack(AnnotatedTrack(track, analyse, self.executor))
+
+        @connection.on("connectionstatechange")
+        async def on_state():
+            if connection.connectionState in ("failed", "closed"):
+                await self.end(key, connection, f"connection {connection.connectionState}")
+
+        try:
+            await connection.setRemoteDescription(offer)
+            await connection.setLocalDescription(await connection.createAnswer())
+        except Exception as error:  # an offer aiortc cannot answer (codecs, malformed SDP)
+            await self.end(key, connection, "offer refused")
+            raise OfferError(f"WebRTC offer refused: {error}") from None
+        return json.dumps({"sdp": connection.localDescription.sdp, "type": connection.localDescription.type})
+
+    async def end(self, key: str, connection: RTCPeerConnection, reason: str) -> None:
+        """Close one connection (idempotent: closing fires connectionstatechange, which comes here again); its session
+        hears why through on_end."""
+        if self.connections.get(key) is connection:
+            del self.connections[key]
+        connection.time_limit.cancel()
+        on_end, connection.on_end = connection.on_end, None
+        await connection.close()
+        if on_end is not None:
+            on_end(reason)
+            log.info("webrtc %s: %s (%d open)", key[:8], reason, len(self.connections))
+
+    async def close(self, key: str, reason: str = "stopped") -> None:
+        """Close session `key`'s connection, if any (Stop, a new Start, the tab closed)."""
+        connection = self.connections.get(key)
+        if connection is not None:
+            await self.end(key, connection, reason)

@@ -1,0 +1,122 @@
+"""demo/webrtc.py without a browser: two real aiortc peer connections in one process (a "browser" that sends a camera
+track and the app's WebRTCPeers that answers), over real UDP on this machine. The Gradio page over WebRTC is tested in
+test_gradio_app.py with Chromium."""
+
+import asyncio
+import json
+import time
+
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection, VideoStreamTrack
+from av import VideoFrame
+
+from demo.webrtc import OfferError, WebRTCPeers, parse_offer
+from tests.harness import run_coroutine
+
+WIDTH, HEIGHT = 160, 120
+
+
+class NumberedCamera(VideoStreamTrack):
+    """A camera at 30 frames/s whose frame n is filled with the value n % 256 (a number the far side can read)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent = 0
+
+    async def recv(self):
+        pts, time_base = await self.next_timestamp()
+        frame = VideoFrame.from_ndarray(np.full((HEIGHT, WIDTH, 3), self.sent % 256, np.uint8), format="rgb24")
+        frame.pts, frame.time_base = pts, time_base
+        self.sent += 1
+        return frame
+
+
+async def connect(peers: WebRTCPeers, analyse, key="session-1", on_end=None):
+    """The browser's side: offer a camera track, receive the answer's track; returns (connection, camera, received)."""
+    browser = RTCPeerConnection()
+    camera = NumberedCamera()
+    browser.addTrack(camera)
+    received = asyncio.get_running_loop().create_future()
+    browser.on("track", lambda track: received.set_result(track))
+    await browser.setLocalDescription(await browser.createOffer())
+    offer = json.dumps({"sdp": browser.localDescription.sdp, "type": browser.localDescription.type})
+    answer = json.loads(await peers.answer(key, offer, analyse, on_end))
+    from aiortc import RTCSessionDescription
+
+    await browser.setRemoteDescription(RTCSessionDescription(**answer))
+    return browser, camera, await asyncio.wait_for(received, 20)
+
+
+def test_frames_come_back_analysed_newest_first_and_the_connection_ends_cleanly():
+    """A slow analysis (60 ms) of a 30 frames/s camera: frames come back analysed (the mark it draws is there), fewer
+    than were sent (the newest is taken, the rest dropped, not queued), so what comes back stays recent; closing
+    calls on_end once and forgets the connection."""
+    analysed, ended, cameras = [], [], []
+
+    def analyse(frame):
+        time.sleep(0.06)
+        analysed.append((int(frame[0, 0, 0]), cameras[0].sent if cameras else None))  # (its number, frames sent)
+        out = frame.copy()
+        out[:10, :10] = [255, 0, 0]  # the "box"
+        return out
+
+    async def scenario():
+        peers = WebRTCPeers(time_limit_s=60)
+        browser, camera, track = await connect(peers, analyse, on_end=ended.append)
+        cameras.append(camera)
+        shown = []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            frame = (await asyncio.wait_for(track.recv(), 10)).to_ndarray(format="rgb24")
+            shown.append(frame)
+        sent = camera.sent
+        assert list(peers.connections) == ["session-1"]
+        await peers.close("session-1")
+        await peers.close("session-1")  # idempotent
+        await browser.close()
+        return peers, shown, sent
+
+    peers, shown, sent = run_coroutine(scenario())
+    assert len(shown) >= 20, len(shown)
+    red = [frame[:10, :10].mean(axis=(0, 1)) for frame in shown[5:]]
+    assert all(r > 200 and g < 60 and b < 60 for r, g, b in red)  # every frame shown was analysed (VP8 blurs a little)
+    assert len(analysed) < 0.8 * sent, (len(analysed), sent)  # a slow analysis skips frames instead of queueing them
+    numbers = [number for number, _ in analysed]
+    steps = [(later - earlier) % 256 for earlier, later in zip(numbers, numbers[1:])]
+    assert max(steps) < 128, steps  # numbers only move forward (0: VP8 rounds a flat frame's value)
+    behind = [(sent_then - number) % 256 for number, sent_then in analysed[10:]]
+    assert max(behind) <= 12, behind  # what is analysed is the newest frame (a queue would fall further behind)
+    assert ended == ["stopped"]
+    assert peers.connections == {}
+
+
+def test_a_new_offer_replaces_the_sessions_connection_and_the_time_limit_ends_it():
+    ended = []
+
+    async def scenario():
+        peers = WebRTCPeers(time_limit_s=2)
+        first, _, _ = await connect(peers, lambda frame: frame, on_end=ended.append)
+        second, _, track = await connect(peers, lambda frame: frame, on_end=ended.append)
+        assert ended == ["stopped"] and len(peers.connections) == 1  # the first was closed for the second
+        await asyncio.wait_for(track.recv(), 10)
+        await asyncio.sleep(2.5)
+        connections = dict(peers.connections)
+        await first.close()
+        await second.close()
+        return connections
+
+    assert run_coroutine(scenario()) == {}
+    assert ended[1].startswith("stopped after") and "Start" in ended[1], ended
+
+
+@pytest.mark.parametrize("offer, expected", [
+    ("not json", "expected JSON"),
+    ('["sdp"]', "found list"),
+    ('{"sdp": "v=0", "type": "answer"}', "found ['sdp', 'type']"),
+    ('{"sdp": "v=0\\r\\nm=audio 9 UDP/TLS/RTP/SAVPF 111", "type": "offer"}', "expected a video track"),
+])
+def test_bad_offers_say_what_is_wrong(offer, expected):
+    with pytest.raises(OfferError, match="WebRTC offer") as error:
+        parse_offer(offer)
+    assert expected in str(error.value)
