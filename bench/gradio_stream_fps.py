@@ -1,4 +1,5 @@
-"""Frames per second the Gradio webcam stream delivers to a real headless Chromium (fake camera).
+"""Frames per second the Gradio webcam tab's image stream (its fallback; WebRTC is measured beside it by
+bench/webcam_transports.py) delivers to a real headless Chromium (fake camera).
 
     nice -n 19 .venv/bin/python -m bench.gradio_stream_fps [--seconds 20] [--photo bbt1.jpg] [--url URL]
 

@@ -1,6 +1,7 @@
 """Load on one Gradio app: N concurrent API callers of `predict_image` and M concurrent webcam streams, all on 127.0.0.1.
 
-    nice -n 19 .venv/bin/python -m bench.load [--callers 8] [--streams 4] [--seconds 60] [--photo 2008_002506.jpg]
+    nice -n 19 .venv/bin/python -m bench.load [--callers 8] [--streams 4] [--transport webrtc] [--seconds 60]
+                                              [--photo 2008_002506.jpg]
                                               [--url URL --pid PID] [--soak-minutes 30 --sample-every 60]
 
 Starts `python app.py` on a free port (unless --url is given; give --pid too to get its RSS and open files), then for
@@ -9,7 +10,8 @@ Starts `python app.py` on a free port (unless --url is given; give --pid too to 
   answer's annotated image is downloaded, as a client does), counting answers, errors (with their messages) and
   latency;
 - --streams headless Chromium pages (one browser, one fake camera: the photo panned a pixel per frame), each on the
-  webcam tab with its own stream, counting the distinct annotated frames each page receives.
+  webcam tab with its own stream (--transport webrtc, the tab's main view, or images, its fallback), counting the
+  annotated frames each page shows.
 It reports requests done, errors, p50/p95 latency, frames/s per stream, and the app's RSS, open file descriptors and
 temp-dir files at start, middle and end, with the load average beside each figure. Bounded: the run stops after
 --seconds (or --soak-minutes), callers stop with it, and every request goes to 127.0.0.1.
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.gradio_stream_fps import COUNT_FRAMES_JS, panning_camera
-from tests.harness import free_port, launch_chromium, open_image_stream, start_server, stop_server
+from tests.harness import free_port, launch_chromium, open_image_stream, start_server, start_webrtc, stop_server
 from train.data import data_dir
 
 STREAM_START_TIMEOUT_MS = 60_000
@@ -110,15 +112,33 @@ class Callers:
             thread.join(max(0.1, deadline - time.time()))
 
 
-def start_stream(browser, url: str):
+# WebRTC: the annotated <video>'s presented frames, counted (window.__frames.length, as COUNT_FRAMES_JS for images)
+COUNT_VIDEO_FRAMES_JS = """() => { window.__frames = {length: 0}; const video = document.getElementById('webrtc-video');
+  const shown = () => { window.__frames.length++; video.requestVideoFrameCallback(shown); };
+  video.requestVideoFrameCallback(shown); }"""
+
+
+def start_stream(browser, url: str, transport: str):
+    """A page streaming the fake camera: over WebRTC (the webcam tab's main view) or as images (its fallback)."""
     page = browser.new_page()
     page.goto(url)
-    open_image_stream(page, STREAM_START_TIMEOUT_MS)  # the webcam tab's image-stream fallback
-    page.wait_for_timeout(500)
-    page.evaluate(COUNT_FRAMES_JS)
-    page.locator('[aria-label="capture photo"]').first.click()
+    if transport == "webrtc":
+        start_webrtc(page, STREAM_START_TIMEOUT_MS)
+        page.evaluate(COUNT_VIDEO_FRAMES_JS)
+    else:
+        open_image_stream(page, STREAM_START_TIMEOUT_MS)
+        page.wait_for_timeout(500)
+        page.evaluate(COUNT_FRAMES_JS)
+        page.locator('[aria-label="capture photo"]').first.click()
     page.wait_for_function("window.__frames.length > 0", timeout=STREAM_START_TIMEOUT_MS)
     return page
+
+
+def stop_stream(page, transport: str) -> None:
+    if transport == "webrtc":
+        page.click("#webrtc-stop", timeout=5000)
+    else:
+        page.locator('[aria-label="capture photo"]').first.click(timeout=5000)
 
 
 def frame_counts(pages) -> list[int]:
@@ -137,7 +157,7 @@ def run(args, url: str, pid: int | None, camera: Path, photo: Path, downloads: P
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright, camera) if args.streams else None
         report["samples"].append({"when": "start (idle)", "t_s": 0, **process_stats(pid, temp_root)})
-        pages = [start_stream(browser, url) for _ in range(args.streams)]
+        pages = [start_stream(browser, url, args.transport) for _ in range(args.streams)]
         stop = threading.Event()
         callers = Callers(url, photo, args.callers, stop, downloads)
         start = time.time()
@@ -155,7 +175,7 @@ def run(args, url: str, pid: int | None, camera: Path, photo: Path, downloads: P
                 stalled[i] = stalled[i] + 1 if counts[i] == last_counts[i] else 0
                 if stalled[i] >= 2:
                     page.close()
-                    pages[i] = start_stream(browser, url)
+                    pages[i] = start_stream(browser, url, args.transport)
                     counts[i] = counts_before[i] = frame_counts([pages[i]])[0]
                     stalled[i], restarts = 0, restarts + 1
             last_counts = counts
@@ -176,7 +196,7 @@ def run(args, url: str, pid: int | None, camera: Path, photo: Path, downloads: P
         report["stream_restarts"] = restarts
         for page in pages:  # stop streaming; closing the browser below ends a stream too, so a slow page is let go
             try:
-                page.locator('[aria-label="capture photo"]').first.click(timeout=5000)
+                stop_stream(page, args.transport)
             except Exception:  # noqa: BLE001
                 pass
         callers.join(120)
@@ -186,7 +206,7 @@ def run(args, url: str, pid: int | None, camera: Path, photo: Path, downloads: P
     report["samples"].append({"when": "after (idle)", **process_stats(pid, temp_root)})
     lat = callers.latencies
     report.update({
-        "seconds": round(elapsed, 1), "callers": args.callers, "streams": args.streams, "photo": photo.name,
+        "seconds": round(elapsed, 1), "callers": args.callers, "streams": args.streams, "transport": args.transport, "photo": photo.name,
         "api": {"done": len(lat), "errors": len(callers.errors), "per_s": round(len(lat) / elapsed, 2),
                 "p50_ms": percentile_ms(lat, 50), "p95_ms": percentile_ms(lat, 95),
                 "error_kinds": sorted({e[:120] for e in callers.errors})[:10]},
@@ -199,6 +219,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--callers", type=int, default=8, help="concurrent gradio_client callers of /predict_image")
     parser.add_argument("--streams", type=int, default=4, help="concurrent webcam streams (Chromium pages)")
+    parser.add_argument("--transport", choices=["webrtc", "images"], default="webrtc",
+                        help="how the streams send the camera: WebRTC (the webcam tab's main view) or images (its fallback)")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--photo", default="2008_002506.jpg", help="media photo sent by the callers and played by the camera")
     parser.add_argument("--url", help="an app already running (default: start one)")
@@ -236,7 +258,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     api = report["api"]
-    print(f"# {report['date']}, {report['machine']}: {args.callers} callers + {args.streams} streams, {report['seconds']} s, "
+    print(f"# {report['date']}, {report['machine']}: {args.callers} callers + {args.streams} {args.transport} streams, {report['seconds']} s, "
           f"photo {photo.name}; load average {report['samples'][-1]['load']} at the end")
     print(f"API: {api['done']} answers ({api['per_s']}/s), {api['errors']} errors, p50 {api['p50_ms']} ms, p95 {api['p95_ms']} ms")
     print(f"streams: frames/s per stream over the whole run {report['stream_frames_per_s']}, "
