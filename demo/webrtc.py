@@ -25,13 +25,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
-from av import VideoFrame
+
+# aiortc's SRTP library (pylibsrtp) crashes the process at import (segfault in srtp_init) when TensorFlow was imported
+# first: TensorFlow loads its libraries RTLD_GLOBAL, and libsrtp's OpenSSL calls then bind to TensorFlow's BoringSSL.
+# RTLD_DEEPBIND makes the media libraries loaded here prefer their own dependencies, whatever was imported before
+# (tests/test_webrtc.py imports it after TensorFlow in a fresh interpreter).
+_dlopen_flags = sys.getdlopenflags()
+sys.setdlopenflags(_dlopen_flags | os.RTLD_DEEPBIND)
+try:
+    from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import MediaStreamError
+    from av import VideoFrame
+finally:
+    sys.setdlopenflags(_dlopen_flags)
 
 log = logging.getLogger("facexp.webrtc")
 logging.getLogger("aioice").setLevel(logging.WARNING)  # one INFO line per candidate pair and state otherwise

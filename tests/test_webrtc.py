@@ -4,15 +4,18 @@ test_gradio_app.py with Chromium."""
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, VideoStreamTrack
-from av import VideoFrame
 
-from demo.webrtc import OfferError, WebRTCPeers, parse_offer
-from tests.harness import run_coroutine
+from demo.webrtc import OfferError, WebRTCPeers, parse_offer  # first: it imports aiortc safely (see demo/webrtc.py)
+from tests.harness import REPO, run_coroutine
+from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack  # noqa: E402
+from av import VideoFrame  # noqa: E402
 
 WIDTH, HEIGHT = 160, 120
 
@@ -42,8 +45,6 @@ async def connect(peers: WebRTCPeers, analyse, key="session-1", on_end=None):
     await browser.setLocalDescription(await browser.createOffer())
     offer = json.dumps({"sdp": browser.localDescription.sdp, "type": browser.localDescription.type})
     answer = json.loads(await peers.answer(key, offer, analyse, on_end))
-    from aiortc import RTCSessionDescription
-
     await browser.setRemoteDescription(RTCSessionDescription(**answer))
     return browser, camera, await asyncio.wait_for(received, 20)
 
@@ -120,3 +121,21 @@ def test_bad_offers_say_what_is_wrong(offer, expected):
     with pytest.raises(OfferError, match="WebRTC offer") as error:
         parse_offer(offer)
     assert expected in str(error.value)
+
+
+def test_webrtc_imports_after_tensorflow():
+    """The app loads TensorFlow and aiortc in one process; with TensorFlow first, a plain `import aiortc` segfaults
+    (pylibsrtp against TensorFlow's BoringSSL). demo.webrtc must import and open a connection in that order."""
+    code = ("import tensorflow, asyncio\n"
+            "from demo.webrtc import WebRTCPeers\n"
+            "from aiortc import RTCPeerConnection\n"
+            "async def main():\n"
+            "    peer = RTCPeerConnection()\n"
+            "    peer.addTransceiver('video')\n"
+            "    await peer.setLocalDescription(await peer.createOffer())\n"
+            "    await peer.close()\n"
+            "asyncio.run(main())\n"
+            "print('connected after tensorflow')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0 and "connected after tensorflow" in done.stdout, (done.returncode, done.stderr[-2000:])
