@@ -55,6 +55,8 @@ def process_stats(pid: int | None, temp_root: Path | None) -> dict:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     stats["rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+                elif line.startswith(("RssAnon:", "RssFile:")):  # heap and buffers / pages of mapped libraries
+                    stats[line.split(":")[0].lower().replace("rss", "rss_") + "_mb"] = round(int(line.split()[1]) / 1024, 1)
             stats["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
         except OSError:
             stats["rss_mb"] = stats["fds"] = None
@@ -264,7 +266,8 @@ def main(argv=None) -> int:
     print(f"streams: frames/s per stream over the whole run {report['stream_frames_per_s']}, "
           f"restarted after their time limit: {report['stream_restarts']}")
     for sample in report["samples"]:
-        print(f"  {sample['when']:>14}: RSS {sample.get('rss_mb')} MB, fds {sample.get('fds')}, "
+        print(f"  {sample['when']:>14}: RSS {sample.get('rss_mb')} MB (anon {sample.get('rss_anon_mb')}, "
+              f"file {sample.get('rss_file_mb')}), fds {sample.get('fds')}, "
               f"temp files {sample.get('temp_files')}, frames/s {sample.get('frames_per_s', '')}, load {sample['load']}")
     return 0 if api["errors"] == 0 else 1
 
