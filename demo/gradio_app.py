@@ -797,6 +797,9 @@ def main(argv=None) -> int:
     tune_malloc()  # before the models and servers start their threads
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so atexit removes the temp dir on terminate
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Gradio's queue keeps a record of the last N events (default 10,000) for its monitoring summary; with a webcam
+    # stream's two 1 s timers (or the image stream's 15 frames a second) that is hours of records: keep fewer.
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     folder = make_private_temp_dir()  # before Gradio stores any file
     pipeline = load_pipeline(args.emotion_model, args.mask_model)
