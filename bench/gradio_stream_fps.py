@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.harness import free_port, launch_chromium, open_image_stream, start_server, stop_server, write_y4m
+from tests.harness import (free_port, launch_chromium, open_image_stream, start_server, start_webrtc, stop_server,
+                           write_y4m)
 from train.data import data_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,6 +62,19 @@ COUNT_FRAMES_JS = """() => { window.__frames = []; window.__camera = []; """ + R
     img.decode().then(() => { const code = readCode(img); const t = performance.now();
       window.__frames.push({t, code, size: img.naturalWidth + 'x' + img.naturalHeight}); }).catch(() => {}); };
   new MutationObserver(seen).observe(root, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']}); }"""
+
+# The annotated <video>'s presented frames, with the counter each carries; the camera's frames (the stream the page
+# sends, played into a <video> of its own) as in the Gradio bench.
+COUNT_VIDEO_FRAMES_JS = """() => { window.__frames = []; window.__camera = []; """ + READ_CODE_JS + """
+  const annotated = document.getElementById('webrtc-video'), camera = document.createElement('video');
+  camera.muted = true; camera.playsInline = true; camera.srcObject = window.facexpWebrtc.state.camera;
+  camera.style.cssText = 'position:fixed; left:0; top:0; width:64px; opacity:0.01'; document.body.appendChild(camera);
+  camera.play();
+  const onCamera = () => { window.__camera.push([readCode(camera), performance.now()]); camera.requestVideoFrameCallback(onCamera); };
+  camera.requestVideoFrameCallback(onCamera);
+  const onShown = () => { window.__frames.push({t: performance.now(), code: readCode(annotated),
+      size: annotated.videoWidth + 'x' + annotated.videoHeight}); annotated.requestVideoFrameCallback(onShown); };
+  annotated.requestVideoFrameCallback(onShown); }"""
 
 
 def draw_code(frame: np.ndarray, number: int) -> None:
@@ -116,19 +130,25 @@ def cpu_seconds_by_tree(server_pid: int | None) -> dict[str, float]:
     return {"server": server, "browser": browser}
 
 
-def measure(url: str, camera: Path, seconds: float, server_pid: int | None = None) -> dict:
+def measure(url: str, camera: Path, seconds: float, server_pid: int | None = None, transport: str = "images") -> dict:
+    """Stream the fake camera on the webcam tab for `seconds` over `transport`: "images" (the tab's image-stream
+    fallback) or "webrtc" (its main view); frames shown, their gaps and ages, CPU per frame on each side."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright, camera)
         page = browser.new_page()
         page.goto(url)
-        open_image_stream(page, 30_000)  # the webcam tab's image-stream fallback
-        page.wait_for_timeout(1000)
-        page.evaluate(COUNT_FRAMES_JS)
-        page.locator('[aria-label="capture photo"]').first.click()
+        if transport == "webrtc":
+            start_webrtc(page)
+            page.evaluate(COUNT_VIDEO_FRAMES_JS)
+        else:
+            open_image_stream(page, 30_000)
+            page.wait_for_timeout(1000)
+            page.evaluate(COUNT_FRAMES_JS)
+            page.locator('[aria-label="capture photo"]').first.click()
         page.wait_for_function("window.__frames.length > 0", timeout=30_000)
-        page.wait_for_timeout(2000)  # settle
+        page.wait_for_timeout(2000)  # settle (and WebRTC's sender ramps its bitrate up)
         start = page.evaluate("window.__frames.length")
         cpu_before = cpu_seconds_by_tree(server_pid)
         page.wait_for_timeout(seconds * 1000)
@@ -136,7 +156,6 @@ def measure(url: str, camera: Path, seconds: float, server_pid: int | None = Non
         camera_log = page.evaluate("window.__camera")
         cpu_after = cpu_seconds_by_tree(server_pid)
         readout = page.locator("#webcam-readout").inner_text()
-        page.locator('[aria-label="capture photo"]').first.click()
         browser.close()
     times = np.array([frame["t"] for frame in frames]) / 1000
     gaps = np.diff(times) * 1000 if len(times) > 1 else np.array([np.nan])

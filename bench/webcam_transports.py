@@ -31,59 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from bench.gradio_stream_fps import READ_CODE_JS, cpu_seconds_by_tree, frame_ages, measure, panning_camera
-from tests.harness import free_port, launch_chromium, start_server, start_webrtc, stop_server
+from bench.gradio_stream_fps import measure, panning_camera
+from tests.harness import free_port, start_server, stop_server
 from train.data import data_dir
-
-
-# The annotated <video>'s presented frames, with the counter each carries; the camera's frames (the stream the page
-# sends, played into a <video> of its own) as in the Gradio bench.
-COUNT_VIDEO_FRAMES_JS = """() => { window.__frames = []; window.__camera = []; """ + READ_CODE_JS + """
-  const annotated = document.getElementById('webrtc-video'), camera = document.createElement('video');
-  camera.muted = true; camera.playsInline = true; camera.srcObject = window.facexpWebrtc.state.camera;
-  camera.style.cssText = 'position:fixed; left:0; top:0; width:64px; opacity:0.01'; document.body.appendChild(camera);
-  camera.play();
-  const onCamera = () => { window.__camera.push([readCode(camera), performance.now()]); camera.requestVideoFrameCallback(onCamera); };
-  camera.requestVideoFrameCallback(onCamera);
-  const onShown = () => { window.__frames.push({t: performance.now(), code: readCode(annotated),
-      size: annotated.videoWidth + 'x' + annotated.videoHeight}); annotated.requestVideoFrameCallback(onShown); };
-  annotated.requestVideoFrameCallback(onShown); }"""
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Measuring it in Chromium
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def measure_webrtc(url: str, camera: Path, seconds: float, server_pid: int) -> dict:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, camera)
-        page = browser.new_page()
-        page.goto(url)
-        start_webrtc(page)
-        page.evaluate(COUNT_VIDEO_FRAMES_JS)
-        page.wait_for_timeout(2000)  # settle (the sender's bitrate ramps up)
-        start = page.evaluate("window.__frames.length")
-        cpu_before = cpu_seconds_by_tree(server_pid)
-        page.wait_for_timeout(seconds * 1000)
-        frames = page.evaluate("window.__frames")[start:]
-        camera_log = page.evaluate("window.__camera")
-        cpu_after = cpu_seconds_by_tree(server_pid)
-        state = page.inner_text("#webcam-readout")
-        browser.close()
-    times = np.array([frame["t"] for frame in frames]) / 1000
-    gaps = np.diff(times) * 1000 if len(times) > 1 else np.array([np.nan])
-    ages = frame_ages(camera_log, frames)
-    cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(frames)) for name in cpu_after}
-    return {"frames": len(frames), "fps": len(frames) / seconds, "gap_median_ms": float(np.median(gaps)),
-            "gap_p95_ms": float(np.percentile(gaps, 95)), "readout": state,
-            "age_median_ms": float(np.median(ages)) if len(ages) else float("nan"),
-            "age_p95_ms": float(np.percentile(ages, 95)) if len(ages) else float("nan"),
-            "aged_frames": len(ages), "cpu_ms_per_frame": cpu_ms, "size": frames[-1]["size"] if frames else "-"}
 
 
 def row(name: str, result: dict, load: str) -> str:
@@ -112,12 +62,12 @@ def main(argv=None) -> int:
         port = free_port()
         process = start_server(["--port", str(port)], port, folder / "app.log")
         try:
-            for transport, name, measure_one in (("webrtc", "WebRTC (aiortc, VP8): the tab's main view", measure_webrtc),
-                                                 ("images", "image stream (gr.Image .stream): the fallback", measure)):
+            for transport, name in (("webrtc", "WebRTC (aiortc, VP8): the tab's main view"),
+                                    ("images", "image stream (gr.Image .stream): the fallback")):
                 if args.only and transport != args.only:
                     continue
                 before = load()
-                result = measure_one(f"http://127.0.0.1:{port}/", camera, args.seconds, process.pid)
+                result = measure(f"http://127.0.0.1:{port}/", camera, args.seconds, process.pid, transport)
                 rows.append(row(name, result, f"{before} -> {load()}"))
                 print(f"{name}: {result}", flush=True)
         finally:

@@ -670,7 +670,9 @@ def camera_constraints(size: str) -> dict:
 
 
 def bind_async(handler, *leading):
-    """`bind` for coroutine handlers (Gradio awaits them on its event loop, where aiortc's connections live)."""
+    """`bind` for the WebRTC handlers: a coroutine function (Gradio awaits it on its own event loop, where aiortc's
+    connections must live) whose signature and annotations are the handler's minus the bound arguments, so Gradio
+    still sees `request: gr.Request` (it reads no annotations through a functools.partial)."""
     @functools.wraps(handler)
     async def bound(*args, **kwargs):
         return await handler(*leading, *args, **kwargs)

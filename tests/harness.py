@@ -132,9 +132,10 @@ def launch_chromium(playwright, camera_file: Path | None = None, allow_camera: b
 
 # The Gradio app's webcam tab, both transports (demo.gradio_app): WebRTC is the tab's main view, the image stream its
 # fallback in a closed accordion.
-WEBRTC_FRAME_JS = """() => { const video = document.getElementById('webrtc-video');
-  const canvas = document.createElement('canvas'); canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-  canvas.getContext('2d').drawImage(video, 0, 0); return canvas.toDataURL('image/png'); }"""
+SHOWN_PIXELS_JS = """(selector) => { const element = document.querySelector(selector);
+  const canvas = document.createElement('canvas');
+  canvas.width = element.videoWidth || element.naturalWidth; canvas.height = element.videoHeight || element.naturalHeight;
+  canvas.getContext('2d').drawImage(element, 0, 0); return canvas.toDataURL('image/png'); }"""
 WEBRTC_PLAYING_JS = "() => document.getElementById('webrtc-video').videoWidth > 0"
 
 
@@ -144,11 +145,11 @@ def start_webrtc(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_function(WEBRTC_PLAYING_JS, timeout=timeout_ms)
 
 
-def webrtc_frame(page) -> np.ndarray:
-    """The annotated frame the page's <video> shows now, as RGB pixels (what the user sees)."""
+def shown_pixels(page, selector: str = "#webrtc-video") -> np.ndarray:
+    """What the page shows now in `selector` (the WebRTC <video>, or the image stream's <img>), as RGB pixels."""
     import base64
 
-    png = np.frombuffer(base64.b64decode(page.evaluate(WEBRTC_FRAME_JS).split(",", 1)[1]), np.uint8)
+    png = np.frombuffer(base64.b64decode(page.evaluate(SHOWN_PIXELS_JS, selector).split(",", 1)[1]), np.uint8)
     return cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 

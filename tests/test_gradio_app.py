@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.harness import (camera_file_from_image, collect_errors, free_port, launch_chromium, open_image_stream,
-                           require, start_server, start_webrtc, stop_server, webrtc_frame)
+                           require, shown_pixels, start_server, start_webrtc, stop_server)
 from core import draw
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir, mask_model_dir
@@ -19,9 +19,6 @@ from core.pipeline import emotion_model_dir, mask_model_dir
 FRAME_TTL_S = 2  # shorter than the app's default so the test waits less
 CLEAN_EVERY_S = 3  # demo.gradio_app.CLEAN_EVERY_S
 IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
-SHOWN_FRAME_JS = """() => { const img = document.querySelector('#webcam-output img');
-  const canvas = document.createElement('canvas'); canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
-  canvas.getContext('2d').drawImage(img, 0, 0); return canvas.toDataURL('image/png'); }"""
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +242,7 @@ def test_webcam_over_webrtc_in_headless_chromium(server, media_dir, playwright_i
         page.wait_for_timeout(2000)
         readout = page.locator("#webcam-readout").inner_text()
         fps = float(re.search(r"([\d.]+) frames/s", readout).group(1))
-        annotated = webrtc_frame(page)  # the pixels the browser received and shows
+        annotated = shown_pixels(page)  # the pixels the browser received and shows
         ids, table = track_ids(page)
         assert page.inner_text("#webrtc-state") == "connected"
         page.click("#webrtc-stop")
@@ -279,7 +276,7 @@ def test_image_stream_fallback_in_headless_chromium(server, media_dir, playwrigh
         page.wait_for_timeout(2000)
         readout = page.locator("#webcam-readout").inner_text()
         fps = float(re.search(r"([\d.]+) frames/s", readout).group(1))
-        annotated = shown_frame(page)  # the pixels the browser received and shows
+        annotated = shown_pixels(page, "#webcam-output img")  # the pixels the browser received and shows
         page.locator('[aria-label="capture photo"]').first.click()  # stop
         assert annotated.shape[:2] == (480, 640)
         assert box_pixels(annotated) > 500  # boxes and labels were drawn
@@ -338,15 +335,6 @@ def track_ids(page) -> list[str]:
     return sorted(row[column + offset] for row in table["rows"] if any(row)), table
 
 
-def shown_frame(page):
-    import base64
-
-    import cv2
-
-    png = np.frombuffer(base64.b64decode(page.evaluate(SHOWN_FRAME_JS).split(",", 1)[1]), np.uint8)
-    return cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
 def wait_for_log(server, text: str, timeout_s: float = 30) -> str:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -379,7 +367,7 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
             page.wait_for_function("(old) => document.querySelector('#webcam-readout').innerText !== old", arg=readout,
                                    timeout=30_000)
         for page, faces in zip(pages, photos.values()):
-            assert box_pixels(webrtc_frame(page)) > 300
+            assert box_pixels(shown_pixels(page)) > 300
             ids, table = track_ids(page)
             assert ids and set(ids) <= {str(i) for i in range(1, faces + 1)}, table  # shared: ids would climb
             assert page.locator(".toast-body.error").count() == 0
@@ -398,7 +386,7 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
         start_webrtc(page)  # a new session connects in the freed place
         page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('2 face(s)')",
                                timeout=60_000)
-        assert box_pixels(webrtc_frame(page)) > 300
+        assert box_pixels(shown_pixels(page)) > 300
         for page in (page, pages[1]):
             page.click("#webrtc-stop")
     finally:
