@@ -31,29 +31,41 @@ CAMERA_FPS = 30  # faster than the stream samples, so no two sampled frames are 
 CODE_BITS = 8  # the frame counter drawn into each camera frame: CODE_BITS squares, white = 1, in both top corners
 CODE_SQUARE, CODE_STEP, CODE_TOP, CODE_LEFT = 14, 18, 3, 6
 PHOTO_TOP = 24  # the photo starts below the code
-# In the page: the counter each camera frame carries, read from the webcam <video> (requestVideoFrameCallback: the time
-# the browser had it), and the counter of each annotated frame shown (after its <img> decoded). Their difference is the
-# age of what the user sees. The code is mirror-symmetric (left corner and, mirrored, right corner), so it reads the
-# same whether the app mirrors the frame or not.
+# In the page: the counter of each camera frame, read from a clone of the camera track as the browser captures it
+# (MediaStreamTrackProcessor: the frame's first rows, no rendering), and the counter of each annotated frame shown (a
+# <video> frame callback, or the <img> decoded). Their difference is the age of what the user sees. The code is
+# mirror-symmetric (left corner and, mirrored, right corner), so it reads the same whether the app mirrors or not.
+CODE_X = [CODE_LEFT + i * CODE_STEP + CODE_SQUARE // 2 for i in range(CODE_BITS)]
+CODE_Y = CODE_TOP + CODE_SQUARE // 2
 READ_CODE_JS = f"""
-  const readCode = (source, width) => {{
+  const readCode = (source) => {{
     const canvas = window.__codeCanvas || (window.__codeCanvas = document.createElement('canvas'));
     canvas.width = {CODE_LEFT + CODE_BITS * CODE_STEP}; canvas.height = {CODE_TOP + CODE_SQUARE};
     const scale = (source.videoWidth || source.naturalWidth) / 640;
     const ctx = canvas.getContext('2d', {{willReadFrequently: true}});
     ctx.drawImage(source, 0, 0, canvas.width * scale, canvas.height * scale, 0, 0, canvas.width, canvas.height);
     let code = 0;
-    for (let i = 0; i < {CODE_BITS}; i++) {{
-      const x = {CODE_LEFT} + i * {CODE_STEP} + {CODE_SQUARE // 2}, y = {CODE_TOP} + {CODE_SQUARE // 2};
-      const [r, g, b] = ctx.getImageData(x, y, 1, 1).data;
-      if (r + g + b > 3 * 128) code |= 1 << i;
-    }}
+    {CODE_X}.forEach((x, i) => {{ const [r, g, b] = ctx.getImageData(x, {CODE_Y}, 1, 1).data;
+      if (r + g + b > 3 * 128) code |= 1 << i; }});
     return code;
+  }};
+  const readCamera = async (track) => {{
+    const reader = new MediaStreamTrackProcessor({{track: track.clone()}}).readable.getReader();
+    window.__stopCamera = () => reader.cancel();
+    for (;;) {{
+      const {{value: frame, done}} = await reader.read();
+      if (done) return;
+      const t = performance.now(), rect = {{x: 0, y: 0, width: frame.codedWidth, height: {CODE_TOP + CODE_SQUARE + 1}}};
+      const pixels = new Uint8Array(frame.allocationSize({{rect}}));
+      const luma = (await frame.copyTo(pixels, {{rect}}))[0];  // I420/NV12: plane 0 is the luma
+      frame.close();
+      let code = 0;
+      {CODE_X}.forEach((x, i) => {{ if (pixels[luma.offset + {CODE_Y} * luma.stride + x] > 128) code |= 1 << i; }});
+      window.__camera.push([code, t]);
+    }}
   }};"""
 COUNT_FRAMES_JS = """() => { window.__frames = []; window.__camera = []; """ + READ_CODE_JS + """
-  const video = document.querySelector('video[data-testid="webcam-video"]');
-  const onCamera = (now) => { window.__camera.push([readCode(video), performance.now()]); video.requestVideoFrameCallback(onCamera); };
-  video.requestVideoFrameCallback(onCamera);
+  readCamera(document.querySelector('video[data-testid="webcam-video"]').srcObject.getVideoTracks()[0]);
   const root = document.querySelector('#webcam-output');
   let last = null;
   const seen = () => { const img = root.querySelector('img');
@@ -62,19 +74,24 @@ COUNT_FRAMES_JS = """() => { window.__frames = []; window.__camera = []; """ + R
     img.decode().then(() => { const code = readCode(img); const t = performance.now();
       window.__frames.push({t, code, size: img.naturalWidth + 'x' + img.naturalHeight}); }).catch(() => {}); };
   new MutationObserver(seen).observe(root, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']}); }"""
-
-# The annotated <video>'s presented frames, with the counter each carries; the camera's frames (the stream the page
-# sends, played into a <video> of its own) as in the Gradio bench.
+# The annotated <video>'s presented frames, with the counter each carries.
 COUNT_VIDEO_FRAMES_JS = """() => { window.__frames = []; window.__camera = []; """ + READ_CODE_JS + """
-  const annotated = document.getElementById('webrtc-video'), camera = document.createElement('video');
-  camera.muted = true; camera.playsInline = true; camera.srcObject = window.facexpWebrtc.state.camera;
-  camera.style.cssText = 'position:fixed; left:0; top:0; width:64px; opacity:0.01'; document.body.appendChild(camera);
-  camera.play();
-  const onCamera = () => { window.__camera.push([readCode(camera), performance.now()]); camera.requestVideoFrameCallback(onCamera); };
-  camera.requestVideoFrameCallback(onCamera);
+  readCamera(window.facexpWebrtc.state.camera.getVideoTracks()[0]);
+  const annotated = document.getElementById('webrtc-video');
   const onShown = () => { window.__frames.push({t: performance.now(), code: readCode(annotated),
       size: annotated.videoWidth + 'x' + annotated.videoHeight}); annotated.requestVideoFrameCallback(onShown); };
   annotated.requestVideoFrameCallback(onShown); }"""
+# The browser's own WebRTC counters: frames its camera track encoded and sent, frames of the annotated track received,
+# decoded and dropped, and the encode/decode time they took.
+WEBRTC_STATS_JS = """async () => { const out = {};
+  (await window.facexpWebrtc.state.connection.getStats()).forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'video') Object.assign(out, {framesEncoded: s.framesEncoded,
+      framesSent: s.framesSent, encodeS: s.totalEncodeTime, sentWidth: s.frameWidth, encoder: s.encoderImplementation,
+      limitation: s.qualityLimitationReason});
+    if (s.type === 'inbound-rtp' && s.kind === 'video') Object.assign(out, {framesReceived: s.framesReceived,
+      framesDecoded: s.framesDecoded, framesDropped: s.framesDropped, decodeS: s.totalDecodeTime,
+      framesRendered: s.framesRendered, jitterBufferS: s.jitterBufferDelay, jitterEmitted: s.jitterBufferEmittedCount});
+  }); return out; }"""
 
 
 def draw_code(frame: np.ndarray, number: int) -> None:
@@ -150,9 +167,12 @@ def measure(url: str, camera: Path, seconds: float, server_pid: int | None = Non
         page.wait_for_function("window.__frames.length > 0", timeout=30_000)
         page.wait_for_timeout(2000)  # settle (and WebRTC's sender ramps its bitrate up)
         start = page.evaluate("window.__frames.length")
+        stats_before = page.evaluate(WEBRTC_STATS_JS) if transport == "webrtc" else {}
         cpu_before = cpu_seconds_by_tree(server_pid)
         page.wait_for_timeout(seconds * 1000)
         frames = page.evaluate("window.__frames")[start:]
+        stats_after = page.evaluate(WEBRTC_STATS_JS) if transport == "webrtc" else {}
+        page.evaluate("window.__stopCamera()")
         camera_log = page.evaluate("window.__camera")
         cpu_after = cpu_seconds_by_tree(server_pid)
         readout = page.locator("#webcam-readout").inner_text()
@@ -165,28 +185,52 @@ def measure(url: str, camera: Path, seconds: float, server_pid: int | None = Non
             "gap_p95_ms": float(np.percentile(gaps, 95)), "readout": readout.strip().splitlines()[-1],
             "age_median_ms": float(np.median(ages)) if len(ages) else float("nan"),
             "age_p95_ms": float(np.percentile(ages, 95)) if len(ages) else float("nan"),
-            "aged_frames": len(ages), "cpu_ms_per_frame": cpu_ms, "size": frames[-1]["size"] if frames else "-"}
+            "aged_frames": len(ages), "cpu_ms_per_frame": cpu_ms, "size": frames[-1]["size"] if frames else "-",
+            "webrtc_per_s": webrtc_rates(stats_before, stats_after, seconds),
+            "camera_fps": camera_rate(camera_log, seconds)}
+
+
+def camera_rate(camera_log: list, seconds: float) -> float:
+    """Camera frames per second the browser captured over the last `seconds` of the log."""
+    times = np.array([t for _, t in camera_log])
+    return float(np.sum(times >= times[-1] - seconds * 1000) / seconds) if len(times) else float("nan")
+
+
+def webrtc_rates(before: dict, after: dict, seconds: float) -> dict:
+    """The browser's WebRTC counters over the measurement, per second (times in ms per frame)."""
+    rates = {name: round((after[name] - before.get(name, 0)) / seconds, 1) for name in after
+             if isinstance(after[name], (int, float)) and not name.endswith("S") and "Width" not in name}
+    for total, count in (("encodeS", "framesEncoded"), ("decodeS", "framesDecoded")):
+        if total in after and after[count] > before.get(count, 0):
+            rates[total.replace("S", "_ms")] = round((after[total] - before.get(total, 0)) * 1000
+                                                     / (after[count] - before.get(count, 0)), 1)
+    if "jitterBufferS" in after and after["jitterEmitted"] > before.get("jitterEmitted", 0):
+        rates["jitter_buffer_ms"] = round((after["jitterBufferS"] - before["jitterBufferS"]) * 1000
+                                          / (after["jitterEmitted"] - before["jitterEmitted"]), 1)
+    rates |= {name: after[name] for name in ("encoder", "limitation", "sentWidth") if name in after}
+    return rates
 
 
 def frame_ages(camera_log: list, frames: list[dict]) -> np.ndarray:
-    """Age in ms of each displayed frame: the time it was shown minus the time its camera frame was in the page's
-    <video>. The fake camera loops CAMERA_FRAMES frames at CAMERA_FPS, so frame `code` is in the video at
-    phase + code / CAMERA_FPS (mod the loop); the phase is the median over the counters read from the <video> (which
-    a loaded page does not read on every frame)."""
-    if not camera_log or not frames:
-        return np.array([])
-    period, step = CAMERA_FRAMES * 1000 / CAMERA_FPS, 1000 / CAMERA_FPS
-    codes, times = np.array(camera_log, float).T
-    valid = codes < CAMERA_FRAMES
-    phases = (times[valid] - codes[valid] * step) % period
-    reference = phases[0]
-    phase = reference + np.median((phases - reference + period / 2) % period - period / 2)
+    """Age in ms of each displayed frame: the time it was shown minus the time the browser captured its camera frame.
+    The capture of that counter is the last one before the frame was shown (the counter repeats every CAMERA_FRAMES
+    frames); where the reader missed it (a loaded page drops some), the nearest capture read within MAX_GAP frames
+    before or after it, moved by the frame interval."""
+    step, max_gap = 1000 / CAMERA_FPS, 3
+    captured: dict[int, list[float]] = {}
+    for code, t in camera_log:
+        if code < CAMERA_FRAMES:
+            captured.setdefault(int(code), []).append(t)
     ages = []
     for frame in frames:
         if frame["code"] >= CAMERA_FRAMES:
-            continue  # misread
-        age = (frame["t"] - phase - frame["code"] * step) % period
-        ages.append(age)
+            continue  # a misread counter
+        for gap in sorted(range(-max_gap, max_gap + 1), key=abs):
+            times = [t - gap * step for t in captured.get((frame["code"] + gap) % CAMERA_FRAMES, [])]
+            before = [t for t in times if frame["t"] - CAMERA_FRAMES * step / 2 < t <= frame["t"]]
+            if before:
+                ages.append(frame["t"] - before[-1])
+                break
     return np.array(ages)
 
 

@@ -15,8 +15,11 @@ so what differs is only how frames travel:
   frame comes back as an image file the page downloads and decodes into an <img>.
 
 For each: frames shown per second (a frame counts once it is presented: a <video> frame callback, or the <img>
-decoded), the age of what the user sees (camera frame -> annotated frame shown, median and p95, read from the
-counter), and CPU per shown frame in the server and in the browser, with the load average before and after.
+decoded), the age of what the user sees (camera frame captured -> annotated frame shown, median and p95, from the
+counter: the capture side is read from a clone of the camera track, MediaStreamTrackProcessor, so the bench renders
+nothing the page does not), CPU per shown frame in the server and in the browser, with the load average before and
+after, and for WebRTC the browser's own counters (frames its camera encoded and sent, annotated frames received and
+decoded per second).
 (`fastrtc`, the WebRTC component Gradio's guide points to, is not among them: every release, newest 0.0.34, requires
 gradio<6 and this project pins gradio 6.31: pip's ResolutionImpossible.)
 """

@@ -176,7 +176,7 @@ def write_tflite(folder: Path, faces=None, model=None, log=log.info) -> dict:
         source = f"{len(faces)} real faces"
     content = convert_to_tflite(model)
     reference = _keras_reference(model, faces, flip=False)
-    lite = _interpreter_probabilities(_interpreter(content, folder / TFLITE_FILE), flip=False)
+    lite = _interpreter_probabilities(_interpreter(content, folder / TFLITE_FILE))
     got = np.concatenate([lite(faces[i:i + 64]) for i in range(0, len(faces), 64)])
     max_diff = float(np.abs(got - reference).max())
     if not max_diff <= TFLITE_MAX_ABS_DIFF:
@@ -272,29 +272,31 @@ def load_keras_model(folder: Path):
 BACKENDS = ("tensorflow", "litert")
 
 
-def litert_probabilities(model, flip: bool):
+def litert_probabilities(model):
     """`model` converted in memory to LiteRT (`model.export(format="litert")`, a few seconds), as a function of a
-    float32 batch returning probabilities (averaged with the mirrored faces when `flip`)."""
-    return _interpreter_probabilities(_interpreter(convert_to_tflite(model), Path(TFLITE_FILE)), flip)
+    float32 batch returning its probabilities."""
+    return _interpreter_probabilities(_interpreter(convert_to_tflite(model), Path(TFLITE_FILE)))
 
 
-def _interpreter_probabilities(interpreter, flip: bool):
+def _interpreter_probabilities(interpreter):
     input_index = interpreter.get_input_details()[0]["index"]
     output_index = interpreter.get_output_details()[0]["index"]
     allocated = [None]
 
-    def probabilities(x):
-        batch = np.ascontiguousarray(np.concatenate([x, x[:, :, ::-1]]) if flip else x)
+    def probabilities(batch):
+        batch = np.ascontiguousarray(batch)
         if allocated[0] != batch.shape:
             interpreter.resize_tensor_input(input_index, batch.shape)
             interpreter.allocate_tensors()
             allocated[0] = batch.shape
         interpreter.set_tensor(input_index, batch)
         interpreter.invoke()
-        out = interpreter.get_tensor(output_index)
-        return (out[: len(x)] + out[len(x) :]) / 2.0 if flip else out
+        return interpreter.get_tensor(output_index).copy()
 
     return probabilities
+
+
+TTA_VIEWS = ("original", "mirrored")  # the views flip TTA averages; predict_proba(view=...) runs one of them
 
 
 class FaceClassifier:
@@ -314,7 +316,6 @@ class FaceClassifier:
             raise ModelFileError(f"{self.folder / METADATA_FILE}: temperature must be > 0, got {self.temperature}")
         self.backend = backend
         self._model = None
-        flip = "flip" in self.tta
         content = matching_tflite(self.folder) if backend == "litert" else None
         if content is not None:
             interpreter = _interpreter(content, self.folder / TFLITE_FILE)
@@ -323,13 +324,13 @@ class FaceClassifier:
                 raise ModelFileError(f"{self.folder / TFLITE_FILE}: takes {tuple(details_in['shape'][1:])} and gives "
                                      f"{details_out['shape'][-1]} outputs, but {METADATA_FILE} says "
                                      f"({self.size}, {self.size}, {self.channels}) and {len(self.labels)} labels")
-            self._probabilities = _interpreter_probabilities(interpreter, flip)
+            self._probabilities = _interpreter_probabilities(interpreter)
             self.tflite_source = "file"
         elif backend == "litert":
-            self._probabilities = litert_probabilities(self.model, flip)
+            self._probabilities = litert_probabilities(self.model)
             self.tflite_source = "converted in memory"
         else:
-            self._probabilities = self._tf_function(flip)
+            self._probabilities = self._tf_function()
             self.tflite_source = None
         with silenced_stderr():  # LiteRT creates its XNNPACK delegate (and says so) on the first call
             self._probabilities(np.zeros((1, self.size, self.size, self.channels), np.float32))  # trace once now
@@ -341,32 +342,49 @@ class FaceClassifier:
             self._model, _ = load_keras_model(self.folder)
         return self._model
 
-    def _tf_function(self, flip: bool):
+    def _tf_function(self):
         tf = import_tensorflow()
         model = self.model
 
         @tf.function(input_signature=[tf.TensorSpec([None, self.size, self.size, self.channels], tf.float32)])
         def probabilities(x):
-            if flip:
-                n = tf.shape(x)[0]
-                both = model(tf.concat([x, tf.reverse(x, axis=[2])], axis=0), training=False)
-                return (both[:n] + both[n:]) / 2.0
             return model(x, training=False)
 
-        return probabilities
+        return lambda batch: probabilities(batch).numpy()
 
-    def predict_proba(self, faces: np.ndarray, calibrated: bool = True) -> np.ndarray:
+    @property
+    def flip_tta(self) -> bool:
+        """Whether the model's metadata asks for flip TTA (the mean of the face and its mirror image)."""
+        return "flip" in self.tta
+
+    def predict_proba(self, faces: np.ndarray, calibrated: bool = True, view: str | None = None) -> np.ndarray:
         """Class probabilities, shape (N, len(labels)), for a batch of preprocessed crops (see core.preprocess);
-        with the metadata's temperature applied unless `calibrated=False`."""
+        with the metadata's temperature applied unless `calibrated=False`.
+
+        `view=None`: the metadata's TTA (with flip: the mean over the faces and their mirror images, one call on a
+        batch of 2N). `view="original"` or `"mirrored"`: that one view only, half the work; the pipeline alternates
+        them from frame to frame where a tracker averages each face's probabilities over frames anyway."""
         faces = np.asarray(faces, dtype=np.float32)
         if faces.ndim == 3:
             faces = faces[..., None]
         expected = (self.size, self.size, self.channels)
         if faces.ndim != 4 or faces.shape[1:] != expected:
             raise ValueError(f"expected faces of shape (N, {', '.join(map(str, expected))}), got {faces.shape}")
+        if view not in (None, *TTA_VIEWS):
+            raise ValueError(f"view must be None or one of {TTA_VIEWS}, got {view!r}")
         if len(faces) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        probabilities = np.asarray(self._probabilities(faces))
+        mirrored = faces[:, :, ::-1]
+        if view == "original":
+            probabilities = self._probabilities(faces)
+        elif view == "mirrored":
+            probabilities = self._probabilities(mirrored)
+        elif self.flip_tta:
+            both = self._probabilities(np.concatenate([faces, mirrored]))
+            probabilities = (both[: len(faces)] + both[len(faces) :]) / 2.0
+        else:
+            probabilities = self._probabilities(faces)
+        probabilities = np.asarray(probabilities)
         return apply_temperature(probabilities, self.temperature) if calibrated else probabilities
 
     def predict_labels(self, faces: np.ndarray) -> list[str]:

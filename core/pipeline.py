@@ -9,6 +9,9 @@ Follow one webcam frame through `FacePipeline.run`:
 3. Crop: `core.preprocess.crop_faces`, exactly the training preprocessing, all faces of the frame in one batch.
 4. Expression: `FacialExpressionModel.predict_proba` on that batch (one LiteRT call, never `model.predict`).
 5. Mask: `FaceMaskModel.predict_proba` on the same boxes, when a mask model folder exists (else `mask` is None).
+   Both with the model's flip TTA (the face and its mirror image), except in smoothed video: there the two views
+   alternate from frame to frame (`tta_view`), one pass per face instead of two, and the tracker's average over
+   frames mixes them.
 6. Smooth (video only, switchable): a `core.tracking.FaceTracker` averages each tracked face's probabilities and
    keeps its mask label unless the other label becomes clearly more probable (hysteresis).
 7. Annotate: `core.draw.annotate` draws boxes, labels and the alert banner on a copy of the frame.
@@ -33,8 +36,8 @@ import numpy as np
 
 from core import draw
 from core.detector import DEFAULT_DETECTOR, FaceDetector
-from core.models import (ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, FaceMaskModel, FacialExpressionModel,
-                         ModelFileError)
+from core.models import (ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, TTA_VIEWS, FaceMaskModel,
+                         FacialExpressionModel, ModelFileError)
 from core.preprocess import crop_faces
 from core.session import session_metadata
 from core.tracking import FaceTracker, tracking_metadata
@@ -125,6 +128,16 @@ def pipeline_metadata() -> dict:
     }
 
 
+def tta_view(tracker: FaceTracker | None, alternate: bool = True) -> str | None:
+    """Which TTA view the classifiers run on this frame: both (None) for a single image or unsmoothed video (or with
+    alternate=False); in smoothed video, "original" and "mirrored" on alternate frames. Over two frames every face then gets both views
+    at the cost of one, and its probabilities are the tracker's moving average of them, as flip TTA averages them
+    within a frame (bench/temporal_tta.py measures the labels against full TTA on every frame)."""
+    if not alternate or tracker is None or tracker.smoothing <= 0:
+        return None
+    return TTA_VIEWS[tracker.frames % len(TTA_VIEWS)]
+
+
 def scores_dict(labels, probabilities) -> dict[str, float]:
     return {label: round(float(p), SCORE_DECIMALS) for label, p in zip(labels, probabilities)}
 
@@ -133,7 +146,8 @@ class FacePipeline:
     """Detector + expression model + optional mask model. `run(frame)` -> (annotated frame, FrameResult)."""
 
     def __init__(self, emotion_model: str | Path | None = None, mask_model: str | Path | None = None,
-                 detector: str = DEFAULT_DETECTOR, max_faces: int = MAX_FACES, backend: str = CLASSIFIER_BACKEND):
+                 detector: str = DEFAULT_DETECTOR, max_faces: int = MAX_FACES, backend: str = CLASSIFIER_BACKEND,
+                 alternate_tta: bool = True):
         self.detector = FaceDetector(detector)
         self.emotion_model = FacialExpressionModel(emotion_model or emotion_model_dir(), backend)
         mask_folder = Path(mask_model or mask_model_dir())
@@ -143,6 +157,7 @@ class FacePipeline:
             self.mask_model = None
             log.info("no mask model at %s: faces get mask = null", mask_folder)
         self.max_faces = max_faces
+        self.alternate_tta = alternate_tta  # smoothed video: one TTA view per frame (see tta_view)
         self._lock = threading.Lock()  # the LiteRT interpreter is not thread-safe; one frame at a time
 
     @property
@@ -185,12 +200,13 @@ class FacePipeline:
             mask_crops = crop_faces(frame, boxes, self.mask_model.size, self.mask_model.channels)
         lap("crop")
 
-        # 4. expression probabilities of all faces in one call
-        emotion_probs = self.emotion_model.predict_proba(emotion_crops)
+        # 4. expression probabilities of all faces in one call (in smoothed video one TTA view per frame)
+        view = tta_view(tracker, self.alternate_tta)
+        emotion_probs = self.emotion_model.predict_proba(emotion_crops, view=view)
         lap("emotion")
 
         # 5. mask probabilities (None without a mask model)
-        mask_probs = self.mask_model.predict_proba(mask_crops) if self.mask_model is not None else None
+        mask_probs = self.mask_model.predict_proba(mask_crops, view=view) if self.mask_model is not None else None
         lap("mask")
 
         # 6. smoothing over time (video)

@@ -60,9 +60,11 @@ class FaceTracker:
         self._next_id = 1
         self.mask_switch = MASK_SWITCH_PROBABILITY
         self.mask_choice: list[int | None] = []  # per face of the last update
+        self.frames = 0  # updates so far
 
     def update(self, boxes, emotion_probs: np.ndarray, mask_probs: np.ndarray | None = None):
         """Feed one frame's faces. Returns (track ids, smoothed emotion probs, smoothed mask probs or None)."""
+        self.frames += 1
         pairs = sorted(
             ((box_iou(box, track.box), face, t) for face, box in enumerate(boxes) for t, track in enumerate(self.tracks)),
             reverse=True,

@@ -59,6 +59,13 @@ def test_batch_probabilities_match_the_plain_keras_call(expression_model):
     one = expression_model.predict_proba(faces[:1])
     np.testing.assert_allclose(one, calibrated[:1], atol=1e-6)
     assert expression_model.predict_emotion(faces[0]) in EMOTIONS
+    # one TTA view at a time (smoothed video alternates them): each is the network on that view
+    np.testing.assert_allclose(expression_model.predict_proba(faces, calibrated=False, view="original"),
+                               model(faces, training=False).numpy(), atol=1e-6)
+    np.testing.assert_allclose(expression_model.predict_proba(faces, calibrated=False, view="mirrored"),
+                               model(faces[:, :, ::-1], training=False).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="view must be None or one of"):
+        expression_model.predict_proba(faces, view="left")
     with pytest.raises(ValueError, match=r"expected faces of shape \(N, 48, 48, 1\), got \(2, 64, 64, 3\)"):
         expression_model.predict_proba(np.zeros((2, 64, 64, 3)))
     assert expression_model.predict_proba(np.zeros((0, 48, 48, 1))).shape == (0, 7)

@@ -94,19 +94,30 @@ def test_a_frame_with_30_faces_labels_the_largest_and_says_so(pipeline, media_di
 
 
 def test_tracker_keeps_ids_and_averages_probabilities(pipeline, media_dir):
+    """Smoothed video: each frame runs one TTA view (the face, then its mirror image), and the tracker's moving
+    average mixes them."""
+    from core.preprocess import crop_faces
+
     frame = read_rgb(media_dir / "two_people.jpg")
     darker = (frame * 0.6).astype(np.uint8)  # same boxes, different probabilities
-    raw_first = pipeline.process(frame)
-    raw_second = pipeline.process(darker)
+    model = pipeline.emotion_model
+
+    def one_view(image, view):
+        boxes = [face["box"] for face in pipeline.process(image).faces]
+        return model.predict_proba(crop_faces(image, boxes, model.size, model.channels), view=view)
+
+    raw_first, raw_second = one_view(frame, "original"), one_view(darker, "mirrored")
     tracker = FaceTracker()
     first = pipeline.process(frame, tracker)
     second = pipeline.process(darker, tracker)
     assert first.track_ids == second.track_ids and len(set(first.track_ids)) == 2
     for i in range(2):
-        expected = {label: SMOOTHING * raw_first.faces[i]["emotion"]["scores"][label]
-                    + (1 - SMOOTHING) * raw_second.faces[i]["emotion"]["scores"][label] for label in EMOTIONS}
-        got = second.faces[i]["emotion"]["scores"]
-        assert all(abs(got[label] - expected[label]) < 2e-3 for label in EMOTIONS)
+        expected = SMOOTHING * raw_first[i] + (1 - SMOOTHING) * raw_second[i]
+        got = np.array([second.faces[i]["emotion"]["scores"][label] for label in EMOTIONS])
+        np.testing.assert_allclose(got, expected, atol=2e-3)
+    unsmoothed = FaceTracker(smoothing=0.0)  # no average over frames: both views on every frame
+    full_tta = pipeline.process(frame).faces
+    assert [face["emotion"] for face in pipeline.process(frame, unsmoothed).faces] == [face["emotion"] for face in full_tta]
     third = pipeline.process(np.zeros_like(frame), tracker)  # faces gone: the tracks age out
     assert third.faces == [] and len(tracker.tracks) == 2
     for _ in range(10):
