@@ -9,7 +9,7 @@ mirror, FacePipeline.run with the session's tracker, session analytics, readout)
 the camera frame's timestamp, goes back -> the page's <video id="webrtc-video">.
 
 Why this and not `gr.Image(streaming=True)`: measured side by side in one run (bench/webcam_transports.py,
-BENCHMARKS.md) the image stream showed 3.3 frames/s with the shown frame 297 ms old, WebRTC 24.5 frames/s at 112 ms.
+BENCHMARKS.md) the image stream showed 6.9 frames/s with the shown frame 145 ms old, WebRTC 26.6 frames/s at 98 ms.
 Why aiortc and not `fastrtc` (Gradio's WebRTC component): every fastrtc release requires gradio<6.
 
 Signalling (offer, answer) goes through ordinary Gradio events (demo.gradio_app), so nothing is added to Gradio's
