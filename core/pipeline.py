@@ -129,10 +129,10 @@ def pipeline_metadata() -> dict:
 
 
 def tta_view(tracker: FaceTracker | None, alternate: bool = True) -> str | None:
-    """Which TTA view the classifiers run on this frame: both (None) for a single image or unsmoothed video (or with
-    alternate=False); in smoothed video, "original" and "mirrored" on alternate frames. Over two frames every face then gets both views
-    at the cost of one, and its probabilities are the tracker's moving average of them, as flip TTA averages them
-    within a frame (bench/temporal_tta.py measures the labels against full TTA on every frame)."""
+    """Which TTA view the classifiers run on this frame: both (None) for a single image, unsmoothed video or with
+    alternate=False; in smoothed video "original" and "mirrored" on alternate frames. Over two frames every face gets
+    both views at the cost of one, and the tracker's moving average mixes them as flip TTA mixes them within a frame
+    (bench/temporal_tta.py compares the shown labels with both views on every frame)."""
     if not alternate or tracker is None or tracker.smoothing <= 0:
         return None
     return TTA_VIEWS[tracker.frames % len(TTA_VIEWS)]

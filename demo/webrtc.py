@@ -3,10 +3,10 @@ track back on the same connection.
 
 One frame's path: the browser's camera (getUserMedia, demo/webrtc.js) -> RTCPeerConnection, VP8 -> aiortc in the app's
 process -> `AnnotatedTrack` keeps only the newest camera frame (older ones are dropped, never queued, so what the user
-sees is never more than one frame behind) -> `analyse(frame)` in a worker thread (overlapping the encoding of the
-frame before) (demo.gradio_app.analyse_webcam_frame:
-mirror, FacePipeline.run with the session's tracker, session analytics, readout) -> the annotated frame, stamped with
-the camera frame's timestamp, goes back -> the page's <video id="webrtc-video">.
+sees is never more than one frame behind) -> `analyse(frame)` in a worker thread, while the frame before is encoded
+(demo.gradio_app.analyse_webcam_frame: mirror, FacePipeline.run with the session's tracker, session analytics,
+readout) -> the annotated frame, stamped with the camera frame's timestamp, goes back -> the page's
+<video id="webrtc-video">.
 
 Why this and not `gr.Image(streaming=True)`: measured side by side in one run (bench/webcam_transports.py,
 BENCHMARKS.md) the image stream showed 6.9 frames/s with the shown frame 145 ms old, WebRTC 26.6 frames/s at 98 ms.
