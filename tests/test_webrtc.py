@@ -51,12 +51,15 @@ async def connect(peers: WebRTCPeers, analyse, key="session-1", on_end=None):
 
 def test_frames_come_back_analysed_newest_first_and_the_connection_ends_cleanly():
     """A slow analysis (60 ms) of a 30 frames/s camera: frames come back analysed (the mark it draws is there), fewer
-    than were sent (the newest is taken, the rest dropped, not queued), so what comes back stays recent; closing
-    calls on_end once and forgets the connection."""
-    analysed, ended, cameras = [], [], []
+    than were sent (the newest is taken, the rest dropped, not queued), so what comes back stays recent, one analysis
+    at a time (the session's tracker sees its frames in order); closing calls on_end once and forgets the connection."""
+    analysed, ended, cameras, running, most_at_once = [], [], [], [], [0]
 
     def analyse(frame):
+        running.append(1)
+        most_at_once[0] = max(most_at_once[0], len(running))
         time.sleep(0.06)
+        running.pop()
         analysed.append((int(frame[0, 0, 0]), cameras[0].sent if cameras else None))  # (its number, frames sent)
         out = frame.copy()
         out[:10, :10] = [255, 0, 0]  # the "box"
@@ -88,6 +91,7 @@ def test_frames_come_back_analysed_newest_first_and_the_connection_ends_cleanly(
     assert max(steps) < 128, steps  # numbers only move forward (0: VP8 rounds a flat frame's value)
     behind = [(sent_then - number) % 256 for number, sent_then in analysed[10:]]
     assert max(behind) <= 12, behind  # what is analysed is the newest frame (a queue would fall further behind)
+    assert most_at_once == [1]  # the next analysis overlaps the sender's encoding, never another analysis
     assert ended == ["stopped"]
     assert peers.connections == {}
 
