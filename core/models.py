@@ -291,7 +291,7 @@ def _interpreter_probabilities(interpreter):
             allocated[0] = batch.shape
         interpreter.set_tensor(input_index, batch)
         interpreter.invoke()
-        return interpreter.get_tensor(output_index).copy()
+        return interpreter.get_tensor(output_index)  # a copy (interpreter.tensor() would be a view)
 
     return probabilities
 

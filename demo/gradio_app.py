@@ -44,8 +44,8 @@ import time
 from pathlib import Path
 
 import functools
-import inspect
 import gc
+import inspect
 import json
 
 import cv2
@@ -371,7 +371,7 @@ def example_images(folder: Path) -> list[str]:
 
 
 def new_session() -> dict:
-    return {"tracker": FaceTracker(), "last_frame_time": None, "gap_s": 0.0, "fps": 0.0, "widgets_time": 0.0,
+    return {"tracker": FaceTracker(), "last_frame_time": None, "gap_s": 0.0, "widgets_time": 0.0,
             "live": LiveSession(EMOTIONS), "shown_version": -1, "id": int.from_bytes(os.urandom(8), "little")}
 
 
@@ -401,12 +401,12 @@ def analyse_webcam_frame(pipeline: FacePipeline, frame: np.ndarray, mirror: bool
     if session["last_frame_time"] is not None:  # frames/s = 1 / the moving average of the gaps (an average of 1/gap
         gap = max(now - session["last_frame_time"], 1e-3)  # would overstate it whenever gaps vary)
         session["gap_s"] = gap if not session["gap_s"] else FPS_SMOOTHING * session["gap_s"] + (1 - FPS_SMOOTHING) * gap
-        session["fps"] = 1.0 / session["gap_s"]
     session["last_frame_time"] = now
     if now - session["widgets_time"] >= WIDGETS_EVERY_S or "widgets" not in session:
         latency = (time.perf_counter() - start) * 1000
         timings = result.timings_ms
-        readout = (f"{session['fps']:.1f} frames/s | server latency {latency:.0f} ms "
+        fps = 1.0 / session["gap_s"] if session["gap_s"] else 0.0
+        readout = (f"{fps:.1f} frames/s | server latency {latency:.0f} ms "
                    f"(detect {timings['detect']:.0f}, expression {timings['emotion']:.0f}, mask {timings['mask']:.0f}, "
                    f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
         if result.note:
