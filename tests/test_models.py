@@ -171,3 +171,26 @@ def test_corrupt_model_files_are_named_at_load(tmp_path, name, damage, message):
     (folder / name).write_bytes({"truncate": data[: len(data) // 2], "garbage": b"x" * 100, "empty": b""}[damage])
     with pytest.raises(ModelFileError, match=message):
         FaceClassifier(folder, backend="litert")
+
+
+def test_litert_gives_each_batch_shape_its_own_interpreter(monkeypatch):
+    """Faces per frame vary: every batch size, in any order and beyond the interpreters kept (BATCH_SHAPES_KEPT), gives
+    the probabilities of that batch alone, and a size seen lately reuses its interpreter instead of re-planning one."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from core.models import BATCH_SHAPES_KEPT
+
+    lite = FaceClassifier(EMOTION_MODEL_DIR, backend="litert")
+    faces = np.random.default_rng(3).integers(0, 256, size=(BATCH_SHAPES_KEPT + 3, 48, 48, 1)).astype(np.float32)
+    alone = {n: FaceClassifier(EMOTION_MODEL_DIR, backend="litert").predict_proba(faces[:n]) for n in range(1, len(faces) + 1)}
+    for n in [1, 2, 1, 3, 2, *range(1, len(faces) + 1), *range(len(faces), 0, -1), 1, 2]:
+        np.testing.assert_array_equal(lite.predict_proba(faces[:n]), alone[n])
+
+    plans = []
+    allocate = Interpreter.allocate_tensors
+    monkeypatch.setattr(Interpreter, "allocate_tensors", lambda self: plans.append(self) or allocate(self))
+    for n in [1, 2, 1, 2, 3, 1, 3, 2]:  # all among the last BATCH_SHAPES_KEPT sizes used above
+        lite.predict_proba(faces[:n])
+    assert plans == []
+    lite.predict_proba(faces)  # a size not used lately: one interpreter re-planned
+    assert len(plans) == 1
