@@ -1,8 +1,8 @@
 """Per-face inference latency of the shipped models, side by side in one run.
 
-    .venv/bin/python -m bench.inference_latency [--runs 200] [--model models/emotion] [--model models/mask]
+    .venv/bin/python -m bench.inference_latency [--runs 200] [--model models/emotion] [--model models/mask] [--batches 1 6 32]
 
-For batch 1 and 32: `FaceClassifier.predict_proba` with its two backends (the compiled tf.function, the default,
+For each batch size (faces per call; 6 is a crowded frame): `FaceClassifier.predict_proba` with its two backends (the compiled tf.function, the default,
 and LiteRT, which the app's pipeline uses), both with the model's test-time augmentation, against a plain eager
 `model(x)` call and `model.predict(x)` (never used per frame).
 Prints median and p95 milliseconds per call and per face.
@@ -37,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, action="append")
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 6, 32])
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -51,7 +52,7 @@ def main() -> None:
         litert = FaceClassifier(folder, backend="litert")
         shape = (classifier.size, classifier.size, classifier.channels)
         tta = " (+flip TTA)" if classifier.tta else ""
-        for batch in (1, 32):
+        for batch in args.batches:
             faces = np.random.default_rng(0).integers(0, 256, size=(batch, *shape)).astype(np.float32)
             calls = {
                 f"predict_proba{tta}, tf.function": lambda: classifier.predict_proba(faces),
