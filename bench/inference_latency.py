@@ -1,9 +1,10 @@
 """Per-face inference latency of the shipped models, side by side in one run.
 
-    .venv/bin/python -m bench.inference_latency [--runs 200] [--model models/emotion] [--model models/mask] [--batches 1 6 32]
+    .venv/bin/python -m bench.inference_latency [--runs 200] [--model models/emotion] [--model models/mask]
+        [--batches 1 6 32]
 
-For each batch size (faces per call; 6 is a crowded frame): `FaceClassifier.predict_proba` with its two backends (the compiled tf.function, the default,
-and LiteRT, which the app's pipeline uses), both with the model's test-time augmentation, against a plain eager
+For each batch size (faces per call; 6 is a crowded frame): `FaceClassifier.predict_proba` with its two backends
+(the compiled tf.function, the default, and LiteRT, which the app's pipeline uses), both with the model's test-time augmentation, against a plain eager
 `model(x)` call and `model.predict(x)` (never used per frame).
 Prints median and p95 milliseconds per call and per face.
 """
