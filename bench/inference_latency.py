@@ -4,8 +4,8 @@
         [--batches 1 6 32]
 
 For each batch size (faces per call; 6 is a crowded frame): `FaceClassifier.predict_proba` with its two backends
-(the compiled tf.function, the default, and LiteRT, which the app's pipeline uses), both with the model's test-time augmentation, against a plain eager
-`model(x)` call and `model.predict(x)` (never used per frame).
+(the compiled tf.function, the default, and LiteRT, which the app's pipeline uses), both with the model's test-time
+augmentation, against a plain eager `model(x)` call and `model.predict(x)` (never used per frame).
 Prints median and p95 milliseconds per call and per face.
 """
 
