@@ -103,3 +103,34 @@ def test_evaluate_rejects_wrong_task_and_missing_model(tmp_path):
         [sys.executable, "-m", "train.evaluate", "--task", "emotion", "--model", str(tmp_path), "--data", str(tmp_path),
          "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "missing model.json" in result.stderr and result.stdout == ""
+
+
+def test_initial_weights_start_a_further_cycle_from_a_trained_folder(tiny_csv, tmp_path):
+    """`--initial-weights DIR`: the network starts from DIR's weights (at learning rate 0 its kernels stay exactly
+    those), the record names DIR with its own epochs and time; another network's folder is refused by name."""
+    from core.models import EMOTION_MODEL_DIR, load_keras_model
+
+    out = tmp_path / "again"
+    result = subprocess.run(
+        _train_command(tiny_csv, out, tmp_path / "run", 1, "--network", "vggbn", "--learning-rate", "0",
+                       "--initial-weights", str(EMOTION_MODEL_DIR)),
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"starting from the weights of {EMOTION_MODEL_DIR}" in result.stderr
+    (started, _), (trained, _) = load_keras_model(EMOTION_MODEL_DIR), load_keras_model(out)
+    for name in ("stage1_conv", "stage4b_conv", "probabilities"):
+        for before, after in zip(started.get_layer(name).get_weights(), trained.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(before, after)
+    record = json.loads((out / "training.json").read_text())
+    shipped = json.loads((EMOTION_MODEL_DIR / "training.json").read_text())
+    assert record["initial_weights"]["folder"] == str(EMOTION_MODEL_DIR)
+    assert record["initial_weights"]["epochs"] == shipped["epochs"]
+    assert f"- Started from the weights of `{EMOTION_MODEL_DIR}`: {shipped['epochs']} epochs" in (out / "TRAINING.md").read_text()
+
+    refused = subprocess.run(
+        _train_command(tiny_csv, tmp_path / "m", tmp_path / "r", 1, "--network", "vggslim",
+                       "--initial-weights", str(EMOTION_MODEL_DIR)),
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2
+    assert f"error: --initial-weights {EMOTION_MODEL_DIR}: its network (vggbn, 1,232,807 parameters) is not the one " \
+           "being trained (vggslim, 327,127)" in refused.stderr

@@ -4,6 +4,7 @@
     python -m train.train --task mask --out models/mask
     python -m train.train ... --resume          # continue a killed run from its last epoch
     python -m train.train --network sepvgg --teacher models/emotion   # distil from teacher model folder(s)
+    python -m train.train --network vggslim --initial-weights DIR ...  # a further cycle from a trained folder
 
 Reads top to bottom: setup, data, model, train, save. Every epoch the run folder (`--run-dir`, default
 `runs/<task>`) gets `last.keras` (model + optimizer, for --resume), `best.weights.h5` (best validation accuracy),
@@ -74,6 +75,9 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, help="model folder to write (default models/<task>)")
     parser.add_argument("--run-dir", type=Path, help="checkpoints, history and plots (default runs/<task>)")
     parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.keras")
+    parser.add_argument("--initial-weights", type=Path, metavar="DIR",
+                        help="start from the weights of this model folder (same network) instead of random ones: a "
+                             "further learning-rate cycle, e.g. with that folder as one more teacher")
     parser.add_argument("--bare-faces", type=int, default=1500,
                         help="mask task: add N FER2013 Training faces (grey, bare) to the training set as without_mask")
     parser.add_argument("--seed", type=int, default=1337)
@@ -183,6 +187,30 @@ def fit_schedule_to_epochs(optimizer, steps_per_epoch: int, epochs: int) -> None
         schedule.decay_steps = decay_steps
 
 
+def load_initial_weights(model, folder: Path) -> None:
+    """Set `model`'s weights to those of a trained model folder of the same network (a further training cycle)."""
+    from core.models import ModelFileError, load_keras_model
+
+    trained, _ = load_keras_model(folder)
+    found = [w.shape for w in trained.get_weights()]
+    expected = [w.shape for w in model.get_weights()]
+    if found != expected:
+        raise ModelFileError(f"--initial-weights {folder}: its network ({trained.name}, {trained.count_params():,} "
+                             f"parameters) is not the one being trained ({model.name}, {model.count_params():,})")
+    model.set_weights(trained.get_weights())
+
+
+def initial_weights_record(folder: Path) -> dict:
+    """Where the starting weights came from, with that folder's own training time and epochs (when it has a record)."""
+    record = {"folder": str(folder)}
+    earlier = folder / "training.json"
+    if earlier.is_file():
+        found = json.loads(earlier.read_text())
+        record.update({key: found.get(key) for key in ("network", "epochs", "train_seconds", "commands")})
+        record["validation_accuracy"] = found.get("validation_metrics", {}).get("accuracy")
+    return record
+
+
 def class_weights(labels: np.ndarray, num_classes: int, mode: str):
     if mode == "none":
         return None
@@ -280,8 +308,9 @@ def main(argv=None) -> int:
     num_classes = len(labels)
     weights = class_weights(y_train, num_classes, args.class_weight)
     soft_targets = None
+    from core.models import ModelFileError
+
     if args.teacher:
-        from core.models import ModelFileError
         from train.distill import load_teachers, soft_target_fn
 
         try:
@@ -316,6 +345,13 @@ def main(argv=None) -> int:
         for stale in ("history.csv", "best.weights.h5", "last.keras", "state.json"):
             (run_dir / stale).unlink(missing_ok=True)
         model = networks.build_network(args.network, input_shape, num_classes)
+        if args.initial_weights:
+            try:
+                load_initial_weights(model, args.initial_weights)
+            except ModelFileError as error:
+                log(f"error: {error}")
+                return 2
+            log(f"starting from the weights of {args.initial_weights}")
         total_steps = steps_per_epoch * args.epochs
         warmup = min(steps_per_epoch * 2, total_steps // 10)
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -383,6 +419,7 @@ def main(argv=None) -> int:
             f"; distilled from {', '.join(map(str, args.teacher))} (alpha {args.alpha}, temperature {args.temperature})"
             if args.teacher else ""),
         "teachers": [str(t) for t in args.teacher],
+        "initial_weights": initial_weights_record(args.initial_weights) if args.initial_weights else None,
         "class_weight": args.class_weight,
         "augmentation": args.augment,
         "seed": args.seed,
@@ -410,6 +447,14 @@ def training_markdown(record: dict) -> str:
     cal = metrics.get("calibration")
     calibration = (f"Expected calibration error {cal['ece_uncalibrated']:.4f} before, **{cal['ece']:.4f}** after temperature "
                    f"scaling (T = {cal['temperature']:g}, fitted on this split; {cal['bins']} bins).\n") if cal else ""
+    initial = record.get("initial_weights")
+    if initial:
+        earlier = (f": {initial['epochs']} epochs, {initial['train_seconds'] / 60:.1f} min, validation accuracy "
+                   f"{initial['validation_accuracy']:.4f}, by `{'` then `'.join(initial['commands'])}`"
+                   if initial.get("train_seconds") is not None else "")
+        start_line = f"- Started from the weights of `{initial['folder']}`{earlier}\n"
+    else:
+        start_line = ""
     if len(commands) > 1:
         command_lines = "- Commands (the run was stopped and resumed with `--resume`):\n" + "\n".join(f"  - `{c}`" for c in commands)
     else:
@@ -417,7 +462,7 @@ def training_markdown(record: dict) -> str:
     return f"""# Training record
 
 {command_lines}
-- Data: `{record['data']}`; {record['split']}
+{start_line}- Data: `{record['data']}`; {record['split']}
 - Images: {record['train_images']} training, {record['validation_images']} validation
 - Network: `{record['network']}`, {record['parameters']:,} parameters
 - Epochs: {record['epochs']} (best validation accuracy at epoch {record['best_epoch']}), batch {record['batch_size']}
