@@ -110,9 +110,10 @@ def test_initial_weights_start_a_further_cycle_from_a_trained_folder(tiny_csv, t
     those), the record names DIR with its own epochs and time; another network's folder is refused by name."""
     from core.models import EMOTION_MODEL_DIR, load_keras_model
 
+    shipped = json.loads((EMOTION_MODEL_DIR / "training.json").read_text())
     out = tmp_path / "again"
     result = subprocess.run(
-        _train_command(tiny_csv, out, tmp_path / "run", 1, "--network", "vggbn", "--learning-rate", "0",
+        _train_command(tiny_csv, out, tmp_path / "run", 1, "--network", shipped["network"], "--learning-rate", "0",
                        "--initial-weights", str(EMOTION_MODEL_DIR)),
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -122,15 +123,14 @@ def test_initial_weights_start_a_further_cycle_from_a_trained_folder(tiny_csv, t
         for before, after in zip(started.get_layer(name).get_weights(), trained.get_layer(name).get_weights()):
             np.testing.assert_array_equal(before, after)
     record = json.loads((out / "training.json").read_text())
-    shipped = json.loads((EMOTION_MODEL_DIR / "training.json").read_text())
     assert record["initial_weights"]["folder"] == str(EMOTION_MODEL_DIR)
     assert record["initial_weights"]["epochs"] == shipped["epochs"]
     assert f"- Started from the weights of `{EMOTION_MODEL_DIR}`: {shipped['epochs']} epochs" in (out / "TRAINING.md").read_text()
 
     refused = subprocess.run(
-        _train_command(tiny_csv, tmp_path / "m", tmp_path / "r", 1, "--network", "vggslim",
+        _train_command(tiny_csv, tmp_path / "m", tmp_path / "r", 1, "--network", "seed",
                        "--initial-weights", str(EMOTION_MODEL_DIR)),
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2
-    assert f"error: --initial-weights {EMOTION_MODEL_DIR}: its network (vggbn, 1,232,807 parameters) is not the one " \
-           "being trained (vggslim, 327,127)" in refused.stderr
+    assert (f"error: --initial-weights {EMOTION_MODEL_DIR}: its network ({shipped['network']}, "
+            f"{shipped['parameters']:,} parameters) is not the one being trained (seed, 2,345,607)") in refused.stderr
