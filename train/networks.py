@@ -4,11 +4,12 @@ Every network takes uint8-range pixels (0-255, float32) of shape (size, size, ch
 so Python and the browser feed the same thing: the face crop resized, nothing else.
 
 - `seed`: the original project's network, 4 convolutions + 2 fully connected layers (2.35M parameters).
-- `vggbn`: the default for FER2013 on this 2-core CPU: VGG-style 3x3 convolutions with BatchNorm, downsampled
-  early (one convolution at 48x48), global average pooling instead of a big dense layer.
+- `vggbn`: the training default for FER2013 and the teacher: VGG-style 3x3 convolutions with BatchNorm, downsampled
+  early (one convolution at 48x48), global average pooling instead of a big dense layer (96 M multiply-adds).
 - `sepvgg`: the cheap candidate (about 20 M multiply-adds per face, a fifth of `vggbn`): the same stages, with each
   3x3 convolution after the first split into a depthwise 3x3 and a pointwise 1x1 (MobileNet style), three per stage.
-- `vggslim`: `vggbn` at half the widths (16-32-64-128, about 24 M multiply-adds): the plain-convolution control.
+- `vggslim`: `vggbn` at half the widths (16-32-64-128, about 24 M multiply-adds): the shipped expression network,
+  distilled from `vggbn` (models/emotion/TRAINING.md); it trains 1.6x faster per image than `sepvgg` here.
 - `mask_net`: a small BatchNorm CNN for with/without mask on 64x64 RGB crops.
 """
 

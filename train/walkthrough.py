@@ -104,7 +104,7 @@ display(Image(filename=str(WORK / "augmented.png")))
 # ## 3. The original network
 #
 # Conv32-Conv64-Pool-Conv128-Pool-Conv128-Pool-Dense1024-Dense7 (`train.networks.seed`). The shipped model is the
-# faster and more accurate `vggbn`; both take 0-255 pixels and rescale inside.
+# faster and more accurate `vggslim`, taught by `vggbn`; all take 0-255 pixels and rescale inside.
 
 # %%
 from train.networks import build_network
