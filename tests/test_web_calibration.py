@@ -1,6 +1,7 @@
 """Calibrated probabilities: the browser (web_static/js/models.js in a real headless Chromium, the committed
 bundle, the page's wasm backend) gives the same temperature-scaled probabilities as Python (core.models) on real
-FER2013 PublicTest faces. The bundle's metadata.json must carry the model folder's temperature (`python -m export`)."""
+FER2013 PublicTest faces. The bundle's metadata.json must carry the model folder's temperature (`python -m export`).
+A quantized bundle (float16) is compared with the Keras model given the very weights the bundle decodes to."""
 
 import json
 
@@ -11,7 +12,17 @@ from tests.harness import WEB_MODELS, collect_errors, launch_chromium, wait_for
 from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
 
 FACES = 48
-TOLERANCE = 1e-4  # float32 wasm vs TensorFlow; the export check finds ~1e-6 before the temperature
+TOLERANCE = 1e-4  # float32 wasm vs TensorFlow on the same weights; the export check finds ~1e-6 before the temperature
+
+
+def with_bundle_weights(model: FacialExpressionModel, quantization: str) -> FacialExpressionModel:
+    """`model` with its weights as the tfjs bundle stores them (quantized tensors decoded, as tfjs decodes them)."""
+    from export.tfjs_layers import QUANTIZE_MIN_ELEMENTS, quantize
+
+    if quantization != "float32":
+        model.model.set_weights([quantize(w, quantization)[2] if w.size >= QUANTIZE_MIN_ELEMENTS else w
+                                 for w in model.model.get_weights()])
+    return model
 
 
 def test_browser_and_python_give_the_same_calibrated_probabilities(web_server, fer_csv, playwright_instance):
@@ -25,7 +36,7 @@ def test_browser_and_python_give_the_same_calibrated_probabilities(web_server, f
 
     images, _, _ = load_fer2013(fer_csv, usage="PublicTest")
     faces = images[:FACES].astype(np.float32)
-    model = FacialExpressionModel(EMOTION_MODEL_DIR)
+    model = with_bundle_weights(FacialExpressionModel(EMOTION_MODEL_DIR), bundle_meta["tfjs"]["weights"])
     python = model.predict_proba(faces)
     raw = model.predict_proba(faces, calibrated=False)
     assert np.abs(python - raw).max() > 10 * TOLERANCE  # the temperature visibly changes these faces
