@@ -206,8 +206,9 @@ def initial_weights_record(folder: Path) -> dict:
     earlier = folder / "training.json"
     if earlier.is_file():
         found = json.loads(earlier.read_text())
-        record.update({key: found.get(key) for key in ("network", "epochs", "train_seconds", "commands")})
-        record["validation_accuracy"] = found.get("validation_metrics", {}).get("accuracy")
+        record.update({key: found.get(key) for key in ("network", "epochs", "train_seconds")})
+        record["commands"] = found.get("commands") or [found.get("command", "?")]
+        record["validation_accuracy"] = found.get("validation_metrics", {}).get("accuracy", float("nan"))
     return record
 
 
