@@ -302,6 +302,12 @@ def shard_names(name: str, count: int) -> list[str]:
     return [f"{name}-shard{i}of{count}.bin" for i in range(1, count + 1)]
 
 
+def encode_weight(values: np.ndarray, quantization: str | None) -> tuple[bytes, dict | None, np.ndarray]:
+    """One weight tensor as a bundle stores it: `quantize` for the tensors of at least QUANTIZE_MIN_ELEMENTS values,
+    float32 for the rest. Returns (bytes, quantization entry or None, the values tfjs will decode)."""
+    return quantize(values, quantization if values.size >= QUANTIZE_MIN_ELEMENTS else None)
+
+
 def build_bundle(model, name: str, quantization: str | None = None, shard_bytes: int = SHARD_BYTES):
     """The tfjs model.json dict and the weight shards {file name: bytes}, without writing anything."""
     if quantization not in QUANTIZATIONS:
@@ -310,7 +316,7 @@ def build_bundle(model, name: str, quantization: str | None = None, shard_bytes:
                                "config": model.get_config()})
     specs, blobs = [], []
     for weight_name, values in model_weights(model):
-        data, entry, _ = quantize(values, quantization if values.size >= QUANTIZE_MIN_ELEMENTS else None)
+        data, entry, _ = encode_weight(values, quantization)
         spec = {"name": weight_name, "shape": list(values.shape), "dtype": "float32"}
         if entry is not None:
             spec["quantization"] = entry

@@ -17,11 +17,10 @@ TOLERANCE = 1e-4  # float32 wasm vs TensorFlow on the same weights; the export c
 
 def with_bundle_weights(model: FacialExpressionModel, quantization: str) -> FacialExpressionModel:
     """`model` with its weights as the tfjs bundle stores them (quantized tensors decoded, as tfjs decodes them)."""
-    from export.tfjs_layers import QUANTIZE_MIN_ELEMENTS, quantize
+    from export.tfjs_layers import encode_weight
 
     if quantization != "float32":
-        model.model.set_weights([quantize(w, quantization)[2] if w.size >= QUANTIZE_MIN_ELEMENTS else w
-                                 for w in model.model.get_weights()])
+        model.model.set_weights([encode_weight(w, quantization)[2] for w in model.model.get_weights()])
     return model
 
 
