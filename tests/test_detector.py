@@ -53,6 +53,31 @@ def test_two_people_boxes_are_on_the_left_and_right_person(detector, media_dir):
     assert centres[0] < width / 2 < centres[1]
 
 
+def tight_crop(image, box):
+    """The photo cut to the face box itself: a face that fills the frame, as close to a webcam."""
+    x, y, w, h = box
+    return np.ascontiguousarray(image[y : y + h, x : x + w])
+
+
+@pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg", "happy.jpg", "sad.jpg", "angry.jpg"])
+def test_a_face_that_fills_the_frame_is_found_by_the_close_range_pass(detector, media_dir, name):
+    image = read_rgb(media_dir / name)
+    face = tight_crop(image, detector.detect(image)[0].box)
+    first_pass_only = FaceDetector(close_range=False)
+    assert first_pass_only.detect(face) == []  # the full-range model alone misses it
+    found = detector.detect(face)
+    assert len(found) == 1
+    height, width = face.shape[:2]
+    x, y, w, h = found[0].box
+    assert w >= 0.7 * width and h >= 0.7 * height  # the box is the face, not a part of it
+
+
+def test_close_range_pass_runs_only_when_the_first_finds_nothing(detector, media_dir):
+    image = read_rgb(media_dir / "bbt1.jpg")
+    assert detector.detect(image) == detector.detect_once(image)
+    assert detector.close_range.padding == detector_metadata()["close_range"]["padding"] > 1
+
+
 def test_no_face_in_a_blank_or_noise_frame(detector):
     assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
     noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)

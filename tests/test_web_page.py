@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.harness import REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, skip_or_fail, wait_for
+from tests.harness import (REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, read_rgb, skip_or_fail,
+                           wait_for)
 
 AMBER = (255, 191, 0)  # face box colour without a mask model (core/draw.py, web_static/js/draw.js)
 PARITY_PHOTOS = ("2008_002506.jpg", "angry.jpg", "bbt1.jpg", "biden.jpg", "happy.jpg", "obama.jpg",
@@ -112,12 +113,26 @@ def python_model_matches_bundle(task: str, model_dir: Path) -> bool:
                for name, data in shards.items())
 
 
+def tight_face_photo(photo, folder):
+    """The photo cut to its face box (a face that fills the frame), saved as PNG in `folder`."""
+    import cv2
+
+    from core.detector import FaceDetector
+
+    image = read_rgb(photo)
+    x, y, w, h = FaceDetector().detect(image)[0].box
+    path = folder / f"tight_{photo.stem}.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image[y:y + h, x:x + w], cv2.COLOR_RGB2BGR))
+    return path
+
+
 def test_upload_parity_with_python_predict(web_server, media_dir, playwright_instance, tmp_path):
     from core.pipeline import emotion_model_dir, mask_model_dir
 
     photos = [media_dir / name for name in PARITY_PHOTOS if (media_dir / name).is_file()]
     if len(photos) < len(PARITY_PHOTOS):
         skip_or_fail(f"media photos missing in {media_dir}")
+    photos.append(tight_face_photo(media_dir / "obama.jpg", tmp_path))  # found by the close-range pass
     emotion_dir = emotion_model_dir()
     if not (emotion_dir / "model.json").is_file():
         skip_or_fail(f"no expression model at {emotion_dir} (set FACEXP_EMOTION_MODEL)")

@@ -8,6 +8,8 @@
 //      keypoints likewise; score = sigmoid(clip(c));
 //   4. keep score >= threshold, weighted non-maximum suppression (IoU > nms_iou merges, score-weighted mean);
 //   5. undo the letterbox; integer boxes [x, y, w, h] (floor the top-left, ceil the bottom-right, clip to the frame).
+// When that finds no face, the close-range pass (detector.json "close_range": the short-range model, the frame
+// letterboxed with its "padding") runs the same steps, as core.detector.FaceDetector.detect.
 /* global tf, tflite */
 
 import {letterbox} from './preprocess.js';
@@ -69,9 +71,11 @@ export function weightedNms(candidates, threshold) {
 }
 
 export class FaceDetector {
-  constructor(model, meta) {
+  constructor(model, meta, closeRange = null) {
     this.model = model;
     this.meta = meta;
+    this.padding = meta.padding || 1;
+    this.closeRange = closeRange;  // a FaceDetector for the second pass, or null
     this.size = meta.input_size;
     this.anchors = makeAnchors(meta);
     this.rowLength = 4 + 2 * meta.keypoints.length;  // per anchor: box centre and size, then (x, y) per keypoint
@@ -85,8 +89,12 @@ export class FaceDetector {
     if (meta.nms !== 'weighted') throw new Error(`detector.json: NMS "${meta.nms}" is not implemented`);
     tflite.setWasmPath(wasmPath);
     const options = numThreads ? {numThreads} : {};
-    const model = await tflite.loadTFLiteModel(baseUrl + meta.model_file, options);
-    return new FaceDetector(model, meta);
+    const close = meta.close_range;
+    const [model, closeModel] = await Promise.all([
+      tflite.loadTFLiteModel(baseUrl + meta.model_file, options),
+      close ? tflite.loadTFLiteModel(baseUrl + close.model_file, options) : Promise.resolve(null),
+    ]);
+    return new FaceDetector(model, meta, close ? new FaceDetector(closeModel, close) : null);
   }
 
   // Raw network outputs for a letterboxed input: {boxes: Float32Array N*rowLength, logits: Float32Array N}.
@@ -111,11 +119,19 @@ export class FaceDetector {
     return {boxes, logits};
   }
 
-  // All faces of an RGBA frame ({data, width, height}): [{box: [x, y, w, h], score, keypoints}], best score first.
+  // All faces of an RGBA frame ({data, width, height}): [{box: [x, y, w, h], score, keypoints}], best score first;
+  // the close-range pass when the first finds none.
   async detect(frame) {
+    const faces = await this.detectOnce(frame);
+    if (faces.length || !this.closeRange) return faces;
+    return this.closeRange.detectOnce(frame);
+  }
+
+  // All faces that this model alone finds in one pass.
+  async detectOnce(frame) {
     const S = this.size;
     const meta = this.meta;
-    const {input, scale, left, top} = letterbox(frame, S, meta.pixel_scale);
+    const {input, scale, left, top} = letterbox(frame, S, meta.pixel_scale, this.padding);
     const {boxes, logits} = await this.run(input);
     const clip = meta.score_clip;
     const candidates = [];

@@ -263,10 +263,11 @@ export function faceCrop(frame, box, size, channels, crop, target, offset = 0) {
 }
 
 // core.detector.FaceDetector.letterbox + normalisation: the frame fitted into size x size (black bars), as float32
-// RGB `pixel / pixelScale - 1`. Returns {input: Float32Array size*size*3, scale, left, top}.
-export function letterbox(frame, size, pixelScale) {
+// RGB `pixel / pixelScale - 1`, the frame shrunk by `padding` (the close-range pass). Returns {input: Float32Array
+// size*size*3, scale, left, top}.
+export function letterbox(frame, size, pixelScale, padding = 1) {
   const {width, height} = frame;
-  const scale = size / Math.max(width, height);
+  const scale = size / (padding * Math.max(width, height));
   const newW = Math.max(1, roundHalfEven(width * scale));
   const newH = Math.max(1, roundHalfEven(height * scale));
   const rgb = resizeRGB(frame, 0, 0, width, height, newW, newH, scale < 1 ? 'area' : 'linear');
