@@ -1,9 +1,10 @@
 """Drawing the results on a frame (no inference here): a box per face, its label and confidence, and a banner.
 
-- Box colour by mask status: green = with mask, red = without mask, amber = no mask model loaded.
+- Box colour by mask status: green = with mask, red = without mask, amber = no mask model loaded, grey = too small
+  to judge.
 - Label, two short lines: "#2 happy 87%" over "no mask 95%" (the number is the "face" column of the apps' tables;
-  face 1, the largest, is "#1 main", the face of the probability chart); for a masked face the expression is shown
-  as less certain: "happy (?) 41%" over "mask 98%".
+  face 1, the largest, is "#1 main", the face of the probability chart); a masked face's expression is not readable:
+  "expression hidden" over "mask 98%"; a face too small to judge says so and nothing else.
 - Labels never cover each other or another face (layout_labels): above the box, else below, else inside it, at
   smaller sizes, then the number alone; the page (draw.js) follows the same rule with the exported constants.
 - Banner at the bottom (the top-left corner is often covered by the viewer's own label): how many faces are without a mask (when the mask model is loaded), and any note from the
@@ -19,10 +20,12 @@ import numpy as np
 COLOR_WITH_MASK = (0, 200, 0)
 COLOR_WITHOUT_MASK = (230, 30, 30)
 COLOR_NO_MASK_MODEL = (255, 191, 0)
+COLOR_TOO_SMALL = (150, 150, 150)
 COLOR_TEXT = (255, 255, 255)
 COLOR_BANNER_ALERT = (200, 0, 0)
 COLOR_BANNER_NOTE = (60, 60, 60)
-UNCERTAIN_MARK = "(?)"  # after the expression of a masked face
+HIDDEN_EXPRESSION_TEXT = "expression hidden"  # a masked face: its expression is not read
+TOO_SMALL_TEXT = "too small"  # a face too small to judge (core.pipeline.MIN_JUDGED_SIDE)
 MASK_TEXT = "mask"
 NO_MASK_TEXT = "no mask"
 FACE_NUMBER_TEXT = "#{number}"  # before the expression: the face's number, the "face" column of the apps' tables
@@ -49,22 +52,30 @@ def text_style(frame_shape) -> tuple[float, int]:
 def face_label(face: dict, number: int | None = None, track: int | None = None) -> str:
     """The text shown above one face box: its number (when given; face 1 marked main), the expression, then (on a
     second line) the mask status."""
-    emotion = face["emotion"]
-    confidence = f"{emotion['scores'][emotion['label']]:.0%}"
     if number is not None:
         prefix = (MAIN_FACE_TEXT if number == 1 else FACE_NUMBER_TEXT).format(number=number) + " "
         if track is not None:
             prefix += TRACK_TEXT.format(track=track) + " "
         return prefix + face_label(face)
-    mask = face.get("mask")
+    if face.get("too_small"):
+        return TOO_SMALL_TEXT
+    emotion, mask = face["emotion"], face.get("mask")
+    expression = HIDDEN_EXPRESSION_TEXT if emotion is None else f"{emotion['label']} {emotion['scores'][emotion['label']]:.0%}"
     if mask is None:
-        return f"{emotion['label']} {confidence}"
-    if mask["label"] == "with_mask":
-        return f"{emotion['label']} {UNCERTAIN_MARK} {confidence}\n{MASK_TEXT} {mask['score']:.0%}"
-    return f"{emotion['label']} {confidence}\n{NO_MASK_TEXT} {mask['score']:.0%}"
+        return expression
+    return f"{expression}\n{MASK_TEXT if mask['label'] == 'with_mask' else NO_MASK_TEXT} {mask['score']:.0%}"
+
+
+def expression_text(face: dict) -> str:
+    """The face's expression label for tables and text, or why it has none (too small, masked)."""
+    if face.get("too_small"):
+        return TOO_SMALL_TEXT
+    return face["emotion"]["label"] if face["emotion"] else HIDDEN_EXPRESSION_TEXT
 
 
 def face_color(face: dict) -> tuple[int, int, int]:
+    if face.get("too_small"):
+        return COLOR_TOO_SMALL
     mask = face.get("mask")
     if mask is None:
         return COLOR_NO_MASK_MODEL
@@ -78,11 +89,13 @@ def drawing_metadata() -> dict:
             "with_mask": list(COLOR_WITH_MASK),
             "without_mask": list(COLOR_WITHOUT_MASK),
             "no_mask_model": list(COLOR_NO_MASK_MODEL),
+            "too_small": list(COLOR_TOO_SMALL),
             "text": list(COLOR_TEXT),
             "banner_alert": list(COLOR_BANNER_ALERT),
             "banner_note": list(COLOR_BANNER_NOTE),
         },
-        "uncertain_mark": UNCERTAIN_MARK,
+        "hidden_expression_text": HIDDEN_EXPRESSION_TEXT,
+        "too_small_text": TOO_SMALL_TEXT,
         "mask_text": MASK_TEXT,
         "no_mask_text": NO_MASK_TEXT,
         "alert_text": ALERT_TEXT,

@@ -12,13 +12,18 @@ Follow one webcam frame through `FacePipeline.run`:
    Both with the model's flip TTA (the face and its mirror image), except in smoothed video: there the two views
    alternate from frame to frame (`tta_view`), one pass per face instead of two, and the tracker's average over
    frames mixes them.
-6. Smooth (video only, switchable): a `core.tracking.FaceTracker` averages each tracked face's probabilities and
-   keeps its mask label unless the other label becomes clearly more probable (hysteresis).
-7. Annotate: `core.draw.annotate` draws boxes, labels and the alert banner on a copy of the frame.
+6. Smooth (video only, switchable): a `core.tracking.FaceTracker` averages each tracked face's probabilities (the
+   mask's over a longer memory).
+7. Judge: a face smaller than MIN_JUDGED_SIDE pixels (its box's shorter side) is too small to judge: no expression,
+   no mask label, no alert (`too_small`); a masked face's expression is not readable (FER2013 has no masked face: on
+   masked footage the network said "sad" for 91-100 % of the faces), so it gets none (`emotion` None).
+8. Annotate: `core.draw.annotate` draws boxes, labels and the alert banner on a copy of the frame.
 
 Each face of the result has exactly the CLI's JSON shape:
     {"box": [x, y, w, h], "score": detector confidence,
-     "emotion": {"label": str, "scores": {label: prob}}, "mask": {"label": "with_mask"|"without_mask", "score": p} | None}
+     "emotion": {"label": str, "scores": {label: prob}} | None (masked or too small),
+     "mask": {"label": "with_mask"|"without_mask", "score": p} | None (no mask model, or too small),
+     "too_small": bool}
 and the result carries the time of every stage in milliseconds.
 """
 
@@ -36,6 +41,7 @@ import numpy as np
 
 from core import draw
 from core.detector import DEFAULT_DETECTOR, FaceDetector
+from core.labels import MASK_LABELS
 from core.models import (ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, TTA_VIEWS, FaceMaskModel,
                          FacialExpressionModel, ModelFileError)
 from core.preprocess import crop_faces
@@ -47,6 +53,8 @@ EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (de
 MASK_MODEL_ENV = "FACEXP_MASK_MODEL"  # folder of the mask model (default models/mask; optional)
 CLASSIFIER_BACKEND = "litert"  # expression/mask networks run in LiteRT (2.5-4x faster than tf.function here)
 MAX_FACES = 20  # faces labelled per frame, largest first
+MIN_JUDGED_SIDE = 24  # pixels: faces whose box is smaller are not labelled (bench/footage.py; see BENCHMARKS.md)
+MASKED = MASK_LABELS[0]  # "with_mask": the expression of such a face is not readable
 MIN_SIDE = 24  # pixels; smaller images cannot hold a detectable face
 MAX_PIXELS = 100_000_000  # larger images are refused (decompression bombs); 6000x4000 = 24 MP is fine
 SCORE_DECIMALS = 4
@@ -118,6 +126,8 @@ def pipeline_metadata() -> dict:
     them into web_static/models/index.json ("pipeline")."""
     return {
         "max_faces": MAX_FACES,
+        "min_judged_side": MIN_JUDGED_SIDE,
+        "masked_label": MASKED,
         "min_side": MIN_SIDE,
         "max_pixels": MAX_PIXELS,
         "score_decimals": SCORE_DECIMALS,
@@ -147,7 +157,7 @@ class FacePipeline:
 
     def __init__(self, emotion_model: str | Path | None = None, mask_model: str | Path | None = None,
                  detector: str = DEFAULT_DETECTOR, max_faces: int = MAX_FACES, backend: str = CLASSIFIER_BACKEND,
-                 alternate_tta: bool = True):
+                 alternate_tta: bool = True, min_judged_side: int = MIN_JUDGED_SIDE):
         self.detector = FaceDetector(detector)
         self.emotion_model = FacialExpressionModel(emotion_model or emotion_model_dir(), backend)
         mask_folder = Path(mask_model or mask_model_dir())
@@ -157,6 +167,7 @@ class FacePipeline:
             self.mask_model = None
             log.info("no mask model at %s: faces get mask = null", mask_folder)
         self.max_faces = max_faces
+        self.min_judged_side = min_judged_side  # smaller faces are not labelled (measuring: bench/footage.py)
         self.alternate_tta = alternate_tta  # smoothed video: one TTA view per frame (see tta_view)
         self._lock = threading.Lock()  # the LiteRT interpreter is not thread-safe; one frame at a time
 
@@ -215,22 +226,22 @@ class FacePipeline:
             track_ids, emotion_probs, mask_probs = tracker.update(boxes, emotion_probs, mask_probs)
         lap("smooth")
 
+        # 7. what can be said of each face
         faces = []
+        emotion_labels = self.emotion_model.labels
         for i, detection in enumerate(detections):
-            emotion_labels = self.emotion_model.labels
-            best = int(np.argmax(emotion_probs[i]))
-            mask = None
+            face = {"box": [int(v) for v in detection.box], "score": round(float(detection.score), SCORE_DECIMALS),
+                    "emotion": None, "mask": None, "too_small": min(detection.box[2:]) < self.min_judged_side}
+            faces.append(face)
+            if face["too_small"]:
+                continue
             if mask_probs is not None:
                 mask_best = int(np.argmax(mask_probs[i]))
-                if tracker is not None and tracker.mask_choice[i] is not None:
-                    mask_best = tracker.mask_choice[i]  # the track's label, with hysteresis (core.tracking)
-                mask = {"label": self.mask_model.labels[mask_best], "score": round(float(mask_probs[i][mask_best]), SCORE_DECIMALS)}
-            faces.append({
-                "box": [int(v) for v in detection.box],
-                "score": round(float(detection.score), SCORE_DECIMALS),
-                "emotion": {"label": emotion_labels[best], "scores": scores_dict(emotion_labels, emotion_probs[i])},
-                "mask": mask,
-            })
+                face["mask"] = {"label": self.mask_model.labels[mask_best],
+                                "score": round(float(mask_probs[i][mask_best]), SCORE_DECIMALS)}
+            if face["mask"] is None or face["mask"]["label"] != MASKED:
+                best = int(np.argmax(emotion_probs[i]))
+                face["emotion"] = {"label": emotion_labels[best], "scores": scores_dict(emotion_labels, emotion_probs[i])}
         note = None
         if faces_found > len(faces):
             note = MAX_FACES_NOTE.format(found=faces_found, labelled=len(faces))
@@ -239,7 +250,7 @@ class FacePipeline:
         return FrameResult(faces, timings, faces_found, note, track_ids, cpu)
 
     def annotate(self, image, result: FrameResult) -> np.ndarray:
-        """7. The frame with boxes, labels and the banner drawn (adds the "draw" time to the result)."""
+        """8. The frame with boxes, labels and the banner drawn (adds the "draw" time to the result)."""
         start, cpu_start = time.perf_counter(), time.thread_time()
         annotated = draw.annotate(to_rgb_frame(image), result.faces, self.has_mask_model, result.note,
                                   result.track_ids)

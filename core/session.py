@@ -7,7 +7,8 @@ core.pipeline, track ids from core.tracking.FaceTracker) and keeps, in memory on
   probabilities, mask label and score; never an image) -> `csv_text()`, the session CSV the user may download;
 - time per expression: between two samples of the same face, the time goes to the expression of the earlier one
   (at most MAX_GAP_S: a face that left and came back is not credited for its absence);
-- faces seen (distinct track ids) and how many of them were ever seen unmasked;
+- faces seen (distinct track ids) and how many of them were ever seen unmasked; a face too small to judge
+  (`too_small`) is not counted at all, and a masked face (no readable expression) gets no expression time;
 - alerts with a minimum duration: a face seen unmasked (mask label UNMASKED) in every sample for at least
   `alert_after_s` seconds raises one alert, once per face (a mask in between, or a gap above MAX_GAP_S, restarts
   the count; a face that already raised its alert never raises another).
@@ -58,7 +59,7 @@ def csv_header(emotion_labels) -> list[str]:
 class FaceRecord:
     first_s: float
     last_s: float
-    expression: str
+    expression: str | None  # None: not readable (a masked face)
     unmasked_since: float | None = None
     ever_unmasked: bool = False
     alerted: bool = False
@@ -77,19 +78,25 @@ class SessionRows:
     def __len__(self) -> int:
         return len(self.time_s)
 
-    def append(self, time_s: float, track: int, expression: str, scores: dict, mask: dict | None) -> None:
+    NO_EXPRESSION = 255  # in `expression`: not readable (a masked face); its scores are NaN, blank in the CSV
+
+    def append(self, time_s: float, track: int, expression: str | None, scores: dict | None, mask: dict | None) -> None:
         self.time_s.append(time_s)
         self.track.append(track)
-        self.expression.append(self.labels.index(expression))
-        self.scores.extend(scores[label] for label in self.labels)
+        self.expression.append(self.NO_EXPRESSION if expression is None else self.labels.index(expression))
+        self.scores.extend(math.nan if scores is None else scores[label] for label in self.labels)
         self.mask.append(MASK_LABELS.index(mask["label"]) if mask else -1)
         self.mask_score.append(mask["score"] if mask else math.nan)
 
     def __getitem__(self, i: int) -> list:
         i = range(len(self))[i]
         n = len(self.labels)
-        mask = self.mask[i]
-        return [self.time_s[i], self.track[i], self.labels[self.expression[i]], *self.scores[i * n : (i + 1) * n],
+        mask, expression = self.mask[i], self.expression[i]
+        if expression == self.NO_EXPRESSION:
+            label, scores = "", [""] * n
+        else:
+            label, scores = self.labels[expression], self.scores[i * n : (i + 1) * n]
+        return [self.time_s[i], self.track[i], label, *scores,
                 MASK_LABELS[mask] if mask >= 0 else "", self.mask_score[i] if mask >= 0 else ""]
 
     def __iter__(self):
@@ -134,15 +141,18 @@ class LiveSession:
         t = round(now - self.start, TIME_DECIMALS)
         raised = []
         for track, face in zip(track_ids, faces):
+            if face.get("too_small"):
+                continue
             track = int(track)
-            expression = face["emotion"]["label"]
+            expression = face["emotion"]["label"] if face["emotion"] else None
             record = self.faces.get(track)
             if record is None:
                 record = self.faces[track] = FaceRecord(t, t, expression)
             else:
                 gap = t - record.last_s
                 if gap <= MAX_GAP_S:
-                    self.seconds[record.expression] += gap
+                    if record.expression is not None:
+                        self.seconds[record.expression] += gap
                 else:
                     record.unmasked_since = None
                 record.last_s, record.expression = t, expression
@@ -160,7 +170,7 @@ class LiveSession:
             else:
                 record.unmasked_since = None
             if len(self.rows) < MAX_ROWS:
-                self.rows.append(t, track, expression, face["emotion"]["scores"], mask)
+                self.rows.append(t, track, expression, face["emotion"]["scores"] if face["emotion"] else None, mask)
         self.samples += 1
         self.version += 1
         return raised
@@ -185,12 +195,14 @@ class LiveSession:
                 f"{summary['samples']} samples · time per expression: {spent or 'n/a'}")
 
     def timeline(self, window_s: float = TIMELINE_WINDOW_S) -> list[tuple[float, int, str, float]]:
-        """(time_s, track, expression, its probability) of the samples in the last `window_s` seconds."""
+        """(time_s, track, expression, its probability) of the samples in the last `window_s` seconds that have a
+        readable expression."""
         rows = self.rows
         if not len(rows):
             return []
         return [(rows.time_s[i], rows.track[i], self.emotion_labels[rows.expression[i]], rows.expression_probability(i))
-                for i in range(rows.since(rows.time_s[-1] - window_s), len(rows))]
+                for i in range(rows.since(rows.time_s[-1] - window_s), len(rows))
+                if rows.expression[i] != rows.NO_EXPRESSION]
 
     def csv_text(self) -> str:
         import csv

@@ -5,11 +5,10 @@ A simple IoU tracker: each new box is matched (greedily, best IoU first) to the 
 `p = SMOOTHING * p_old + (1 - SMOOTHING) * p_new`; an unmatched box starts a new track; a track not seen for
 MAX_MISSED_FRAMES frames is dropped. One `FaceTracker` per video stream (it holds that stream's state).
 
-Mask label with hysteresis: a new track shows the more probable mask label; afterwards the shown label changes only
-when the smoothed probability of the other label reaches MASK_SWITCH_PROBABILITY, so a face near 50/50 (side-lit,
-blurred) keeps its label instead of flipping frame by frame. `mask_choice` holds the label index of each face of the
-last `update` (the pipeline reports that label and its probability). Only tracked video has this state; a single
-image (and the in-browser page, which does not track) takes the more probable label.
+Mask probabilities are averaged with a longer memory, MASK_SMOOTHING (a mask is not put on or taken off in a few
+frames, while expressions change quickly), so a face near 50/50 (side-lit, blurred) does not flip its label frame by
+frame. The shown mask label is always the more probable one of the averaged probabilities: a drawn label never
+contradicts its own percentage (an earlier hysteresis rule kept a label whose probability had fallen under 50 %).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import numpy as np
 MATCH_IOU = 0.3
 SMOOTHING = 0.6  # weight of the past; 0 = no smoothing
 MAX_MISSED_FRAMES = 5
-MASK_SWITCH_PROBABILITY = 0.75  # smoothed probability the other mask label needs before a track's label changes
+MASK_SMOOTHING = 0.8  # weight of the past for the mask probabilities
 
 
 def tracking_metadata() -> dict:
@@ -46,20 +45,19 @@ class Track:
     emotion: np.ndarray
     mask: np.ndarray | None
     missed: int = 0
-    mask_choice: int | None = None  # index of the mask label shown (hysteresis)
 
 
 class FaceTracker:
     """Matches faces from frame to frame and averages their class probabilities over time."""
 
-    def __init__(self, smoothing: float = SMOOTHING, match_iou: float = MATCH_IOU, max_missed: int = MAX_MISSED_FRAMES):
+    def __init__(self, smoothing: float = SMOOTHING, match_iou: float = MATCH_IOU, max_missed: int = MAX_MISSED_FRAMES,
+                 mask_smoothing: float = MASK_SMOOTHING):
         self.smoothing = smoothing
+        self.mask_smoothing = mask_smoothing if smoothing > 0 else 0.0  # smoothing off means off for both
         self.match_iou = match_iou
         self.max_missed = max_missed
         self.tracks: list[Track] = []
         self._next_id = 1
-        self.mask_switch = MASK_SWITCH_PROBABILITY
-        self.mask_choice: list[int | None] = []  # per face of the last update
         self.frames = 0  # updates so far
 
     def update(self, boxes, emotion_probs: np.ndarray, mask_probs: np.ndarray | None = None):
@@ -79,8 +77,8 @@ class FaceTracker:
             face_to_track[face] = t
             used_tracks.add(t)
 
-        ids, emotions, masks, choices = [], [], [], []
-        keep = self.smoothing
+        ids, emotions, masks = [], [], []
+        keep, keep_mask = self.smoothing, self.mask_smoothing
         for face, box in enumerate(boxes):
             new_emotion = np.asarray(emotion_probs[face], np.float32)
             new_mask = None if mask_probs is None else np.asarray(mask_probs[face], np.float32)
@@ -88,27 +86,21 @@ class FaceTracker:
                 track = self.tracks[face_to_track[face]]
                 track.emotion = keep * track.emotion + (1 - keep) * new_emotion
                 if new_mask is not None:
-                    track.mask = new_mask if track.mask is None else keep * track.mask + (1 - keep) * new_mask
+                    track.mask = new_mask if track.mask is None else keep_mask * track.mask + (1 - keep_mask) * new_mask
                 track.box, track.missed = list(box), 0
             else:
                 track = Track(self._next_id, list(box), new_emotion, new_mask)
                 self._next_id += 1
                 self.tracks.append(track)
                 used_tracks.add(len(self.tracks) - 1)
-            if track.mask is not None:
-                best = int(np.argmax(track.mask))
-                if track.mask_choice is None or (best != track.mask_choice and track.mask[best] >= self.mask_switch):
-                    track.mask_choice = best
             ids.append(track.track_id)
             emotions.append(track.emotion)
             masks.append(track.mask)
-            choices.append(track.mask_choice)
 
         for t, track in enumerate(self.tracks):
             if t not in used_tracks:
                 track.missed += 1
         self.tracks = [track for track in self.tracks if track.missed <= self.max_missed]
-        self.mask_choice = choices
 
         if not ids:
             return [], np.asarray(emotion_probs, np.float32), mask_probs

@@ -53,6 +53,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from core import draw
 from core.labels import EMOTIONS
 from core.pipeline import EXIT_NO_MODELS, FacePipeline, FrameResult, InputError, load_pipeline
 from core.session import ALERT_AFTER_S, LiveSession
@@ -294,9 +295,9 @@ def face_table(result: FrameResult) -> pd.DataFrame:
             i + 1,
             result.track_ids[i] if result.track_ids else "",
             str(face["box"]),
-            emotion["label"],
-            round(emotion["scores"][emotion["label"]], 3),
-            mask["label"] if mask else "n/a (no mask model)",
+            draw.expression_text(face),
+            round(emotion["scores"][emotion["label"]], 3) if emotion else "",
+            mask["label"] if mask else ("" if face["too_small"] else "n/a (no mask model)"),
             round(mask["score"], 3) if mask else "",
             round(face["score"], 3),
         ])
@@ -308,14 +309,14 @@ def face_table_empty() -> pd.DataFrame:
 
 
 def main_face_chart(result: FrameResult) -> dict:
-    """Probabilities of the main (largest) face for gr.Label; empty when no face."""
-    return result.faces[0]["emotion"]["scores"] if result.faces else {}
+    """Probabilities of the main (largest) face for gr.Label; empty when no face or its expression is not read."""
+    return result.faces[0]["emotion"]["scores"] if result.faces and result.faces[0]["emotion"] else {}
 
 
 def summary(result: FrameResult) -> str:
     if not result.faces:
         return "No face found."
-    text = f"{len(result.faces)} face(s); main face: **{result.faces[0]['emotion']['label']}**."
+    text = f"{len(result.faces)} face(s); main face: **{draw.expression_text(result.faces[0])}**."
     if result.note:
         text += f" Note: {result.note}."
     return text
@@ -517,9 +518,10 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
             for index, result in pipeline.run_video(video_path, tracker, writer, MAX_VIDEO_FRAMES):
                 seconds = round(index / fps, 3)
                 for i, face in enumerate(result.faces):
-                    scores, mask = face["emotion"]["scores"], face["mask"]
+                    emotion, mask = face["emotion"], face["mask"]
+                    scores = [emotion["scores"][label] for label in EMOTIONS] if emotion else [""] * len(EMOTIONS)
                     table.writerow([index, seconds, i + 1, result.track_ids[i] if result.track_ids else "", *face["box"],
-                                    face["score"], face["emotion"]["label"], *[scores[label] for label in EMOTIONS],
+                                    face["score"], emotion["label"] if emotion else "", *scores,
                                     mask["label"] if mask else "", mask["score"] if mask else ""])
                 frames_done, faces_total = index + 1, faces_total + len(result.faces)
                 if index % VIDEO_STATUS_EVERY == 0:
@@ -567,7 +569,7 @@ def track_plot(csv_path, track: str | None) -> pd.DataFrame:
         return pd.DataFrame([], columns=columns)
     with open(csv_path, newline="") as handle:
         rows = [row for row in csv.DictReader(handle)
-                if (row["face"] == "1" if track == "main" else row["track"] == str(track))]
+                if (row["face"] == "1" if track == "main" else row["track"] == str(track)) and row["emotion"]]
     return pd.DataFrame([(float(row["time_s"]), label, float(row[f"p_{label}"])) for row in rows for label in EMOTIONS],
                         columns=columns)
 

@@ -4,7 +4,9 @@
 
 --json prints one JSON object per image on stdout (logs go to stderr):
     {"input": path, "faces": [{"box": [x, y, w, h], "score": detector confidence,
-      "emotion": {"label": str, "scores": {label: prob}}, "mask": {"label": ..., "score": prob} | null}], "ms": ms}
+      "emotion": {"label": str, "scores": {label: prob}} | null, "mask": {"label": ..., "score": prob} | null,
+      "too_small": bool}], "ms": ms}
+(emotion is null for a masked face and for a face too small to judge, whose mask is null too: core/pipeline.py.)
 and for a video one object per frame, with a "frame" index. An input that cannot be read gives
     {"input": path, "error": message, "faces": []}
 and the exit code is 1. A folder stands for the image and video files directly in it (sorted by name; other files and
@@ -20,6 +22,8 @@ import logging
 import os
 import sys
 from pathlib import Path
+
+from core.draw import expression_text
 
 EXIT_OK, EXIT_INPUT_ERROR = 0, 1
 PROGRESS_EVERY = 100  # videos: a progress line on stderr every this many frames
@@ -97,7 +101,7 @@ def emit(record: dict, as_json: bool) -> None:
         print(f"{where}: error: {record['error']}", flush=True)
         return
     faces = ", ".join(
-        f"{face['emotion']['label']} {face['emotion']['scores'][face['emotion']['label']]:.2f}"
+        expression_text(face) + (f" {face['emotion']['scores'][face['emotion']['label']]:.2f}" if face["emotion"] else "")
         + (f" ({face['mask']['label']})" if face["mask"] else "")
         for face in record["faces"]
     )

@@ -12,7 +12,7 @@ from core.pipeline import MAX_FACES, FacePipeline, InputError, emotion_model_dir
 from core.tracking import SMOOTHING, FaceTracker
 from tests.harness import MEDIA_FACES, read_rgb
 
-FACE_KEYS = {"box", "score", "emotion", "mask"}
+FACE_KEYS = {"box", "score", "emotion", "mask", "too_small"}
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def test_labels_every_face_of_the_media_photos(pipeline, media_dir, name):
     assert areas == sorted(areas, reverse=True)  # largest first
     for face in result.faces:
         assert set(face) == FACE_KEYS
+        assert face["too_small"] is False and face["mask"]["label"] == "without_mask"  # nobody there wears a mask
         assert set(face["emotion"]) == {"label", "scores"}
         assert list(face["emotion"]["scores"]) == list(EMOTIONS)
         assert abs(sum(face["emotion"]["scores"].values()) - 1) < 1e-3
@@ -137,22 +138,26 @@ def test_litert_backend_gives_the_keras_probabilities(pipeline, media_dir):
     np.testing.assert_allclose(pipeline.emotion_model.predict_proba(crops), keras_model.predict_proba(crops), atol=1e-4)
 
 
-def fake_face(box, mask_label=None):
+def fake_face(box, mask_label=None, too_small=False):
     scores = {label: 0.0 for label in EMOTIONS} | {"happy": 0.9, "neutral": 0.1}
-    mask = None if mask_label is None else {"label": mask_label, "score": 0.97}
-    return {"box": box, "score": 0.9, "emotion": {"label": "happy", "scores": scores}, "mask": mask}
+    mask = None if mask_label is None or too_small else {"label": mask_label, "score": 0.97}
+    emotion = None if mask_label == "with_mask" or too_small else {"label": "happy", "scores": scores}
+    return {"box": box, "score": 0.9, "emotion": emotion, "mask": mask, "too_small": too_small}
 
 
-def test_drawing_colours_by_mask_status_and_marks_masked_expressions():
+def test_drawing_colours_by_mask_status_hides_masked_expressions_and_skips_small_faces():
     frame = np.zeros((480, 640, 3), np.uint8)
-    faces = [fake_face([50, 100, 120, 120], "with_mask"), fake_face([300, 100, 120, 120], "without_mask")]
+    faces = [fake_face([50, 100, 120, 120], "with_mask"), fake_face([300, 100, 120, 120], "without_mask"),
+             fake_face([500, 100, 20, 20], "without_mask", too_small=True)]
     image = draw.annotate(frame, faces, has_mask_model=True)
     assert tuple(image[160, 50]) == draw.COLOR_WITH_MASK  # left edge of the first box
     assert tuple(image[160, 300]) == draw.COLOR_WITHOUT_MASK
-    assert draw.UNCERTAIN_MARK in draw.face_label(faces[0]) and "happy" in draw.face_label(faces[0])
-    assert draw.UNCERTAIN_MARK not in draw.face_label(faces[1])
+    assert tuple(image[110, 500]) == draw.COLOR_TOO_SMALL
+    assert draw.face_label(faces[0]) == f"{draw.HIDDEN_EXPRESSION_TEXT}\n{draw.MASK_TEXT} 97%"
+    assert draw.face_label(faces[1]) == f"happy 90%\n{draw.NO_MASK_TEXT} 97%"
+    assert draw.face_label(faces[2]) == draw.TOO_SMALL_TEXT
     text, color = draw.banner_text(faces, True, None)
-    assert "1 face without mask" in text and color == draw.COLOR_BANNER_ALERT
+    assert "1 face without mask" in text and color == draw.COLOR_BANNER_ALERT  # the small face is not counted
     plain = draw.annotate(frame, [fake_face([50, 100, 120, 120])])
     assert tuple(plain[160, 50]) == draw.COLOR_NO_MASK_MODEL
     assert frame.max() == 0  # the input frame is not drawn on
@@ -164,31 +169,55 @@ def test_text_grows_with_the_frame():
     assert large > 5 * small
 
 
-def test_tracker_mask_label_has_hysteresis():
-    """A face hovering around 50/50 keeps its first mask label; a clear change switches it once."""
-    from core.tracking import MASK_SWITCH_PROBABILITY
+def test_tracker_mask_label_is_the_more_probable_of_its_longer_average():
+    """A face hovering around 50/50 after a clear start keeps its label; a lasting change switches it once; the
+    shown label is always the more probable one (its percentage never under 50 %)."""
+    from core.tracking import MASK_SMOOTHING
 
-    tracker = FaceTracker(smoothing=0.0)  # no averaging: the rule alone
+    tracker = FaceTracker()
+    assert tracker.mask_smoothing == MASK_SMOOTHING > tracker.smoothing
     box = [100, 100, 80, 80]
     emotion = np.full((1, len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
     shown = []
-    for p_with in [0.2, 0.55, 0.6, 0.45, 0.7, 0.3, 0.74, 0.9, 0.6, 0.4, 0.5]:
-        tracker.update([box], emotion, np.array([[p_with, 1 - p_with]], np.float32))
-        shown.append(tracker.mask_choice[0])
-    switch = shown.index(0)
-    assert shown[:switch] == [1] * switch and shown[switch:] == [0] * (len(shown) - switch)
-    assert switch == 7 and 0.9 >= MASK_SWITCH_PROBABILITY > 0.74
+    for p_with in [0.1, 0.1, 0.55, 0.6, 0.45, 0.7, 0.3, 0.5, 0.9, 0.95, 0.9, 0.95, 0.9, 0.6, 0.4, 0.5]:
+        _, _, masks = tracker.update([box], emotion, np.array([[p_with, 1 - p_with]], np.float32))
+        shown.append(int(np.argmax(masks[0])))
+        assert masks[0].max() >= 0.5
+    switches = sum(a != b for a, b in zip(shown, shown[1:]))
+    assert switches == 1 and shown[0] == 1 and shown[-1] == 0, shown
+    assert FaceTracker(smoothing=0.0).mask_smoothing == 0.0  # smoothing off is off for the mask too
 
 
-def test_pipeline_reports_the_tracked_mask_label(pipeline, media_dir):
-    """With a tracker, the reported mask label is the track's (hysteresis), with that label's probability."""
+def test_pipeline_reports_the_tracked_mask_label_and_hides_a_masked_expression(pipeline, media_dir):
+    """With a tracker, the reported mask label is the more probable one of the track's average, with its
+    probability; a face reported masked has no expression."""
     assert pipeline.has_mask_model  # models/mask is shipped
     frame = read_rgb(media_dir / "two_people.jpg")
     tracker = FaceTracker()
     pipeline.process(frame, tracker)
-    tracker.tracks[0].mask_choice = 0  # pretend the first face was shown masked before
-    tracker.mask_switch = 1.01  # and never switches
+    tracker.tracks[0].mask = np.array([0.9, 0.1], np.float32)  # pretend the first face was seen masked before
     result = pipeline.process(frame, tracker)
     face = result.faces[result.track_ids.index(tracker.tracks[0].track_id)]
-    assert face["mask"]["label"] == "with_mask"
+    assert face["mask"]["label"] == "with_mask" and face["mask"]["score"] >= 0.5
     assert face["mask"]["score"] == pytest.approx(float(tracker.tracks[0].mask[0]), abs=1e-4)
+    assert face["emotion"] is None
+    other = result.faces[1 - result.faces.index(face)]
+    assert other["mask"]["label"] == "without_mask" and other["emotion"]["label"] in EMOTIONS
+
+
+def test_faces_too_small_to_judge_get_no_label(pipeline, media_dir):
+    import cv2
+
+    from core.pipeline import MIN_JUDGED_SIDE
+
+    frame = read_rgb(media_dir / "two_people.jpg")
+    sides = [min(face["box"][2:]) for face in pipeline.process(frame).faces]
+    factor = (MIN_JUDGED_SIDE - 8) / max(sides)  # every face a few pixels under the limit
+    small = cv2.resize(frame, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    padded = np.zeros((max(small.shape[0], 240), max(small.shape[1], 320), 3), np.uint8)
+    padded[: small.shape[0], : small.shape[1]] = small
+    faces = pipeline.process(padded).faces
+    assert faces, "the detector still finds the shrunk faces"
+    for face in faces:
+        assert min(face["box"][2:]) < MIN_JUDGED_SIDE
+        assert face["too_small"] is True and face["emotion"] is None and face["mask"] is None

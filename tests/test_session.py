@@ -12,10 +12,12 @@ from core.labels import EMOTIONS, MASK_LABELS
 from core.session import (ALERT_AFTER_S, MAX_GAP_S, SAMPLE_EVERY_S, LiveSession, csv_header, session_metadata)
 
 
-def face(expression: str, mask: str | None) -> dict:
+def face(expression: str, mask: str | None, too_small: bool = False) -> dict:
+    """A face as core.pipeline reports it: a masked face has no expression; a face too small to judge has neither."""
     scores = {label: (0.7 if label == expression else 0.05) for label in EMOTIONS}
-    return {"box": [0, 0, 10, 10], "score": 0.9, "emotion": {"label": expression, "scores": scores},
-            "mask": None if mask is None else {"label": mask, "score": 0.9}}
+    emotion = None if mask == MASK_LABELS[0] or too_small else {"label": expression, "scores": scores}
+    return {"box": [0, 0, 10, 10], "score": 0.9, "emotion": emotion,
+            "mask": None if mask is None or too_small else {"label": mask, "score": 0.9}, "too_small": too_small}
 
 
 def feed(session, seconds, step, tracks):
@@ -50,10 +52,10 @@ def test_flickering_mask_never_reaches_the_minimum_duration():
 
 def test_samples_time_per_expression_csv_and_reset():
     session = LiveSession(EMOTIONS)
-    feed(session, 2.0, 0.05, {3: ("happy", "with_mask")})
+    feed(session, 2.0, 0.05, {3: ("happy", None)})
     feed_start = session.last_sample
     for now in np.arange(feed_start + 0.05, feed_start + 3.0, 0.05):  # then 3 s of surprise with a second face
-        session.add(float(now), [3, 4], [face("surprise", "with_mask"), face("fear", None)])
+        session.add(float(now), [3, 4], [face("surprise", None), face("fear", None)])
     summary = session.summary()
     # the interval up to the first surprise sample still goes to happy (the change is seen only then)
     assert summary["seconds"]["happy"] == pytest.approx(2.0 + SAMPLE_EVERY_S, abs=SAMPLE_EVERY_S)
@@ -70,7 +72,7 @@ def test_samples_time_per_expression_csv_and_reset():
     for t in times:  # one row per tracked face per sample
         tracks = [row["track"] for row in rows if row["time_s"] == t]
         assert len(tracks) == len(set(tracks)) and set(tracks) <= {"3", "4"}
-    assert {row["mask"] for row in rows} == {"with_mask", ""}
+    assert {row["mask"] for row in rows} == {""}
     assert float(rows[0]["p_happy"]) == 0.7 and rows[0]["expression"] == "happy"
     timeline = session.timeline()
     assert len(timeline) == len(rows) and timeline[-1][3] == 0.7
@@ -98,9 +100,23 @@ def test_frames_without_tracked_faces_add_nothing_and_constants_are_exported():
     assert meta["alert_text"].format(track=1, seconds=2) == "face 1 unmasked for \u2265 2 s"
 
 
+def test_masked_faces_get_no_expression_time_and_small_faces_are_not_counted():
+    session = LiveSession(EMOTIONS)
+    feed(session, 3.0, 0.05, {1: ("sad", "with_mask"), 2: ("happy", "without_mask"), 3: ("happy", "without_mask", True)})
+    summary = session.summary()
+    assert summary["faces"] == 2 and summary["unmasked_faces"] == 1  # the small face is neither seen nor unmasked
+    assert summary["seconds"]["sad"] == 0 and summary["seconds"]["happy"] == pytest.approx(3.0, abs=SAMPLE_EVERY_S)
+    assert [alert["track"] for alert in session.alerts] == [2]
+    rows = list(csv.DictReader(io.StringIO(session.csv_text())))
+    masked = [row for row in rows if row["track"] == "1"]
+    assert masked and all(row["expression"] == "" and row["p_sad"] == "" and row["mask"] == "with_mask" for row in masked)
+    assert {row["track"] for row in rows} == {"1", "2"}
+    assert {track for _, track, _, _ in session.timeline()} == {2}  # the timeline shows readable expressions only
+
+
 def frames_with_faces_coming_and_going() -> list[dict]:
     """12 s at 20 frames/s: face A (unmasked from 1 s, masked 5-5.5 s), face B (masked, moving, leaves at 6 s),
-    face C (unmasked, appears at 7 s); expressions change over time."""
+    face C (unmasked, appears at 7 s), face D (too small to judge, 2-9 s); expressions change over time."""
     frames = []
     for i in range(240):
         now = round(i * 0.05, 3)
@@ -111,6 +127,8 @@ def frames_with_faces_coming_and_going() -> list[dict]:
             faces.append(face("happy" if now < 3 else "surprise", "with_mask") | {"box": [300 + int(now * 5), 60, 90, 110]})
         if now >= 7.0:
             faces.append(face("neutral", "without_mask") | {"box": [500, 200, 80, 100]})
+        if 2.0 <= now < 9.0:
+            faces.append(face("fear", "without_mask", too_small=True) | {"box": [600, 20, 16, 18]})
         frames.append({"now": now, "faces": faces})
     return frames
 
@@ -129,11 +147,13 @@ def test_browser_twin_tracks_and_summarises_the_same_session(node, tmp_path):
     tracker, session = FaceTracker(), LiveSession(EMOTIONS, alert_after_s=1.5)
     ids, alerts = [], []
     for frame in frames:
-        probs = np.array([[f["emotion"]["scores"][label] for label in EMOTIONS] for f in frame["faces"]])
+        probs = np.array([[f["emotion"]["scores"][label] if f["emotion"] else 1 / len(EMOTIONS) for label in EMOTIONS]
+                          for f in frame["faces"]])
         frame_ids, _, _ = tracker.update([f["box"] for f in frame["faces"]], probs)
         ids.append(frame_ids)
         alerts.append(session.add(frame["now"], frame_ids, frame["faces"]))
-    assert [a["track"] for frame_alerts in alerts for a in frame_alerts] == [1, 3]  # A after 1.5 s, C; never B
+    # A after 1.5 s, C (track 4); never B (masked) nor D (track 3, too small to judge)
+    assert [a["track"] for frame_alerts in alerts for a in frame_alerts] == [1, 4]
 
     job = {"labels": list(EMOTIONS), "pipeline": pipeline, "alert_after_s": 1.5, "frames": frames}
     (tmp_path / "job.json").write_text(json.dumps(job))
@@ -159,7 +179,7 @@ def test_the_session_record_stays_small():
     import tracemalloc
 
     session = LiveSession(EMOTIONS)
-    faces = [face(label, mask) for label, mask in (("happy", "with_mask"), ("sad", "without_mask"), ("fear", None))]
+    faces = [face(label, mask) for label, mask in (("happy", "without_mask"), ("sad", "without_mask"), ("fear", None))]
     frames = [[{**f, "emotion": {**f["emotion"], "scores": {k: round(v + 0.001 * i, 4) for k, v in f["emotion"]["scores"].items()}}}
                for f in faces] for i in range(50)]  # new score objects, as the pipeline makes every frame
     tracemalloc.start()

@@ -1,6 +1,7 @@
 """The browser's face labels, colours and banners (web_static/js/draw.js, run in Node with the exported drawing
 constants of web_static/models/index.json) against core/draw.py's on the same faces: expression only (no mask model),
-masked, unmasked, certain and uncertain; banners with no, one and several unmasked faces and the pipeline's note."""
+masked (expression hidden), unmasked, certain and uncertain, too small to judge; banners with no, one and several
+unmasked faces and the pipeline's note."""
 
 from __future__ import annotations
 
@@ -19,18 +20,20 @@ SCRIPT = REPO / "tests" / "js" / "draw_dump.mjs"
 INDEX = REPO / "web_static" / "models" / "index.json"
 
 
-def face(emotion: str, confidence: float, mask: dict | None) -> dict:
+def face(emotion: str | None, confidence: float, mask: dict | None, too_small: bool = False) -> dict:
+    """A face as core.pipeline reports it (no expression for a masked face, nothing for one too small to judge)."""
     return {"box": [10, 20, 80, 90], "score": 0.93,
-            "emotion": {"label": emotion, "scores": {emotion: confidence, "neutral": round(1 - confidence, 4)}},
-            "mask": mask}
+            "emotion": emotion and {"label": emotion, "scores": {emotion: confidence, "neutral": round(1 - confidence, 4)}},
+            "mask": mask, "too_small": too_small}
 
 
 FACES = [
     face("happy", 0.8712, None),
-    face("sad", 0.4051, {"label": "with_mask", "score": 0.9812}),
+    face(None, 0, {"label": "with_mask", "score": 0.9812}),
     face("angry", 0.999, {"label": "without_mask", "score": 0.6049}),
     face("surprise", 0.0049, {"label": "without_mask", "score": 1.0}),
-    face("neutral", 0.5, {"label": "with_mask", "score": 0.5151}),
+    face(None, 0, {"label": "with_mask", "score": 0.5151}),
+    face(None, 0, None, too_small=True),
 ]
 NOTE = MAX_FACES_NOTE.format(found=30, labelled=20)
 BANNERS = [
@@ -59,9 +62,10 @@ def test_draw_js_labels_colours_and_banners_match_core_draw(node, tmp_path):
     assert browser["numbered"] == numbered
     assert numbered[0].startswith("#1 main happy 87%") and numbered[2].startswith("#3 angry")
     tracked = [draw.face_label(f, i, 9 + i) for i, f in enumerate(FACES, start=1)]
-    assert browser["tracked"] == tracked and tracked[1].startswith("#2 t11 sad")
-    # the five faces give three colours and labels of one and of two lines
-    assert len({tuple(entry["color"]) for entry in python}) == 3
+    assert browser["tracked"] == tracked and tracked[1].startswith(f"#2 t11 {draw.HIDDEN_EXPRESSION_TEXT}\n")
+    assert python[5]["label"] == draw.TOO_SMALL_TEXT
+    # the six faces give four colours and labels of one and of two lines
+    assert len({tuple(entry["color"]) for entry in python}) == 4
     assert {entry["label"].count("\n") for entry in python} == {0, 1}
 
 

@@ -3,7 +3,8 @@
     python -m train.evaluate --task emotion --model models/emotion --data PATH [--usage NAME] --json
     python -m train.evaluate --task mask --model models/mask --data DIR --json
 
-PATH is a FER2013 CSV(.gz) or folder; DIR holds with_mask/ and without_mask/ face crops (each image classified whole).
+PATH is a FER2013 CSV(.gz) or folder; DIR holds with_mask/ and without_mask/ photos (each cropped around its largest
+face as the apps crop it, or whole where no face is found: `mask_crops`).
 With --json exactly one JSON object goes to stdout (logs to stderr):
 {"task", "model", "n", "accuracy", "macro_f1", "per_class": {label: {precision, recall, f1, support}},
  "confusion": [[...]] (rows: true label, columns: predicted), "labels", "tta", "temperature", "ece",
@@ -51,6 +52,16 @@ def metrics_from_predictions(y_true: np.ndarray, y_pred: np.ndarray, labels) -> 
         "confusion": confusion.tolist(),
         "labels": list(labels),
     }
+
+
+def mask_crops(paths, whole_images: np.ndarray, size: int) -> np.ndarray:
+    """The face-mask photos as the mask model was trained on them and as the apps see faces: each cropped around its
+    largest detected face (train/mask_data.py), or whole where no face is found."""
+    from core.detector import FaceDetector
+    from train.mask_data import app_crops
+
+    detector = FaceDetector()
+    return np.stack([crop for _, _, _, crop in app_crops(paths, whole_images, size, detector)])
 
 
 def evaluate_arrays(model_dir, images: np.ndarray, labels: np.ndarray) -> dict:
@@ -140,7 +151,8 @@ def main(argv=None) -> int:
             images, labels, report = load_fer2013(args.data, usage=args.usage, skip_bad_rows=args.skip_bad_rows)
         else:
             size, channels = metadata["input"]["size"], metadata["input"]["channels"]
-            images, labels, report, _ = load_image_folder(args.data, MASK_LABELS, size, channels, args.skip_bad_rows)
+            images, labels, report, paths = load_image_folder(args.data, MASK_LABELS, size, channels, args.skip_bad_rows)
+            images = mask_crops(paths, images, size)
     except (DataError, ModelFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -79,7 +79,7 @@ def parse_args(argv=None):
                         help="start from the weights of this model folder (same network) instead of random ones: a "
                              "further learning-rate cycle, e.g. with that folder as one more teacher")
     parser.add_argument("--bare-faces", type=int, default=1500,
-                        help="mask task: add N FER2013 Training faces (grey, bare) to the training set as without_mask")
+                        help="mask task: add N FER2013 Training faces (tinted, bare; half also with a drawn mask)")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     args = parser.parse_args(argv)
@@ -140,37 +140,43 @@ def grouped_split(paths, labels, fraction: float, seed: int):
 
 
 def load_mask_data(args):
+    """The face-mask folder cropped as the apps crop faces, its grouped validation split, and for training drawn
+    masks, hard negatives and bare FER2013 faces (train/mask_data.py)."""
+    from core.detector import FaceDetector
     from core.labels import MASK_LABELS
     from train.data import data_dir, load_image_folder
+    from train.mask_data import fer_examples, folder_examples
 
     path = Path(args.data) if args.data else data_dir() / TASK_DEFAULTS["mask"]["data"]
-    size, channels = TASK_DEFAULTS["mask"]["size"], TASK_DEFAULTS["mask"]["channels"]
-    x, y, report, paths = load_image_folder(path, MASK_LABELS, size, channels, skip_bad_rows=args.skip_bad_rows)
+    size = TASK_DEFAULTS["mask"]["size"]
+    whole, y, report, paths = load_image_folder(path, MASK_LABELS, size, 3, skip_bad_rows=args.skip_bad_rows)
     log(report.summary())
     val = grouped_split(paths, y, MASK_VALIDATION_FRACTION, args.seed)
     train = np.setdiff1d(np.arange(len(y)), val)
-    how = f"{100 * MASK_VALIDATION_FRACTION:.0f}% held out for validation, near-duplicate groups kept together (seed {args.seed})"
-    x_train, y_train = x[train], y[train]
+    detector = FaceDetector()
+    crops, drawn, drawn_y, counts = folder_examples(paths, y, whole, train, size, args.seed, detector)
+    x_train, y_train = np.concatenate([crops[train], drawn]), np.concatenate([y[train], drawn_y])
+    how = (f"{100 * MASK_VALIDATION_FRACTION:.0f}% held out for validation, near-duplicate groups kept together "
+           f"(seed {args.seed}); every photo cropped as the apps crop its largest face ({counts['face_found']} of "
+           f"{len(y)} with a face found, the others used whole); training only: {counts['masks_drawn']} bare photos "
+           f"with a drawn mask, {counts['collars_drawn']} with a collar or scarf (without_mask)")
     if args.bare_faces > 0:
-        bare = fer2013_bare_faces(args.bare_faces, size, args.seed)
-        x_train = np.concatenate([x_train, bare])
-        y_train = np.concatenate([y_train, np.full(len(bare), MASK_LABELS.index("without_mask"), np.int64)])
-        how += (f"; plus {len(bare)} random FER2013 Training faces (grey, bare; seed {args.seed}) as without_mask, "
-                "training only (validation is the face-mask folder split alone)")
-    return path, (x_train, y_train), (x[val], y[val]), how
+        fer_x, fer_y, fer_counts = fer_examples(fer2013_faces(args.bare_faces, args.seed), size, args.seed, detector)
+        x_train, y_train = np.concatenate([x_train, fer_x]), np.concatenate([y_train, fer_y])
+        how += (f"; {fer_counts['fer_faces']} random FER2013 Training faces (seed {args.seed}), tinted, as "
+                f"without_mask, {fer_counts['fer_masks_drawn']} of them also with a drawn mask")
+    log(how)
+    return path, (x_train, y_train), (crops[val], y[val]), how
 
 
-def fer2013_bare_faces(count: int, size: int, seed: int) -> np.ndarray:
-    """`count` random FER2013 Training faces as RGB uint8 (count, size, size, 3): nobody in FER2013 wears a mask."""
-    import cv2
-
+def fer2013_faces(count: int, seed: int) -> np.ndarray:
+    """`count` random FER2013 Training faces (count, 48, 48, 1) uint8: nobody in FER2013 wears a mask."""
     from train.data import data_dir, load_fer2013
 
     faces, _, report = load_fer2013(data_dir() / TASK_DEFAULTS["emotion"]["data"], usage=TRAIN_USAGE)
     log(report.summary())
     pick = np.random.default_rng(seed).choice(len(faces), size=min(count, len(faces)), replace=False)
-    return np.stack([np.repeat(cv2.resize(faces[i, :, :, 0], (size, size), interpolation=cv2.INTER_LINEAR)[..., None], 3, axis=2)
-                     for i in sorted(pick)])
+    return faces[np.sort(pick)]
 
 
 def fit_schedule_to_epochs(optimizer, steps_per_epoch: int, epochs: int) -> None:

@@ -2,8 +2,8 @@
 // of core/pipeline.py), so that the browser and `python app.py predict` agree. Inference runs on tfjs's wasm backend
 // (cpu as fallback, js/models.js).
 //
-// Test hook: window.lastResult = {faces: [{box: [x, y, w, h], score, emotion: {label, scores}, mask: {label, score} |
-// null}], ms, timings: {detect, classify, draw, total}, source: "camera" | "image", width, height, frame}.
+// Test hook: window.lastResult = {faces: [{box: [x, y, w, h], score, emotion: {label, scores} | null,
+// mask: {label, score} | null, too_small}], ms, timings: {detect, classify, draw, total}, source: "camera" | "image", width, height, frame}.
 // window.pageState = {ready, backend, error, camera, frame, stats(), session (js/session.js LiveSession)}.
 
 import {FacePipeline} from './pipeline.js';
@@ -49,8 +49,11 @@ function showMessage(text, kind = 'error') {
 function showBars(result, source) {
   const {emotion, mask} = state.pipeline;
   const largest = result.faces[0];
-  if (largest) {
+  if (largest && largest.emotion) {
     drawBars($('emotion-bars'), 'Expression (largest face)', emotion.labels, largest.emotion.scores);
+  } else if (largest) {
+    clearBars($('emotion-bars'), largest.too_small ? 'The largest face is too small to judge.'
+      : 'The largest face wears a mask: its expression is hidden.');
   } else {
     clearBars($('emotion-bars'), source === 'image' ? 'No face found in this image.' : 'No face in view.');
   }

@@ -1,7 +1,7 @@
 // The twin of core/draw.py, drawing only (no inference): boxes and labels over the frame, the alert banner, and the
 // page's probability bars. Same conventions as the Python apps: banner at the bottom; green = with mask, red = without
-// mask, amber = no mask model; label in two short lines, "happy 87%" over "no mask 95%"; for a masked face
-// "happy (?) 41%" over "mask 98%". The colours and texts (`drawing`) are core.draw.drawing_metadata(), read from
+// mask, amber = no mask model, grey = too small to judge; label in two short lines, "happy 87%" over "no mask 95%";
+// for a masked face "expression hidden" over "mask 98%"; "too small" for a face too small to judge. The colours and texts (`drawing`) are core.draw.drawing_metadata(), read from
 // models/index.json ("pipeline" -> "drawing").
 
 const percent = p => `${Math.round(p * 100)}%`;
@@ -18,18 +18,18 @@ export function faceLabel(face, drawing, number = null, track = null) {
     const tracked = track === null ? '' : ` ${fillIn(drawing.track_text, {track})}`;
     return `${fillIn(template, {number})}${tracked} ${faceLabel(face, drawing)}`;
   }
-  const {label, scores} = face.emotion;
-  const confidence = percent(scores[label]);
-  if (!face.mask) return `${label} ${confidence}`;
-  if (face.mask.label === 'with_mask') {
-    return `${label} ${drawing.uncertain_mark} ${confidence}\n${drawing.mask_text} ${percent(face.mask.score)}`;
-  }
-  return `${label} ${confidence}\n${drawing.no_mask_text} ${percent(face.mask.score)}`;
+  if (face.too_small) return drawing.too_small_text;
+  const emotion = face.emotion;
+  const expression = emotion ? `${emotion.label} ${percent(emotion.scores[emotion.label])}` : drawing.hidden_expression_text;
+  if (!face.mask) return expression;
+  const maskText = face.mask.label === 'with_mask' ? drawing.mask_text : drawing.no_mask_text;
+  return `${expression}\n${maskText} ${percent(face.mask.score)}`;
 }
 
 // [r, g, b] of a face's box and label background.
 export function faceColor(face, drawing) {
   const colors = drawing.colors;
+  if (face.too_small) return colors.too_small;
   if (!face.mask) return colors.no_mask_model;
   return face.mask.label === 'with_mask' ? colors.with_mask : colors.without_mask;
 }

@@ -79,23 +79,28 @@ export class FacePipeline {
     ]);
     const classifyMs = performance.now() - start;
     const labels = this.emotion.labels;
+    // 7. what can be said of each face: nothing when it is too small to judge; no expression when it is masked
     const faces = detections.map((d, i) => {
-      const probs = emotionProbs[i];
-      const scores = Object.fromEntries(labels.map((label, k) => [label, this.round(probs[k])]));
-      const best = labels[probs.indexOf(Math.max(...probs))];
-      let mask = null;
+      const face = {box: d.box, score: this.round(d.score), emotion: null, mask: null,
+        too_small: Math.min(d.box[2], d.box[3]) < this.constants.min_judged_side};
+      if (face.too_small) return face;
       if (maskProbs) {
         const m = maskProbs[i];
         const k = m.indexOf(Math.max(...m));
-        mask = {label: this.mask.labels[k], score: this.round(m[k])};
+        face.mask = {label: this.mask.labels[k], score: this.round(m[k])};
       }
-      return {box: d.box, score: this.round(d.score), emotion: {label: best, scores}, mask};
+      if (!face.mask || face.mask.label !== this.constants.masked_label) {
+        const probs = emotionProbs[i];
+        const scores = Object.fromEntries(labels.map((label, k) => [label, this.round(probs[k])]));
+        face.emotion = {label: labels[probs.indexOf(Math.max(...probs))], scores};
+      }
+      return face;
     });
     const note = found.length > faces.length ? fillIn(this.constants.max_faces_note, {found: found.length, labelled: faces.length}) : null;
     return {faces, note, timings: {detect: detectMs, classify: classifyMs}, width: frame.width, height: frame.height};
   }
 
-  // 7. The frame with every face's box and label and the banner, on `ctx`'s canvas (resized to the frame); adds the
+  // 8. The frame with every face's box and label and the banner, on `ctx`'s canvas (resized to the frame); adds the
   // "draw" time to the result.
   annotate(ctx, frame, result) {
     const start = performance.now();

@@ -38,14 +38,17 @@ export class LiveSession {
     const raised = [];
     trackIds.forEach((track, i) => {
       const face = faces[i];
-      const expression = face.emotion.label;
+      if (face.too_small) return;  // not judged, not counted
+      const expression = face.emotion ? face.emotion.label : null;  // null: not readable (masked)
       let record = this.faces.get(track);
       if (!record) {
         record = {firstS: t, lastS: t, expression, unmaskedSince: null, everUnmasked: false, alerted: false};
         this.faces.set(track, record);
       } else {
         const gap = t - record.lastS;
-        if (gap <= c.max_gap_s) this.seconds[record.expression] += gap;
+        if (gap <= c.max_gap_s) {
+          if (record.expression !== null) this.seconds[record.expression] += gap;
+        }
         else record.unmaskedSince = null;
         record.lastS = t;
         record.expression = expression;
@@ -64,7 +67,8 @@ export class LiveSession {
         record.unmaskedSince = null;
       }
       if (this.rows.length < c.max_rows) {
-        this.rows.push([t, track, expression, ...this.labels.map(label => face.emotion.scores[label]),
+        this.rows.push([t, track, expression === null ? '' : expression,
+          ...this.labels.map(label => (face.emotion ? face.emotion.scores[label] : '')),
           mask ? mask.label : '', mask ? mask.score : '']);
       }
     });
@@ -91,7 +95,8 @@ export class LiveSession {
     const since = this.rows[this.rows.length - 1][0] - this.constants.timeline_window_s;
     let first = this.rows.length;  // rows are in time order: walk back from the newest
     while (first > 0 && this.rows[first - 1][0] >= since) first--;
-    return this.rows.slice(first).map(row => [row[0], row[1], row[2], row[3 + this.labels.indexOf(row[2])]]);
+    return this.rows.slice(first).filter(row => row[2] !== '')
+      .map(row => [row[0], row[1], row[2], row[3 + this.labels.indexOf(row[2])]]);
   }
 
   header() {
