@@ -53,7 +53,7 @@ EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (de
 MASK_MODEL_ENV = "FACEXP_MASK_MODEL"  # folder of the mask model (default models/mask; optional)
 CLASSIFIER_BACKEND = "litert"  # expression/mask networks run in LiteRT (2.5-4x faster than tf.function here)
 MAX_FACES = 20  # faces labelled per frame, largest first
-MIN_JUDGED_SIDE = 24  # pixels: faces whose box is smaller are not labelled (bench/footage.py; see BENCHMARKS.md)
+MIN_JUDGED_SIDE = 32  # pixels: smaller faces are not labelled (bench/footage.py: mask labels unreliable below; BENCHMARKS.md)
 MASKED = MASK_LABELS[0]  # "with_mask": the expression of such a face is not readable
 MIN_SIDE = 24  # pixels; smaller images cannot hold a detectable face
 MAX_PIXELS = 100_000_000  # larger images are refused (decompression bombs); 6000x4000 = 24 MP is fine

@@ -42,3 +42,14 @@ def test_gray_and_colour_cast(facemask_dir):
     cast = augment_batch(x, AugmentConfig(**PLAIN, max_color_cast=0.3)).numpy()
     ratios = cast.reshape(len(x), -1, 3).mean(axis=1) / np.maximum(x.reshape(len(x), -1, 3).mean(axis=1), 1)
     assert np.ptp(ratios, axis=1).max() > 0.05  # the channels were scaled differently
+
+
+def test_low_light_darkens_whole_faces(facemask_dir):
+    from train.augment import DARK_GAIN
+
+    x = faces(facemask_dir).astype(np.float32)
+    dark = augment_batch(x, AugmentConfig(**PLAIN, dark_probability=1.0)).numpy()
+    gains = dark.reshape(len(x), -1).mean(axis=1) / x.reshape(len(x), -1).mean(axis=1)
+    assert (gains >= DARK_GAIN[0] - 1e-3).all() and (gains <= DARK_GAIN[1] + 1e-3).all()
+    # one gain per face: the picture is darker, not changed in shape
+    np.testing.assert_allclose(dark, x * gains[:, None, None, None], atol=0.05)

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.harness import (REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, read_rgb, skip_or_fail,
-                           wait_for)
+from core.draw import expression_text
+from tests.harness import (REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, read_rgb, require,
+                           skip_or_fail, wait_for)
 
 AMBER = (255, 191, 0)  # face box colour without a mask model (core/draw.py, web_static/js/draw.js)
+MASKED_PARITY_PHOTOS = ("leoring123_000146.jpg", "leoring123_000149.jpg")  # footage/photos: one masked face each
 PARITY_PHOTOS = ("2008_002506.jpg", "angry.jpg", "bbt1.jpg", "biden.jpg", "happy.jpg", "obama.jpg",
                  "obama_and_biden.jpg", "sad.jpg", "surprised.jpg", "two_people.jpg")
 
@@ -126,13 +128,15 @@ def tight_face_photo(photo, folder):
     return path
 
 
-def test_upload_parity_with_python_predict(web_server, media_dir, playwright_instance, tmp_path):
+def test_upload_parity_with_python_predict(web_server, media_dir, data_root, playwright_instance, tmp_path):
     from core.pipeline import emotion_model_dir, mask_model_dir
 
     photos = [media_dir / name for name in PARITY_PHOTOS if (media_dir / name).is_file()]
     if len(photos) < len(PARITY_PHOTOS):
         skip_or_fail(f"media photos missing in {media_dir}")
     photos.append(tight_face_photo(media_dir / "obama.jpg", tmp_path))  # found by the close-range pass
+    footage = require(data_root / "footage" / "photos", "footage photos")
+    photos += [footage / name for name in MASKED_PARITY_PHOTOS]  # masked faces: expression hidden in both
     emotion_dir = emotion_model_dir()
     if not (emotion_dir / "model.json").is_file():
         skip_or_fail(f"no expression model at {emotion_dir} (set FACEXP_EMOTION_MODEL)")
@@ -168,12 +172,13 @@ def test_upload_parity_with_python_predict(web_server, media_dir, playwright_ins
             browser_faces = page.evaluate("() => window.lastResult.faces")
             python_faces = python[photo.name]["faces"]
             report.append((photo.name, len(python_faces), len(browser_faces),
-                           python_faces[0]["emotion"]["label"] if python_faces else None,
-                           browser_faces[0]["emotion"]["label"] if browser_faces else None,
+                           expression_text(python_faces[0]) if python_faces else None,
+                           expression_text(browser_faces[0]) if browser_faces else None,
                            python_faces[0]["box"] if python_faces else None,
                            browser_faces[0]["box"] if browser_faces else None,
                            max((abs(p["emotion"]["scores"][k] - b["emotion"]["scores"][k])
-                                for p, b in zip(python_faces, browser_faces) for k in p["emotion"]["scores"]), default=0.0),
+                                for p, b in zip(python_faces, browser_faces) if p["emotion"] and b["emotion"]
+                                for k in p["emotion"]["scores"]), default=0.0),
                            [(p["mask"] or {}).get("label") == (b["mask"] or {}).get("label")
                             for p, b in zip(python_faces, browser_faces)]))
         print("\n".join(map(str, report)))

@@ -1,7 +1,7 @@
 """Real-time augmentation in tf.data, outside the network graph (cheaper there, and the exported model stays plain).
 
 `augment_batch` works on whole batches: random horizontal flip, one random affine warp per image (rotation, zoom,
-shift), optional camera degradations (low resolution, motion blur, grey, colour cast), brightness and contrast
+shift), optional camera degradations (low resolution, motion blur, grey, colour cast, low light), brightness and contrast
 jitter, and a random erased rectangle. Pixels stay in 0-255 float32.
 """
 
@@ -28,6 +28,10 @@ class AugmentConfig:
     blur_probability: float = 0.0  # horizontal or vertical motion blur, 3-7 pixels
     gray_probability: float = 0.0  # grey (3 equal channels), so that grey is no cue for either class
     max_color_cast: float = 0.0  # per-channel gain drawn from [1 - c, 1 + c] (white balance, coloured light)
+    dark_probability: float = 0.0  # low light: the image times a gain drawn from DARK_GAIN (dark is no cue for a mask)
+
+
+DARK_GAIN = (0.1, 0.5)
 
 
 def _affine_transforms(batch: int, height: int, width: int, config: AugmentConfig) -> tf.Tensor:
@@ -92,6 +96,9 @@ def _degrade(x: tf.Tensor, batch, height, width, config: AugmentConfig) -> tf.Te
     if config.gray_probability > 0:
         gray = tf.reduce_mean(x, axis=3, keepdims=True) * tf.ones_like(x)
         x = tf.where(_per_image(config.gray_probability, batch), gray, x)
+    if config.dark_probability > 0:
+        gain = tf.random.uniform(tf.stack([batch, 1, 1, 1]), *DARK_GAIN)
+        x = tf.where(_per_image(config.dark_probability, batch), x * gain, x)
     return x
 
 

@@ -40,11 +40,11 @@ TASK_DEFAULTS = {
     "emotion": {"network": "vggbn", "size": 48, "channels": 1, "epochs": 36, "data": FER2013_CSV,
                 "augment": AugmentConfig()},
     # No random erasing for masks (it could hide the mask and flip the label); more zoom and shift, as detector crops
-    # vary; camera degradations (small, blurred, grey, colour-cast faces), as on video.
+    # vary; camera degradations (small, blurred, grey, colour-cast, dark faces), as on video.
     "mask": {"network": "mask_net", "size": 64, "channels": 3, "epochs": 40, "data": "facemask",
              "augment": AugmentConfig(max_rotation_deg=15, max_zoom=0.25, max_shift=0.12, erase_probability=0.0,
                                       lowres_probability=0.3, blur_probability=0.3, gray_probability=0.2,
-                                      max_color_cast=0.15)},
+                                      max_color_cast=0.15, dark_probability=0.2)},
 }
 TRAIN_USAGE, VALIDATION_USAGE = "Training", "PublicTest"
 MASK_VALIDATION_FRACTION = 0.15
@@ -452,8 +452,14 @@ def training_markdown(record: dict) -> str:
     tta = f" (test-time augmentation: {', '.join(metrics['tta'])})" if metrics.get("tta") else ""
     commands = record.get("commands") or [record["command"]]
     cal = metrics.get("calibration")
-    calibration = (f"Expected calibration error {cal['ece_uncalibrated']:.4f} before, **{cal['ece']:.4f}** after temperature "
-                   f"scaling (T = {cal['temperature']:g}, fitted on this split; {cal['bins']} bins).\n") if cal else ""
+    calibration = ""
+    if cal and cal["temperature"] != 1.0:
+        calibration = (f"Expected calibration error {cal['ece_uncalibrated']:.4f} before, **{cal['ece']:.4f}** after "
+                       f"temperature scaling (T = {cal['temperature']:g}, fitted on this split; {cal['bins']} bins).\n")
+    elif cal:
+        calibration = (f"Expected calibration error {cal['ece']:.4f} ({cal['bins']} bins); no temperature fitted: "
+                       f"{metrics['n'] - round(metrics['accuracy'] * metrics['n'])} validation error(s) cannot show how "
+                       "confident the model should be.\n")
     initial = record.get("initial_weights")
     if initial:
         earlier = (f": {initial['epochs']} epochs, {initial['train_seconds'] / 60:.1f} min, validation accuracy "
