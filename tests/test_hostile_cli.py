@@ -238,7 +238,7 @@ def test_a_long_video_is_refused_unless_max_frames_bounds_the_work(huge_inputs):
     assert [r["frame"] for r in records_of(result)] == [0]
 
 
-def test_header_checks_read_only_the_header(huge_inputs, media_dir):
+def test_header_checks_give_the_sizes_and_pass_real_media(huge_inputs, media_dir):
     """core.input_limits in-process: the sizes come from the headers; real photos and the clip pass; a file that is
     not an image or a video is left to the decoders to name."""
     from core.input_limits import check_image_header, check_video_header, image_size, video_header
