@@ -19,7 +19,8 @@ naming the file, leaves nothing behind, and the exit code is 3.
 
 Sizes are checked from the file headers before anything is decoded (core/input_limits.py): images over 100 megapixels,
 video frames over 4096x2160 and videos over 10 minutes are refused (--max-frames lifts the duration limit: the user
-has bounded the work). Inputs refused this way never load the models.
+has bounded the work); an image whose header PIL cannot read is not decoded at all. Inputs refused from their headers
+never load the models.
 """
 
 from __future__ import annotations
@@ -80,21 +81,22 @@ def parse_args(argv):
 
 
 def read_image(path: Path):
-    """An image file as an array (RGB, RGBA or gray, as stored), or `InputError` saying why not. Its size is checked
-    from the header first (`check_header`, in `main` for every input before the models load)."""
+    """An image file as an array (RGB, RGBA or gray, as stored), or `InputError` saying why not. Only a file whose
+    header PIL reads is decoded (a format it does not know could not have its size checked first: `check_header`,
+    which `main` runs on every input before the models load)."""
     import cv2
     import numpy as np
 
-    from core.pipeline import MAX_PIXELS, InputError
+    from core.input_limits import image_size
+    from core.pipeline import InputError
 
     if path.is_dir():
         raise InputError(f"{path}: is a directory with no image or video files")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    try:
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    except cv2.error:  # over OPENCV_IO_MAX_IMAGE_PIXELS (a format PIL does not know, so no header check)
-        raise InputError(f"{path}: the image is larger than {MAX_PIXELS // 1_000_000} megapixels") from None
+    if image_size(path) is None:
+        raise InputError(f"{path}: not an image file (or a corrupt one)")
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         try:
             from PIL import Image
@@ -180,6 +182,8 @@ def plan_outputs(inputs: list[Path], out_dir: Path) -> dict[Path, Path]:
 
     plan, taken = {}, set()
     for path in files:
+        if path in plan:  # the same input given twice: one copy
+            continue
         suffix = OUTPUT_SUFFIX if is_video_path(path) else ANNOTATED_SUFFIXES.get(path.suffix.lower(), path.suffix)
         candidate, number, reason = out_dir / (path.stem + suffix), 1, None
         while True:
@@ -282,10 +286,6 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from core.pipeline import MAX_PIXELS
-
-    # OpenCV's own decoder limit (read once, when cv2 is imported), for formats the header check cannot read
-    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
     from core.pipeline import EXIT_NO_MODELS, InputError, load_pipeline
     from core.video import VideoError, is_video_path
