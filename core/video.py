@@ -1,14 +1,17 @@
 """Reading video files frame by frame and writing annotated videos that browsers play.
 
-OpenCV's wheel has no H.264 encoder (`avc1` fails) and its `mp4v` does not play in browsers, but it writes VP8 in
-WebM, which Chrome, Firefox and Safari play and Gradio serves as it is (no ffmpeg needed).
+Reading is OpenCV's. Writing is VP8 in WebM, which Chrome, Firefox and Safari play and Gradio serves as it is (no
+ffmpeg needed), encoded with PyAV (FFmpeg's libvpx, the encoder OpenCV's writer used too): PyAV reports a failed
+write, where OpenCV's `VideoWriter.write` returns nothing and a full disk went unnoticed (issue 20).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import errno
+import os
 import struct
+from fractions import Fraction
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,7 +19,10 @@ import numpy as np
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wma")
 OUTPUT_SUFFIX = ".webm"
-OUTPUT_FOURCC = "VP80"
+OUTPUT_FORMAT, OUTPUT_CODEC = "webm", "libvpx"  # VP8 in WebM, written with PyAV
+BITS_PER_PIXEL = 0.25  # VP8 bit rate per pixel per frame (OpenCV's writer used about 0.3)
+MIN_BIT_RATE = 200_000  # bits/s
+MAX_RATE_DENOMINATOR = 1001  # 29.97 frames/s = 30000/1001
 DEFAULT_FPS = 25.0
 
 
@@ -143,32 +149,95 @@ def read_frames(path, max_frames: int | None = None):
 
 
 class VideoWriter:
-    """Writes RGB frames to a WebM (VP8) file; the size is taken from the first frame."""
+    """Writes RGB frames to a WebM (VP8) file; the size is taken from the first frame (cut to even sides, as 4:2:0
+    needs). The frames go to a temporary name beside `path` (`core.files.temporary_path`); `close()` renames the
+    finished file to `path`, `discard()` removes it, and a `with` block left by an exception discards. Every write is
+    checked: a full disk (ENOSPC), a file-size limit (EFBIG) or an encoder error raises `OSError` naming the file, and
+    no half file is left behind."""
 
     def __init__(self, path, fps: float):
         self.path = Path(path).with_suffix(OUTPUT_SUFFIX)
-        self.fps = fps
-        self._writer = None
+        self.rate = Fraction(fps).limit_denominator(MAX_RATE_DENOMINATOR) or Fraction(DEFAULT_FPS)
+        self.frames = 0
+        self._container = None
+        self._stream = None
         self._size = None
 
+    @property
+    def temporary(self) -> Path:
+        from core.files import temporary_path
+
+        return temporary_path(self.path)
+
+    def _checked(self, action):
+        """`action()`, with PyAV's errors (its OSError of a failed write included) turned into an OSError that names
+        the file being written."""
+        import av
+
+        try:
+            return action()
+        except av.error.FFmpegError as error:
+            raise OSError(getattr(error, "errno", None) or errno.EIO, getattr(error, "strerror", None) or str(error),
+                          str(self.path)) from None
+
+    def _open(self, width: int, height: int) -> None:
+        import av
+
+        self._size = (width - width % 2, height - height % 2)
+        self._container = self._checked(lambda: av.open(str(self.temporary), "w", format=OUTPUT_FORMAT))
+        stream = self._container.add_stream(OUTPUT_CODEC, rate=self.rate)
+        stream.width, stream.height = self._size
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = max(MIN_BIT_RATE, int(self._size[0] * self._size[1] * float(self.rate) * BITS_PER_PIXEL))
+        self._stream = stream
+
     def write(self, frame_rgb: np.ndarray) -> None:
+        import av
+
         height, width = frame_rgb.shape[:2]
-        if self._writer is None:
-            self._size = (width - width % 2, height - height % 2)
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*OUTPUT_FOURCC), self.fps, self._size)
-            if not self._writer.isOpened():
-                raise RuntimeError(f"OpenCV cannot write {OUTPUT_FOURCC} video to {self.path}")
+        if self._container is None:
+            self._open(width, height)
         frame = frame_rgb[: self._size[1], : self._size[0]]
         if frame.shape[1::-1] != self._size:
             frame = cv2.resize(frame_rgb, self._size)
-        self._writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        video_frame.pts = self.frames
+        self.frames += 1
+        self._checked(lambda: [self._container.mux(packet) for packet in self._stream.encode(video_frame)])
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
+        """Flush the encoder, close the file, and rename it to `path` (nothing is written when no frame was)."""
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        try:
+            self._checked(lambda: [container.mux(packet) for packet in self._stream.encode()])
+            self._checked(container.close)
+            with open(self.temporary, "rb+") as handle:  # a write the kernel accepted but could not store
+                os.fsync(handle.fileno())
+            os.replace(self.temporary, self.path)
+        except BaseException:
+            self._abandon(container)
+            raise
+
+    def discard(self) -> None:
+        """Stop writing and remove what was written."""
+        container, self._container = self._container, None
+        self._abandon(container)
+
+    def _abandon(self, container) -> None:
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # the file is removed next; its trailer does not matter
+                pass
+        self.temporary.unlink(missing_ok=True)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, error, traceback):
+        if kind is None:
+            self.close()
+        else:
+            self.discard()

@@ -4,7 +4,8 @@
 
 What is served, and nothing else (GET / HEAD only):
 - `/` and every file under web_static/ (index.html, js/, css/, models/); no directory listings, no dot-files,
-  no path outside web_static/ (Werkzeug's safe_join refuses traversal; such requests get 404);
+  no path outside web_static/ (Werkzeug's safe_join refuses traversal; such requests get 404); a path over
+  MAX_PATH_CHARS characters gets 414, a name the file system refuses (a part over 255 bytes) 404;
 - `/vendor/<file>`: a fixed list of TensorFlow.js / tfjs-tflite files from node_modules (installed by `npm ci` from
   package-lock.json), so the page works offline and never touches a CDN.
 
@@ -103,6 +104,8 @@ SECURITY_HEADERS = {
 }
 ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 
+MAX_PATH_CHARS = 1024  # longer request paths get 414 (the longest file under web_static/ is far shorter)
+
 log = logging.getLogger("facexp.web")
 
 # Compressed once per file version and kept in memory (JS and wasm shrink to a third; weights hardly shrink).
@@ -176,13 +179,26 @@ def create_app(cross_origin_isolation: bool = True):
         if joined is None:
             abort(404)
         path = Path(joined)
-        if not path.is_file():  # directories are never listed
+        try:
+            is_file = path.is_file()
+        except OSError:  # a name the file system refuses (ENAMETOOLONG: a part over 255 bytes): not one of ours
+            is_file = False
+        if not is_file:  # directories are never listed
             abort(404)
         return file_response(path)
+
+    @app.before_request
+    def refuse_long_paths():
+        if len(request.path) > MAX_PATH_CHARS:
+            abort(414)
 
     @app.errorhandler(404)
     def not_found(_error):
         return Response("not found\n", status=404, mimetype="text/plain")
+
+    @app.errorhandler(414)
+    def too_long(_error):
+        return Response(f"path too long (at most {MAX_PATH_CHARS} characters)\n", status=414, mimetype="text/plain")
 
     @app.errorhandler(405)
     def not_allowed(_error):

@@ -257,3 +257,72 @@ def litert_cpu_ms_per_call(content: bytes, batch: np.ndarray, runs: int = 200) -
         if i >= 10:
             samples.append((time.thread_time() - start) * 1000)
     return float(np.median(samples))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hostile inputs: files far larger decoded than on disk
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def huge_png(path: Path, width: int, height: int) -> Path:
+    """A black 8-bit RGB PNG of width x height written row by row through zlib (never held in memory whole): a
+    20000x20000 one is 1.2 MB on disk and 1.2 GB decoded, a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 3 * width)  # filter byte 0, then black pixels
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+        handle.write(chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return Path(path)
+
+
+def synthetic_video(path: Path, width: int, height: int, frames: int, seconds_apart: float = 0.04) -> Path:
+    """An H.264 MP4 (PyAV, libx264) of `frames` grey frames of width x height, `seconds_apart` between frames: a few
+    frames of 7680x4320 make an 8K video in seconds; two frames far apart make a long one."""
+    import fractions
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 128, np.uint8), format="rgb24")
+        for index in range(frames):
+            frame.pts = round(index * seconds_apart * 1000)
+            frame.time_base = fractions.Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return Path(path)
+
+
+PEAK_RSS_LAUNCHER = """import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as handle:
+    handle.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
+def run_with_peak_rss(command: list[str], cwd: Path = REPO, env: dict | None = None,
+                      timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
+    """Run `command` (text output captured); also its peak resident memory in MB. A small launcher process starts it
+    and reads its `ru_maxrss` (`os.wait4`): a child forked straight from a large process (pytest, a bench) would
+    count that parent's memory in its own peak."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="facexp-rss-") as tmp:
+        report = Path(tmp) / "peak_kb"
+        result = subprocess.run([sys.executable, "-c", PEAK_RSS_LAUNCHER, str(report), *map(str, command)], cwd=cwd,
+                                env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+        peak_mb = int(report.read_text()) / 1024 if report.is_file() else float("nan")
+    return result, peak_mb

@@ -13,32 +13,54 @@ import pytest
 from tests.harness import REPO, TINY_FER_ROWS as ROWS, train_command as _train_command
 from core.labels import EMOTIONS
 
+def history_epochs(path) -> list[int]:
+    """The epoch column of history.csv's complete rows."""
+    lines = path.read_text().split("\n")[1:-1] if path.is_file() else []  # the last piece: "" or a row being written
+    return [int(line.split(",")[0]) for line in lines]
+
+
 def test_killed_training_resumes_and_writes_a_loadable_model(tiny_csv, tmp_path):
+    """Killed with SIGKILL where it hurts most, after CSVLogger wrote an epoch's row but before the checkpoint counted
+    the epoch (state.json): --resume trains that epoch again, and history.csv still has each epoch once (issue 20).
+    The model folder it then writes loses the figures drawn for the model it held before."""
+    import shutil
+
+    from core.models import EMOTION_MODEL_DIR
+
     out, run_dir = tmp_path / "model", tmp_path / "run"
     process = subprocess.Popen(_train_command(tiny_csv, out, run_dir, 30), cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
-    state_file = run_dir / "state.json"
+    state_file, history_file = run_dir / "state.json", run_dir / "history.csv"
+    in_window = False
     while time.time() < deadline and process.poll() is None:
-        if state_file.is_file() and json.loads(state_file.read_text())["epochs_done"] >= 1:
+        done = json.loads(state_file.read_text())["epochs_done"] if state_file.is_file() else 0
+        if done >= 1 and len(history_epochs(history_file)) > done:
+            in_window = True
             break
-        time.sleep(0.5)
+        time.sleep(0.01)
     assert process.poll() is None, f"training stopped early: {process.stderr.read()[-2000:]}"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert in_window, "no kill between an epoch's history row and its checkpoint within 240 s"
     killed_at = json.loads(state_file.read_text())["epochs_done"]
+    assert history_epochs(history_file) == list(range(killed_at + 1))  # the row of an epoch not counted yet
     assert (run_dir / "last.keras").is_file() and (run_dir / "best.weights.h5").is_file()
     assert not out.exists(), "the model folder is written only when training finishes"
 
+    out.mkdir()  # a folder that held another model, with the figures drawn for it
+    for name in ("confusion.png", "reliability.png", "curves.png"):
+        shutil.copyfile(EMOTION_MODEL_DIR / name, out / name)
     # Resume with a shorter total so the test ends: it continues after the killed epoch, it does not start over.
     total = killed_at + 1
     result = subprocess.run(_train_command(tiny_csv, out, run_dir, total, "--resume"), cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resuming {run_dir / 'last.keras'} after epoch {killed_at}" in result.stderr
-    history = (run_dir / "history.csv").read_text().strip().splitlines()
-    assert [int(line.split(",")[0]) for line in history[1:]][-1] == total - 1
+    assert history_epochs(history_file) == list(range(total))  # each epoch once, the killed one retrained
     assert (run_dir / "curves.png").stat().st_size > 1000
+    assert not (out / "confusion.png").exists() and not (out / "reliability.png").exists()
+    assert (out / "curves.png").read_bytes() == (run_dir / "curves.png").read_bytes()
 
     for name in ("model.json", "model.weights.h5", "metadata.json", "training.json", "TRAINING.md"):
         assert (out / name).is_file(), name

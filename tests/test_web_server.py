@@ -114,6 +114,18 @@ def test_nothing_outside_web_static_and_no_listings(server, path):
     assert b"import" not in body and b"<a href" not in body
 
 
+def test_over_long_paths_get_a_clean_refusal_not_a_500(server):
+    """Issue 20: a 5000-character path made the server answer 500 (the file system refused the name)."""
+    from demo.web_server import MAX_PATH_CHARS
+
+    for path, expected in [("/" + "a" * 5000, 414), ("/js/" + "b" * 5000 + ".js", 414), ("/vendor/" + "c" * 5000, 414),
+                           ("/" + "d" * 300, 404), ("/js/" + "e" * 300 + "/f.js", 404), ("/" + "g" * (MAX_PATH_CHARS - 1), 404)]:
+        status, headers, body = get(server, path)
+        assert status == expected, f"{path[:20]}... ({len(path)} characters) -> {status}"
+        assert b"Traceback" not in body and b"internal error" not in body
+        assert "content-security-policy" in headers
+
+
 def test_only_get_and_head(server):
     status, headers, _ = get(server, "/", method="HEAD")
     assert status == 200 and "content-security-policy" in headers

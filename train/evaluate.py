@@ -29,7 +29,9 @@ import numpy as np
 from core.files import save_figure
 
 BATCH = 256
+CONFUSION_PNG = "confusion.png"  # the name a model folder's confusion matrix gets (--confusion-png FOLDER/confusion.png)
 RELIABILITY_PNG = "reliability.png"  # written beside the confusion matrix
+MODEL_FOLDER_FIGURES = (CONFUSION_PNG, RELIABILITY_PNG)  # removed by train.train when it rewrites the folder
 
 
 def metrics_from_predictions(y_true: np.ndarray, y_pred: np.ndarray, labels) -> dict:

@@ -253,6 +253,37 @@ def plot_history(csv_path: Path, png_path: Path) -> None:
     save_figure(fig, png_path, dpi=80)
 
 
+def trim_history(csv_path: Path, epochs_done: int) -> int:
+    """Keep the header and the rows of the epochs that state.json counts (epoch < epochs_done), rewritten atomically;
+    returns how many rows were dropped. A run killed after CSVLogger wrote an epoch's row but before the checkpoint
+    counted that epoch repeats it on --resume; without this its row would be in history.csv twice (issue 20). A row
+    cut short by the kill is dropped too, and an epoch already repeated keeps its last row."""
+    import csv
+
+    from core.files import write_atomically
+
+    if not csv_path.is_file():
+        return 0
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return 0
+    header, body = rows[0], rows[1:]
+
+    def counted(row) -> bool:
+        return len(row) == len(header) and row[0].isdigit() and int(row[0]) < epochs_done
+
+    latest = {int(row[0]): row for row in body if counted(row)}  # an epoch repeated before this fix: its last row
+    kept = [latest[epoch] for epoch in sorted(latest)]
+    if kept != body:
+        import io
+
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows([header, *kept])
+        write_atomically(csv_path, text.getvalue())
+    return len(body) - len(kept)
+
+
 def make_checkpoint_callback(run_dir: Path, state: dict, start_time: float):
     import keras
 
@@ -345,6 +376,9 @@ def main(argv=None) -> int:
         model = keras.models.load_model(run_dir / "last.keras")
         state.update(json.loads((run_dir / "state.json").read_text()))
         log(f"resuming {run_dir / 'last.keras'} after epoch {state['epochs_done']} (best {state['best_val_accuracy']:.4f})")
+        dropped = trim_history(run_dir / "history.csv", state["epochs_done"])
+        if dropped:
+            log(f"history.csv: {dropped} row(s) of the epoch the kill interrupted dropped (it is trained again)")
         fit_schedule_to_epochs(model.optimizer, steps_per_epoch, args.epochs)
     else:
         if args.resume:
@@ -403,6 +437,7 @@ def main(argv=None) -> int:
         model.load_weights(run_dir / "best.weights.h5")
     tta = [] if args.tta == "none" else [args.tta]
     save_model_folder(model, args.out, make_metadata(args.task, input_shape, tta), check_faces=x_val)
+    remove_stale_figures(args.out)
     from train.calibrate import fit_and_store
     from train.evaluate import evaluate_arrays
 
@@ -441,6 +476,18 @@ def main(argv=None) -> int:
         write_atomically(args.out / "curves.png", (run_dir / "curves.png").read_bytes())
     log(f"wrote {args.out}: validation accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
     return 0
+
+
+def remove_stale_figures(folder: Path) -> None:
+    """A model folder being (re)written loses the figures of the model it held: `train.evaluate`'s confusion matrix
+    and reliability diagram (when they were written there) and the training curves; this run writes its own curves,
+    and `train.evaluate --confusion-png FOLDER/confusion.png` redraws the others for the new model."""
+    from train.evaluate import MODEL_FOLDER_FIGURES
+
+    for name in (*MODEL_FOLDER_FIGURES, "curves.png"):
+        if (folder / name).is_file():
+            (folder / name).unlink()
+            log(f"removed {folder / name} (drawn for the model this folder held before)")
 
 
 def training_markdown(record: dict) -> str:
