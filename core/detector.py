@@ -29,6 +29,13 @@ padding P (the frame shrunk to 1/P of the input side, so a face filling it fits 
 face-mask photo (581) the two passes find a face in 97.8 % (full alone 48.3 %, short alone 95.1 %; bench/footage.py
 --parts facemask has the whole folder); frames where the first pass finds a face are unchanged.
 
+Large still images: once a 4000-pixel photo is shrunk to the model's 192-pixel input, a face of 80 pixels is 4 pixels
+and no longer found (a 2400x1260 collage of 24 photos: 4 faces found). `detect_tiled` (photos, not video) adds the
+faces found in overlapping `TILING["tile_side"]` squares of frames whose longer side reaches
+`TILING["min_frame_side"]`, then keeps one box per face: the best-scored box first, and no box that overlaps a kept
+one by IoU > `merge_iou` or lies inside it by more than `merge_containment` of its own area (the cut-off halves of
+faces on a tile's edge).
+
 Which model: chosen by measurement on the media photos (see BENCHMARKS.md). The full-range model (192 x 192) finds
 the small faces of obama_and_biden.jpg and all four of bbt1.jpg within the 10 ms budget; the short-range one (128 x 128,
 faces within ~2 m of a webcam) is faster but misses small faces. `FaceDetector(model="short")` selects it.
@@ -68,6 +75,8 @@ DETECTOR_MODELS = {
 DEFAULT_DETECTOR = "full"
 # The second pass when the first finds no face: its model and letterbox padding (see the module docstring).
 CLOSE_RANGE = {"model": "short", "padding": 1.25}
+# Still images: overlapping tiles for faces too small for the whole-frame pass (see the module docstring).
+TILING = {"min_frame_side": 1000, "tile_side": 480, "overlap": 0.5, "merge_iou": 0.3, "merge_containment": 0.6}
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 PIXEL_SCALE = 127.5  # input = pixel / PIXEL_SCALE - 1
 SCORE_CLIP = 100.0
@@ -133,9 +142,42 @@ def detector_metadata(model: str = DEFAULT_DETECTOR, close_range: bool = True) -
         "nms": "weighted",
         "nms_iou": config["nms_iou"],
         **({"close_range": {**detector_metadata(CLOSE_RANGE["model"], close_range=False),
-                            "padding": CLOSE_RANGE["padding"]}}
+                            "padding": CLOSE_RANGE["padding"]}, "tiling": dict(TILING)}
            if close_range and model == DEFAULT_DETECTOR else {}),
     }
+
+
+def tile_origins(width: int, height: int, side: int, overlap: float) -> list[tuple[int, int]]:
+    """Top-left corners of `side` x `side` tiles covering a width x height frame, overlapping by `overlap` of a side
+    (the last row and column flush with the frame's edge)."""
+    step = max(1, int(side * (1 - overlap)))
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        values = list(range(0, length - side + 1, step))
+        return values if values[-1] == length - side else values + [length - side]
+
+    return [(x, y) for y in starts(height) for x in starts(width)]
+
+
+def merge_detections(detections: list, merge_iou: float, merge_containment: float) -> list:
+    """One detection per face out of overlapping passes: best score first, dropping any that overlaps a kept one by
+    IoU > merge_iou or lies inside it by more than merge_containment of its own area."""
+    kept = []
+    for detection in sorted(detections, key=lambda d: -d.score):
+        x, y, w, h = detection.box
+        duplicate = False
+        for other in kept:
+            ox, oy, ow, oh = other.box
+            inter = max(0, min(x + w, ox + ow) - max(x, ox)) * max(0, min(y + h, oy + oh) - max(y, oy))
+            union = w * h + ow * oh - inter
+            if inter > merge_iou * union or inter > merge_containment * min(w * h, ow * oh):
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append(detection)
+    return kept
 
 
 @dataclass
@@ -226,6 +268,20 @@ class FaceDetector:
         if not detections and self.close_range is not None:
             detections = self.close_range.detect_once(frame_rgb)
         return detections
+
+    def detect_tiled(self, frame_rgb: np.ndarray) -> list[Detection]:
+        """All faces of a still image: `detect`, plus overlapping tiles when the frame is large (module docstring)."""
+        detections = self.detect(frame_rgb)
+        height, width = frame_rgb.shape[:2]
+        if max(width, height) < TILING["min_frame_side"]:
+            return detections
+        side = TILING["tile_side"]
+        for x, y in tile_origins(width, height, side, TILING["overlap"]):
+            for found in self.detect_once(np.ascontiguousarray(frame_rgb[y : y + side, x : x + side])):
+                bx, by, bw, bh = found.box
+                points = [[px + x, py + y] for px, py in found.keypoints]
+                detections.append(Detection([bx + x, by + y, bw, bh], found.score, points))
+        return merge_detections(detections, TILING["merge_iou"], TILING["merge_containment"])
 
     def detect_once(self, frame_rgb: np.ndarray) -> list[Detection]:
         """All faces that this model alone finds in one pass."""

@@ -4,8 +4,10 @@ Follow one webcam frame through `FacePipeline.run`:
 
 1. `to_rgb_frame`: any image array (RGB, RGBA, grayscale, uint8/uint16/float) -> RGB uint8, or a clear `InputError`
    (too small, too large, not an image).
-2. Detect: BlazeFace (`core.detector`) on a letterboxed copy (huge photos are shrunk for detection only).
-   Faces are sorted largest first and at most MAX_FACES are labelled (the result's `note` says so).
+2. Detect: BlazeFace (`core.detector`) on a letterboxed copy (huge photos are shrunk for detection only); for a
+   photo (`photo=True`: the CLI's and the apps' images, not video frames) also in overlapping tiles of a large frame,
+   where faces can be too small for the shrunk copy. Faces are sorted largest first and at most MAX_FACES
+   (MAX_FACES_PHOTO for a photo) are labelled (the result's `note` says so).
 3. Crop: `core.preprocess.crop_faces`, exactly the training preprocessing, all faces of the frame in one batch.
 4. Expression: `FacialExpressionModel.predict_proba` on that batch (one LiteRT call, never `model.predict`).
 5. Mask: `FaceMaskModel.predict_proba` on the same boxes, when a mask model folder exists (else `mask` is None).
@@ -52,7 +54,8 @@ from core.video import VideoWriter, read_frames
 EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (default models/emotion)
 MASK_MODEL_ENV = "FACEXP_MASK_MODEL"  # folder of the mask model (default models/mask; optional)
 CLASSIFIER_BACKEND = "litert"  # expression/mask networks run in LiteRT (2.5-4x faster than tf.function here)
-MAX_FACES = 20  # faces labelled per frame, largest first
+MAX_FACES = 20  # faces labelled per video frame, largest first
+MAX_FACES_PHOTO = 64  # faces labelled per photo (no frame rate to keep)
 MIN_JUDGED_SIDE = 32  # pixels: smaller faces are not labelled (bench/footage.py: mask labels unreliable below; BENCHMARKS.md)
 MASKED = MASK_LABELS[0]  # "with_mask": the expression of such a face is not readable
 MIN_SIDE = 24  # pixels; smaller images cannot hold a detectable face
@@ -126,6 +129,7 @@ def pipeline_metadata() -> dict:
     them into web_static/models/index.json ("pipeline")."""
     return {
         "max_faces": MAX_FACES,
+        "max_faces_photo": MAX_FACES_PHOTO,
         "min_judged_side": MIN_JUDGED_SIDE,
         "masked_label": MASKED,
         "min_side": MIN_SIDE,
@@ -157,7 +161,8 @@ class FacePipeline:
 
     def __init__(self, emotion_model: str | Path | None = None, mask_model: str | Path | None = None,
                  detector: str = DEFAULT_DETECTOR, max_faces: int = MAX_FACES, backend: str = CLASSIFIER_BACKEND,
-                 alternate_tta: bool = True, min_judged_side: int = MIN_JUDGED_SIDE):
+                 alternate_tta: bool = True, min_judged_side: int = MIN_JUDGED_SIDE,
+                 max_faces_photo: int = MAX_FACES_PHOTO):
         self.detector = FaceDetector(detector)
         self.emotion_model = FacialExpressionModel(emotion_model or emotion_model_dir(), backend)
         mask_folder = Path(mask_model or mask_model_dir())
@@ -167,6 +172,7 @@ class FacePipeline:
             self.mask_model = None
             log.info("no mask model at %s: faces get mask = null", mask_folder)
         self.max_faces = max_faces
+        self.max_faces_photo = max_faces_photo
         self.min_judged_side = min_judged_side  # smaller faces are not labelled (measuring: bench/footage.py)
         self.alternate_tta = alternate_tta  # smoothed video: one TTA view per frame (see tta_view)
         self._lock = threading.Lock()  # the LiteRT interpreter is not thread-safe; one frame at a time
@@ -175,12 +181,13 @@ class FacePipeline:
     def has_mask_model(self) -> bool:
         return self.mask_model is not None
 
-    def process(self, image, tracker: FaceTracker | None = None) -> FrameResult:
-        """Detect, crop, classify (and smooth, with a tracker) every face of one image."""
+    def process(self, image, tracker: FaceTracker | None = None, photo: bool = False) -> FrameResult:
+        """Detect, crop, classify (and smooth, with a tracker) every face of one image; `photo`: a still image (tiled
+        detection of a large frame, MAX_FACES_PHOTO)."""
         with self._lock:
-            return self._process(image, tracker)
+            return self._process(image, tracker, photo)
 
-    def _process(self, image, tracker: FaceTracker | None) -> FrameResult:
+    def _process(self, image, tracker: FaceTracker | None, photo: bool = False) -> FrameResult:
         timings: dict[str, float] = {}
         cpu: dict[str, float] = {}
         start = clock = time.perf_counter()
@@ -196,11 +203,11 @@ class FacePipeline:
         # 1. a valid RGB frame
         frame = to_rgb_frame(image)
 
-        # 2. faces, largest first, at most max_faces
-        detections = self.detector.detect(frame)
+        # 2. faces, largest first, at most max_faces (max_faces_photo)
+        detections = self.detector.detect_tiled(frame) if photo else self.detector.detect(frame)
         detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
         faces_found = len(detections)
-        detections = detections[: self.max_faces]
+        detections = detections[: self.max_faces_photo if photo else self.max_faces]
         boxes = [d.box for d in detections]
         lap("detect")
 
@@ -258,11 +265,11 @@ class FacePipeline:
         result.cpu_ms["draw"] = round((time.thread_time() - cpu_start) * 1000, 3)
         return annotated
 
-    def run(self, image, tracker: FaceTracker | None = None) -> tuple[np.ndarray, FrameResult]:
+    def run(self, image, tracker: FaceTracker | None = None, photo: bool = False) -> tuple[np.ndarray, FrameResult]:
         """process + annotate: one frame from the camera to the annotated image. The frame is made a contiguous RGB
         array once, here, for both (a mirrored view, frame[:, ::-1], costs about 2.6 ms to copy at 640x480)."""
         frame = to_rgb_frame(image)
-        result = self.process(frame, tracker)
+        result = self.process(frame, tracker, photo)
         return self.annotate(frame, result), result
 
     def run_video(self, path, tracker: FaceTracker | None = None, writer: VideoWriter | None = None,

@@ -484,7 +484,7 @@ def predict_image(pipeline: FacePipeline, image):
     if image is None:
         raise gr.Error("Upload an image first (or pick an example).")
     try:
-        annotated, result = pipeline.run(image)
+        annotated, result = pipeline.run(image, photo=True)
     except InputError as error:
         raise gr.Error(str(error)) from None
     faces_json = {"faces": result.faces, "ms": result.timings_ms["total"], "note": result.note}

@@ -244,14 +244,14 @@ def predict_image(pipeline, path: Path, output: Path | None, as_json: bool) -> N
     image = read_image(path)
     record = {"input": str(path)}
     if output is not None:
-        annotated, result = pipeline.run(image)
+        annotated, result = pipeline.run(image, photo=True)
         try:
             write_image_atomically(output, cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
         except OSError as error:
             raise OutputError(output, error) from None
         record["output"] = str(output)
     else:
-        result = pipeline.process(image)
+        result = pipeline.process(image, photo=True)
     if result.note:
         log.warning("%s: %s", path, result.note)
     emit({**record, "faces": result.faces, "ms": result.timings_ms["total"]}, as_json)

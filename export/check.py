@@ -65,7 +65,7 @@ def sample_faces(task: str, size: int, channels: int, limit: int | None = None) 
         if not folder.is_dir():
             raise ExportError(f"{folder}: face-mask images not found (set FACEXP_DATA); the check needs them")
         images, _, _, _ = load_image_folder(folder, MASK_LABELS, size, channels, skip_bad_rows=True)
-        source = f"face-mask images ({folder})"
+        source = f"face-mask images ({folder.parent.name}/{folder.name})"
     else:
         raise ExportError(f"no sample faces for task {task!r}")
     if limit is not None and limit < len(images):

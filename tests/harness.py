@@ -63,6 +63,24 @@ MEDIA_FACES = {
     "bbt1.jpg": 4,
     "2008_002506.jpg": 3,
 }
+# A photo's tiled search (core.detector.detect_tiled) also finds the girl in the shadow at the bottom right of
+# obama_and_biden.jpg (a real face, 156 px, that the README's count leaves out).
+MEDIA_FACES_PHOTO = MEDIA_FACES | {"obama_and_biden.jpg": 3}
+COLLAGE_PHOTOS = ["happy.jpg", "sad.jpg", "angry.jpg", "surprised.jpg", "obama.jpg", "biden.jpg", "2008_002506.jpg",
+                  "two_people.jpg"]
+
+
+def media_collage(media_dir, cell=(300, 236), size=(2400, 1260)) -> np.ndarray:
+    """COLLAGE_PHOTOS shrunk into cells of a large frame (4 x 2 at the top left): faces too small for the whole-frame
+    pass of a 2400 px frame (sum(MEDIA_FACES[name]) faces)."""
+    canvas = np.zeros((size[1], size[0], 3), np.uint8)
+    for i, name in enumerate(COLLAGE_PHOTOS):
+        image = read_rgb(media_dir / name)
+        scale = min(cell[0] / image.shape[1], cell[1] / image.shape[0])
+        small = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        top, left = (i // 4) * cell[1], (i % 4) * cell[0]
+        canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return canvas
 
 
 def read_rgb(path):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.harness import MEDIA_FACES, read_rgb
+from tests.harness import COLLAGE_PHOTOS, MEDIA_FACES, MEDIA_FACES_PHOTO, media_collage, read_rgb
 from core.detector import DEFAULT_DETECTOR, DETECTOR_MODELS, FaceDetector, detector_metadata, make_anchors
 
 def fit_640x480(image):
@@ -76,6 +76,36 @@ def test_close_range_pass_runs_only_when_the_first_finds_nothing(detector, media
     image = read_rgb(media_dir / "bbt1.jpg")
     assert detector.detect(image) == detector.detect_once(image)
     assert detector.close_range.padding == detector_metadata()["close_range"]["padding"] > 1
+
+
+def test_tile_origins_cover_the_frame_with_overlap():
+    from core.detector import tile_origins
+
+    origins = tile_origins(2400, 1260, 480, 0.5)
+    xs, ys = sorted({x for x, _ in origins}), sorted({y for _, y in origins})
+    assert xs[0] == 0 and xs[-1] == 2400 - 480 and ys[0] == 0 and ys[-1] == 1260 - 480
+    assert max(np.diff(xs)) <= 240 and max(np.diff(ys)) <= 240  # every 240 px face lies whole in some tile
+    assert tile_origins(800, 300, 480, 0.5) == [(0, 0), (240, 0), (320, 0)]
+
+
+def test_tiled_search_finds_the_small_faces_of_a_large_photo(detector, media_dir):
+    collage = media_collage(media_dir)
+    whole = detector.detect(collage)
+    tiled = detector.detect_tiled(collage)
+    expected = sum(MEDIA_FACES[name] for name in COLLAGE_PHOTOS)
+    assert len(whole) <= expected // 2  # shrunk to 192 px, most faces are too small
+    assert len(tiled) == expected, [(d.box, round(d.score, 2)) for d in tiled]
+    for detection in tiled:  # every box inside one cell of the collage: a face, not a merge of two
+        x, y, w, h = detection.box
+        assert x // 300 == (x + w - 1) // 300 and y // 236 == (y + h - 1) // 236, detection.box
+        for px, py in detection.keypoints[:4]:
+            assert x - 0.1 * w <= px <= x + 1.1 * w and y - 0.1 * h <= py <= y + 1.1 * h
+
+
+@pytest.mark.parametrize("name", sorted(MEDIA_FACES))
+def test_tiled_search_adds_no_box_to_the_media_photos(detector, media_dir, name):
+    image = read_rgb(media_dir / name)
+    assert len(detector.detect_tiled(image)) == MEDIA_FACES_PHOTO[name]
 
 
 def test_no_face_in_a_blank_or_noise_frame(detector):

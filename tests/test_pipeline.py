@@ -205,6 +205,17 @@ def test_pipeline_reports_the_tracked_mask_label_and_hides_a_masked_expression(p
     assert other["mask"]["label"] == "without_mask" and other["emotion"]["label"] in EMOTIONS
 
 
+def test_a_photo_is_searched_in_tiles_and_a_video_frame_is_not(pipeline, media_dir):
+    from tests.harness import COLLAGE_PHOTOS, MEDIA_FACES, media_collage
+
+    collage = media_collage(media_dir, cell=(400, 315))
+    expected = sum(MEDIA_FACES[name] for name in COLLAGE_PHOTOS)
+    photo = pipeline.process(collage, photo=True)
+    assert len(photo.faces) == photo.faces_found == expected and photo.note is None
+    assert all(face["mask"]["label"] == "without_mask" for face in photo.faces if not face["too_small"])
+    assert len(pipeline.process(collage).faces) < expected  # a video frame keeps its frame rate
+
+
 def test_faces_too_small_to_judge_get_no_label(pipeline, media_dir):
     import cv2
 

@@ -14,12 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from core.draw import expression_text
-from tests.harness import (REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, read_rgb, require,
-                           skip_or_fail, wait_for)
+from core.draw import HIDDEN_EXPRESSION_TEXT, expression_text
+from tests.harness import (REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, media_collage,
+                           read_rgb, require, skip_or_fail, wait_for)
 
 AMBER = (255, 191, 0)  # face box colour without a mask model (core/draw.py, web_static/js/draw.js)
 MASKED_PARITY_PHOTOS = ("leoring123_000146.jpg", "leoring123_000149.jpg")  # footage/photos: one masked face each
@@ -117,8 +118,6 @@ def python_model_matches_bundle(task: str, model_dir: Path) -> bool:
 
 def tight_face_photo(photo, folder):
     """The photo cut to its face box (a face that fills the frame), saved as PNG in `folder`."""
-    import cv2
-
     from core.detector import FaceDetector
 
     image = read_rgb(photo)
@@ -135,6 +134,9 @@ def test_upload_parity_with_python_predict(web_server, media_dir, data_root, pla
     if len(photos) < len(PARITY_PHOTOS):
         skip_or_fail(f"media photos missing in {media_dir}")
     photos.append(tight_face_photo(media_dir / "obama.jpg", tmp_path))  # found by the close-range pass
+    collage = tmp_path / "collage.png"  # small faces in a large photo: found in tiles
+    cv2.imwrite(str(collage), cv2.cvtColor(media_collage(media_dir), cv2.COLOR_RGB2BGR))
+    photos.append(collage)
     footage = require(data_root / "footage" / "photos", "footage photos")
     photos += [footage / name for name in MASKED_PARITY_PHOTOS]  # masked faces: expression hidden in both
     emotion_dir = emotion_model_dir()
@@ -185,6 +187,8 @@ def test_upload_parity_with_python_predict(web_server, media_dir, data_root, pla
         mismatched = [row for row in report if row[1] != row[2] or row[3] != row[4]]
         assert not mismatched, "photo, faces (python, browser), top-1 of the largest face (python, browser), boxes:\n" + \
             "\n".join(map(str, mismatched))
+        # the masked faces are called masked, and their expression hidden, on both sides
+        assert [row[3] for row in report if row[0] in MASKED_PARITY_PHOTOS] == [HIDDEN_EXPRESSION_TEXT] * 2
         for name, _, _, _, _, python_box, browser_box, score_diff, masks_agree in report:
             if python_box:
                 assert np.abs(np.subtract(python_box, browser_box)).max() <= 3, (name, python_box, browser_box)

@@ -333,7 +333,7 @@ async function analyseFile(file) {
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   const frame = ctx.getImageData(0, 0, view.width, view.height);
-  const result = await state.pipeline.analyseFrame(frame);
+  const result = await state.pipeline.analyseFrame(frame, null, true);
   showFrame(frame, result, start, 'image', ` · ${file.name}`);
   $('fps').textContent = 'image';
   setStatus(`Image: ${result.faces.length} face(s) · ${state.backend} backend`);

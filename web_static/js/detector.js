@@ -9,7 +9,8 @@
 //   4. keep score >= threshold, weighted non-maximum suppression (IoU > nms_iou merges, score-weighted mean);
 //   5. undo the letterbox; integer boxes [x, y, w, h] (floor the top-left, ceil the bottom-right, clip to the frame).
 // When that finds no face, the close-range pass (detector.json "close_range": the short-range model, the frame
-// letterboxed with its "padding") runs the same steps, as core.detector.FaceDetector.detect.
+// letterboxed with its "padding") runs the same steps, as core.detector.FaceDetector.detect. For a photo, a large
+// frame is also searched in overlapping tiles (detector.json "tiling"), as FaceDetector.detect_tiled.
 /* global tf, tflite */
 
 import {letterbox} from './preprocess.js';
@@ -70,6 +71,46 @@ export function weightedNms(candidates, threshold) {
   return kept;
 }
 
+// core.detector.tile_origins: top-left corners of side x side tiles overlapping by `overlap`, flush with the edges.
+export function tileOrigins(width, height, side, overlap) {
+  const step = Math.max(1, Math.floor(side * (1 - overlap)));
+  const starts = length => {
+    if (length <= side) return [0];
+    const values = [];
+    for (let v = 0; v <= length - side; v += step) values.push(v);
+    if (values[values.length - 1] !== length - side) values.push(length - side);
+    return values;
+  };
+  const origins = [];
+  for (const y of starts(height)) for (const x of starts(width)) origins.push([x, y]);
+  return origins;
+}
+
+// core.detector.merge_detections: best score first, no box overlapping a kept one by IoU > mergeIou or lying inside
+// it by more than mergeContainment of its own area.
+export function mergeDetections(faces, mergeIou, mergeContainment) {
+  const kept = [];
+  for (const face of faces.slice().sort((a, b) => b.score - a.score)) {
+    const [x, y, w, h] = face.box;
+    const duplicate = kept.some(({box: [ox, oy, ow, oh]}) => {
+      const inter = Math.max(0, Math.min(x + w, ox + ow) - Math.max(x, ox)) * Math.max(0, Math.min(y + h, oy + oh) - Math.max(y, oy));
+      return inter > mergeIou * (w * h + ow * oh - inter) || inter > mergeContainment * Math.min(w * h, ow * oh);
+    });
+    if (!duplicate) kept.push(face);
+  }
+  return kept;
+}
+
+// A width x height part of an RGBA frame ({data, width, height}) at (x, y), as a frame of its own.
+function subFrame(frame, x, y, width, height) {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let row = 0; row < height; row++) {
+    const from = ((y + row) * frame.width + x) * 4;
+    data.set(frame.data.subarray(from, from + width * 4), row * width * 4);
+  }
+  return {data, width, height};
+}
+
 export class FaceDetector {
   constructor(model, meta, closeRange = null) {
     this.model = model;
@@ -125,6 +166,22 @@ export class FaceDetector {
     const faces = await this.detectOnce(frame);
     if (faces.length || !this.closeRange) return faces;
     return this.closeRange.detectOnce(frame);
+  }
+
+  // All faces of a photo: detect(), plus overlapping tiles of a large frame, one box per face (core.detector).
+  async detectTiled(frame) {
+    const faces = await this.detect(frame);
+    const tiling = this.meta.tiling;
+    if (!tiling || Math.max(frame.width, frame.height) < tiling.min_frame_side) return faces;
+    const side = tiling.tile_side;
+    for (const [x, y] of tileOrigins(frame.width, frame.height, side, tiling.overlap)) {
+      const tile = subFrame(frame, x, y, Math.min(side, frame.width - x), Math.min(side, frame.height - y));
+      for (const face of await this.detectOnce(tile)) {
+        faces.push({box: [face.box[0] + x, face.box[1] + y, face.box[2], face.box[3]], score: face.score,
+          keypoints: face.keypoints.map(([px, py]) => [px + x, py + y])});
+      }
+    }
+    return mergeDetections(faces, tiling.merge_iou, tiling.merge_containment);
   }
 
   // All faces that this model alone finds in one pass.
@@ -204,12 +261,13 @@ export class RemoteDetector {
     return loaded;
   }
 
-  detect(frame) {
+  // `photo`: a still image, searched in tiles when large (FaceDetector.detectTiled).
+  detect(frame, photo = false) {
     const id = this.nextId++;
     const pixels = frame.data.slice().buffer;  // a copy: the page keeps its pixels for the face crops
     return new Promise((resolve, reject) => {
       this.waiting.set(id, {resolve, reject});
-      this.worker.postMessage({type: 'detect', id, width: frame.width, height: frame.height, pixels}, [pixels]);
+      this.worker.postMessage({type: 'detect', id, width: frame.width, height: frame.height, pixels, photo}, [pixels]);
     });
   }
 }

@@ -6,7 +6,7 @@
 // classifies and draws the current one.
 //
 // Messages in:  {type: "load", baseUrl, wasmPath, numThreads}
-//               {type: "detect", id, width, height, pixels: ArrayBuffer (RGBA, transferred)}
+//               {type: "detect", id, width, height, pixels: ArrayBuffer (RGBA, transferred), photo (tiled search)}
 // Messages out: {type: "loaded", meta} | {type: "faces", id, faces, ms} | {type: "error", id?, message}
 /* global importScripts */
 
@@ -30,7 +30,7 @@ async function handle(message) {
     if (!detector) throw new Error('the detector is not loaded yet');
     const start = performance.now();
     const frame = {data: new Uint8ClampedArray(message.pixels), width: message.width, height: message.height};
-    const faces = await detector.detect(frame);
+    const faces = await (message.photo ? detector.detectTiled(frame) : detector.detect(frame));
     self.postMessage({type: 'faces', id: message.id, faces, ms: performance.now() - start});
     return;
   }

@@ -2,15 +2,16 @@
 //
 // Follow one frame through `FacePipeline.analyseFrame` and `annotate`:
 // 1. `sizeError`: the frame's size is checked as core.pipeline.to_rgb_frame does (MIN_SIDE, MAX_PIXELS);
-// 2. `detect`: BlazeFace (detector.js, in the detector worker); faces sorted largest first, at most max_faces labelled
-//    (the result's `note` says so);
+// 2. `detect`: BlazeFace (detector.js, in the detector worker), for a photo also in tiles of a large frame; faces
+//    sorted largest first, at most max_faces (max_faces_photo for a photo) labelled (the result's `note` says so);
 // 3-5. crops (preprocess.js) and the expression and mask networks (models.js), all faces of the frame in one batch;
-// 7. `annotate`: the frame with boxes, labels and the banner (draw.js).
+// 7. judge: no label for a face too small to judge, no expression for a masked face;
+// 8. `annotate`: the frame with boxes, labels and the banner (draw.js).
 // (Step 6, smoothing over time, is the Python apps' only; the page tracks faces for its session analytics, js/tracking.js.)
 //
 // The constants (max_faces, min_side, max_pixels, score_decimals, the note's text, the drawing's colours and texts) are
 // core.pipeline.pipeline_metadata(), read from models/index.json ("pipeline"); each face has the CLI's JSON shape:
-//   {box: [x, y, w, h], score, emotion: {label, scores: {label: prob}}, mask: {label, score} | null}.
+//   {box: [x, y, w, h], score, emotion: {label, scores: {label: prob}} | null, mask: {label, score} | null, too_small}.
 
 import {RemoteDetector} from './detector.js';
 import {FaceClassifier} from './models.js';
@@ -60,18 +61,18 @@ export class FacePipeline {
 
   // 2. Faces of one frame (RGBA pixels), largest first, all of them: resolves to {found, detectMs}. It runs in the
   // detector worker, so the camera loop starts it for the next frame while this one is classified.
-  async detect(frame) {
-    const {faces, ms} = await this.detector.detect(frame);
+  async detect(frame, photo = false) {
+    const {faces, ms} = await this.detector.detect(frame, photo);
     faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
-    return {found: faces, detectMs: ms};
+    return {found: faces, detectMs: ms, photo};
   }
 
-  // 2-5. Every face of one frame labelled: {faces, note, timings: {detect, classify}, width, height}. `detection` is
-  // this frame's detect() when it was started already.
-  async analyseFrame(frame, detection = this.detect(frame)) {
-    const {found, detectMs} = await detection;
+  // 2-7. Every face of one frame labelled: {faces, note, timings: {detect, classify}, width, height}. `detection` is
+  // this frame's detect() when it was started already; `photo`: a still image (an upload), not a camera frame.
+  async analyseFrame(frame, detection = null, photo = false) {
+    const {found, detectMs} = await (detection || this.detect(frame, photo));
     const start = performance.now();
-    const detections = found.slice(0, this.constants.max_faces);
+    const detections = found.slice(0, photo ? this.constants.max_faces_photo : this.constants.max_faces);
     const boxes = detections.map(d => d.box);
     const [emotionProbs, maskProbs] = await Promise.all([
       this.emotion.classify(frame, boxes),
