@@ -257,3 +257,37 @@ def litert_cpu_ms_per_call(content: bytes, batch: np.ndarray, runs: int = 200) -
         if i >= 10:
             samples.append((time.thread_time() - start) * 1000)
     return float(np.median(samples))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hostile inputs (issue 20): small files that decode to huge ones
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def write_large_png(path: Path, width: int, height: int) -> Path:
+    """A black RGB PNG of width x height written block of rows by block of rows (a 20000x20000 one is about 1.2 MB on
+    disk and 1.2 GB decoded) without ever holding the image in memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor, row, parts = zlib.compressobj(9), bytes(3 * width + 1), []  # filter byte 0 + RGB
+    for start in range(0, height, 1000):
+        parts.append(compressor.compress(row * min(1000, height - start)))
+    parts.append(compressor.flush())
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        handle.write(chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+    return path
+
+
+def write_large_video(path: Path, width: int = 7680, height: int = 4320, frames: int = 3) -> Path:
+    """A short Motion-JPEG .avi of black width x height frames (8K by default; a few hundred KB on disk)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (width, height))
+    frame = np.zeros((height, width, 3), np.uint8)
+    for _ in range(frames):
+        writer.write(frame)
+    writer.release()
+    return path

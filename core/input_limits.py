@@ -1,0 +1,95 @@
+"""What an input file may be, checked from its header before anything decodes it (the app and the CLI alike).
+
+A 1.2 MB PNG can hold 20000x20000 pixels (1.2 GB once decoded) and a small video file 8K frames: the size limits of
+`core.pipeline.to_rgb_frame` come after decoding, too late for memory. These read only the header:
+
+- `check_image_header(path)`: PIL's lazy `Image.open` (reads the header, decodes nothing) -> (width, height), or
+  `InputError` when it is not an image, smaller than MIN_SIDE or larger than MAX_PIXELS.
+- `check_video_header(path)`: PyAV (FFmpeg's demuxer, installed with aiortc) -> `VideoHeader`, or `VideoError` when
+  it is not a video, its frames are larger than MAX_VIDEO_PIXELS or it lasts longer than MAX_VIDEO_SECONDS.
+
+Both errors are ValueErrors whose text names the file's problem (expected vs found) and never a server path: callers
+prefix the name they know the file by.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.pipeline import MAX_PIXELS, MIN_SIDE, InputError
+from core.video import NOT_OPENED, VideoError, check_video_file
+
+MAX_VIDEO_WIDTH, MAX_VIDEO_HEIGHT = 4096, 2160  # DCI 4K; an 8K frame (7680x4320) is 4x that
+MAX_VIDEO_PIXELS = MAX_VIDEO_WIDTH * MAX_VIDEO_HEIGHT
+MAX_VIDEO_SECONDS = 4 * 3600
+NOT_AN_IMAGE = "not a readable image file (corrupt, or not an image)"
+
+
+@dataclass(frozen=True)
+class VideoHeader:
+    width: int
+    height: int
+    fps: float  # 0 when the header does not say
+    frames: int  # 0 when the header does not say
+    seconds: float  # 0 when the header does not say
+
+
+def check_image_header(path) -> tuple[int, int]:
+    """(width, height) of an image file from its header, or `InputError` saying why it is refused. Decodes nothing."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("is a directory, not an image file" if path.is_dir() else "no such file")
+    if path.stat().st_size == 0:
+        raise InputError("is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:  # PIL's own refusal, above twice its MAX_IMAGE_PIXELS
+        raise InputError(f"the image has more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels; "
+                         f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted") from None
+    except Exception:  # PIL raises many types for files it cannot identify or parse
+        raise InputError(NOT_AN_IMAGE) from None
+    if min(width, height) < MIN_SIDE:
+        raise InputError(f"the image is only {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} are needed to find a face")
+    if width * height > MAX_PIXELS:
+        raise InputError(f"the image is {width}x{height} pixels; at most {MAX_PIXELS // 1_000_000} megapixels are accepted")
+    return width, height
+
+
+def check_video_header(path) -> VideoHeader:
+    """The first video stream's frame size, rate, frame count and duration from the container's header (PyAV), or
+    `VideoError` saying why the file is refused. Decodes at most what FFmpeg's probe needs to read the header."""
+    import av
+
+    check_video_file(path)  # no such file, a directory, empty, audio only: core.video's own messages
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except Exception:  # FFmpeg's errors (InvalidDataError, ...) and OSError
+        raise VideoError(NOT_OPENED) from None
+    with container:
+        if not container.streams.video:
+            raise VideoError("has no video stream")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        if container.duration:
+            seconds = container.duration / av.time_base
+        elif stream.duration and stream.time_base:
+            seconds = float(stream.duration * stream.time_base)
+        else:
+            seconds = 0.0
+        frames = int(stream.frames or 0)
+    if width <= 0 or height <= 0:
+        raise VideoError(NOT_OPENED)
+    if width * height > MAX_VIDEO_PIXELS:
+        raise VideoError(f"has {width}x{height} frames; at most {MAX_VIDEO_WIDTH}x{MAX_VIDEO_HEIGHT} "
+                         f"({MAX_VIDEO_PIXELS / 1e6:.1f} megapixels) are accepted")
+    if seconds > MAX_VIDEO_SECONDS:
+        raise VideoError(f"lasts {seconds / 3600:.1f} h; at most {MAX_VIDEO_SECONDS // 3600} h are accepted")
+    return VideoHeader(width, height, fps, frames, seconds)
