@@ -41,30 +41,14 @@ def parse_args(argv):
 
 
 def read_image(path: Path):
-    """An image file as an array (RGB, RGBA or gray, as stored), or `InputError` saying why not."""
-    import cv2
-    import numpy as np
-
+    """An image file as an array (RGB, RGBA or gray, as stored: core.image_files.read_image, shared with the Gradio
+    app; its header is checked before decoding), or `InputError` saying why not."""
+    from core.image_files import read_image as read_image_file
     from core.pipeline import InputError
 
     if path.is_dir():
         raise InputError(f"{path}: is a directory with no image or video files")
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        try:
-            from PIL import Image
-
-            with Image.open(path) as pil_image:
-                return np.asarray(pil_image.convert("RGB"))
-        except Exception:
-            raise InputError(f"{path}: not an image file (or a corrupt one)") from None
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
+    return read_image_file(path)
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jp2", ".pgm", ".ppm", ".pbm")
