@@ -1,6 +1,6 @@
 """Reading an image file into an array as it is stored, for the CLI and the Gradio app alike.
 
-`read_image(path)`: the header is checked first (`core.input_limits.check_image_header`: nothing is decoded for a
+`read_image(path or bytes)`: the header is checked first (`core.input_limits.check_image_header`: nothing is decoded for a
 file that is too large, too small or not an image), then OpenCV decodes it unchanged: 16-bit and float images keep
 their depth (PIL's conversion to 8-bit RGB clips a 16-bit grey PNG to white and a float TIFF to black, losing every
 face), RGBA keeps its alpha; `core.pipeline.to_rgb_frame` then scales any of them to RGB uint8. The EXIF orientation
@@ -30,30 +30,39 @@ ORIENTATIONS = {
 }
 
 
-def exif_orientation(path: Path) -> int:
-    """The EXIF orientation tag (1 = as stored) from the file's header."""
+def exif_orientation(source) -> int:
+    """The EXIF orientation tag (1 = as stored) from the header of an image file (a path, or its bytes)."""
+    import io
+
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             return int(image.getexif().get(EXIF_ORIENTATION, 1))
     except Exception:  # no EXIF, or EXIF PIL cannot parse: take the pixels as stored
         return 1
 
 
-def read_image(path) -> np.ndarray:
-    """An image file as an array (RGB, RGBA or grey; uint8, uint16 or float as stored), upright, or `InputError`
-    saying why not (its text names no server path: callers prefix the name they know the file by)."""
+def read_image(source) -> np.ndarray:
+    """An image file (a path, or its bytes: a streamed frame) as an array (RGB, RGBA or grey; uint8, uint16 or float
+    as stored), upright, or `InputError` saying why not (its text names no server path: callers prefix the name they
+    know the file by)."""
+    import io
+
     import cv2
 
-    path = Path(path)
-    check_image_header(path)
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    source = bytes(source) if isinstance(source, (bytearray, memoryview)) else source
+    source = source if isinstance(source, bytes) else Path(source)
+    check_image_header(source)
+    if isinstance(source, bytes):
+        image = cv2.imdecode(np.frombuffer(source, np.uint8), cv2.IMREAD_UNCHANGED)
+    else:
+        image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
     if image is None:
         try:
             from PIL import Image
 
-            with Image.open(path) as pil_image:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as pil_image:
                 image = np.asarray(pil_image.convert("RGB"))
         except Exception:
             raise InputError(NOT_AN_IMAGE) from None
@@ -61,5 +70,5 @@ def read_image(path) -> np.ndarray:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    turn = ORIENTATIONS.get(exif_orientation(path))
+    turn = ORIENTATIONS.get(exif_orientation(source))
     return np.ascontiguousarray(turn(image)) if turn else image

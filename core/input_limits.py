@@ -3,7 +3,7 @@
 A 1.2 MB PNG can hold 20000x20000 pixels (1.2 GB once decoded) and a small video file 8K frames: the size limits of
 `core.pipeline.to_rgb_frame` come after decoding, too late for memory. These read only the header:
 
-- `check_image_header(path)`: PIL's lazy `Image.open` (reads the header, decodes nothing) -> (width, height), or
+- `check_image_header(path or bytes)`: PIL's lazy `Image.open` (reads the header, decodes nothing) -> (width, height), or
   `InputError` when it is not an image, smaller than MIN_SIDE or larger than MAX_PIXELS.
 - `check_video_header(path)`: PyAV (FFmpeg's demuxer, installed with aiortc) -> `VideoHeader`, or `VideoError` when
   it is not a video, its frames are larger than MAX_VIDEO_PIXELS or it lasts longer than MAX_VIDEO_SECONDS.
@@ -36,19 +36,27 @@ class VideoHeader:
     seconds: float  # 0 when the header does not say
 
 
-def check_image_header(path) -> tuple[int, int]:
-    """(width, height) of an image file from its header, or `InputError` saying why it is refused. Decodes nothing."""
+def check_image_header(source) -> tuple[int, int]:
+    """(width, height) of an image file (a path, or its bytes) from its header, or `InputError` saying why it is
+    refused. Decodes nothing."""
+    import io
+
     from PIL import Image
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("is a directory, not an image file" if path.is_dir() else "no such file")
-    if path.stat().st_size == 0:
-        raise InputError("is empty (0 bytes)")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise InputError("is empty (0 bytes)")
+        source = io.BytesIO(source)
+    else:
+        source = Path(source)
+        if not source.is_file():
+            raise InputError("is a directory, not an image file" if source.is_dir() else "no such file")
+        if source.stat().st_size == 0:
+            raise InputError("is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
     except Image.DecompressionBombError:  # PIL's own refusal, above twice its MAX_IMAGE_PIXELS
         raise InputError(f"the image has more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels; "

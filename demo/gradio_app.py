@@ -688,7 +688,7 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                     webcam = accept_received_files(gr.Image(
                         sources=["webcam"], streaming=True, type="numpy", label="Camera",
                         webcam_options=gr.WebcamOptions(mirror=False, constraints=camera_constraints(STREAM_SIZE))),
-                        read=read_image, stream_frames=True)
+                        read=read_image, stream_frames=True, data_urls=True)
                     webcam_out = mark_stream_frames(gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT,
                                                              elem_id="webcam-output"))
             webcam.stream(bind(webcam_frame, pipeline), [webcam, mirror, smoothing, session],

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from demo.gradio_uploads import NOT_RECEIVED
+
 
 def _check(function, expected_parameters: list[str], fix: str) -> None:
     parameters = list(inspect.signature(function).parameters)
@@ -110,8 +112,7 @@ def cancel_stream_wait_timers() -> None:
 
 UNEXPECTED_ERROR = ("The server could not handle this request: the input is not in the form this endpoint expects, or "
                     "labelling it failed. Nothing of it was kept; the server's log has the details.")
-REFUSED_PATH = ("The file is not one this server received. Upload the file (through the page, or through "
-                "/gradio_api/upload for the API) and send the path that the upload answered.")
+REFUSED_PATH = NOT_RECEIVED.format(name="The file")
 
 log = logging.getLogger("facexp.gradio")
 

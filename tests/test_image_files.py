@@ -49,3 +49,14 @@ def test_the_header_is_checked_before_decoding(tmp_path):
     with pytest.raises(InputError, match="not a readable image") as error:
         read_image(tmp_path / "notes.png")
     assert str(tmp_path) not in str(error.value)
+
+
+def test_bytes_are_read_as_the_file_is(media_dir, tmp_path):
+    """The image stream's frames arrive as bytes (data: URLs): the same reader, the same checks."""
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), cv2.imread(str(media_dir / "obama.jpg")))
+    assert np.array_equal(read_image(path.read_bytes()), read_image(path))
+    with pytest.raises(InputError, match="megapixels are accepted"):
+        read_image(write_large_png(tmp_path / "huge.png", 12000, 10000).read_bytes())
+    with pytest.raises(InputError, match="empty"):
+        read_image(b"")
