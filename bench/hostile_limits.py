@@ -2,8 +2,9 @@
 
     nice -n 19 .venv/bin/python -m bench.hostile_limits [--url URL --pid PID] [--repeat 3]
 
-Starts `python app.py` on a free port (unless --url/--pid name one), makes the files in a temp folder (a 1.2 MB
-20000x20000 RGB PNG and a 0.7 MB 3-frame 7680x4320 Motion-JPEG video, with tests.harness), uploads each and calls
+Starts `python app.py` on a free port (unless --url/--pid name one), makes the files in a temp folder (black RGB PNGs of
+20000x20000 (1.2 MB; PIL's own bomb check refuses it too), 12000x12000 (144 MP, under PIL's check) and 10000x9900 (the
+largest accepted, 99 MP), and a 0.7 MB 3-frame 7680x4320 Motion-JPEG video, with tests.harness), uploads each and calls
 `predict_image` / `predict_video` with it, --repeat times. For each call: the app's peak RSS during the call
 (VmHWM after resetting it through /proc/PID/clear_refs, so earlier peaks do not count), the RSS before, the time
 from the call to its answer, and the answer. Also the same for an ordinary photo (media/two_people.jpg), for scale.
@@ -90,6 +91,8 @@ def main(argv=None) -> int:
             cases = [
                 ("predict_image", data_dir() / "media" / "two_people.jpg", []),
                 ("predict_image", write_large_png(folder / "huge_20000x20000.png", 20000, 20000), []),
+                ("predict_image", write_large_png(folder / "large_12000x12000.png", 12000, 12000), []),
+                ("predict_image", write_large_png(folder / "largest_accepted_10000x9900.png", 10000, 9900), []),
                 ("predict_video", write_large_video(folder / "video_7680x4320.avi"), [True]),
             ]
             idle = memory_mb(pid)
