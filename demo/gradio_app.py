@@ -18,11 +18,16 @@ Tabs:
 - Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot of one
   track (a dropdown, longest first).
 
-Privacy: Gradio writes every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. `main` points it at a
-private folder before the app is built, deletes shown frames after FRAME_TTL_S and other files (uploads, videos, CSVs)
-after RESULT_TTL_S, and removes the folder at exit (also on SIGTERM; folders of killed runs are removed at the next
-start). Gradio reads GRADIO_TEMP_DIR when it stores a file (its import-time copy serves only the screen-recording and
-MCP routes, which this app does not offer).
+Privacy: Gradio writes every upload and every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. `main`
+points it at a private folder before the app is built (demo.gradio_temp: the image stream's frames are deleted after
+FRAME_TTL_S, uploads and results after RESULT_TTL_S, the folder at exit, also on SIGTERM; folders of killed runs at
+the next start) and points Gradio's import-time copy of it there too (demo.gradio_fixes.keep_gradio_files_in).
+
+Hostile input (issue 20): the handlers open only files this server received (demo.gradio_uploads: every file input,
+whichever endpoint it comes through), images and videos are checked from their header before decoding
+(core.input_limits), uploads are limited to --max-file-size, the WebRTC offers are checked before a stream slot is
+taken (demo.webrtc), every response carries security headers and errors are sentences for people
+(demo.gradio_security, demo.gradio_fixes.readable_error_texts).
 
 Layout (as Gradio's own demos): the handlers are module-level functions taking the pipeline first; `build_app` only
 lays out the Blocks and binds them to one pipeline; importing this module loads nothing and writes nothing.
@@ -31,7 +36,6 @@ lays out the Blocks and binds them to one pipeline; importing this module loads 
 from __future__ import annotations
 
 import argparse
-import atexit
 import csv
 import logging
 import os
@@ -54,24 +58,26 @@ import numpy as np
 import pandas as pd
 
 from core import draw
+from core.image_files import read_image
+from core.input_limits import check_video_header
 from core.labels import EMOTIONS
 from core.pipeline import EXIT_NO_MODELS, FacePipeline, FrameResult, InputError, load_pipeline
 from core.session import ALERT_AFTER_S, LiveSession
 from core.tracking import SMOOTHING, FaceTracker
 from core.video import VideoError, VideoWriter, video_info
-from demo.gradio_fixes import apply_gradio_fixes
-from demo.webrtc import OfferError, WebRTCPeers
+from demo.gradio_fixes import apply_gradio_fixes, keep_gradio_files_in
+from demo.gradio_security import app_kwargs
+from demo.gradio_temp import FRAME_TTL_S, RESULT_TTL_S, STREAM_FRAMES, TempDirCleaner, make_private_temp_dir, temp_dir
+from demo.gradio_uploads import accept_received_files
+from demo.webrtc import OfferError, WebRTCPeers, parse_offer
 
-TEMP_PREFIX = "facexp-gradio-"  # private temp dirs are named facexp-gradio-<pid>-<random>
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 STREAM_EVERY_S = float(os.environ.get("FACEXP_STREAM_EVERY_S", 0.066))  # the browser sends a frame this often (0.1 caps at 10/s)
 STREAM_SIZE = os.environ.get("FACEXP_STREAM_SIZE", "640x480")  # the camera is asked for this (Gradio's default: 1920x1440)
 STREAM_TIME_LIMIT_S = 600  # one webcam session streams at most this long, then the user clicks again
 STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per second
-FRAME_TTL_S = float(os.environ.get("FACEXP_FRAME_TTL_S", 10))  # shown images are deleted from GRADIO_TEMP_DIR after this
-RESULT_TTL_S = 900  # uploads, annotated videos and CSVs are deleted after this
-CLEAN_EVERY_S = 3
+MAX_FILE_SIZE = os.environ.get("FACEXP_MAX_FILE_SIZE", "200mb")  # larger uploads are refused (413) while they arrive
 MAX_VIDEO_FRAMES = 3000  # longer videos are cut (about 100 s at 30 frames/s); said on the tab before upload
 
 # Concurrency (issue 10). One pipeline serves everyone and runs one frame at a time (its lock), so limits decide who
@@ -101,7 +107,6 @@ FPS_SMOOTHING = 0.8
 # machine's 2 cores with the server in the benches (0.5 s and 0.4 s: 21.0 shown frames/s over WebRTC; 1 s: 22.6).
 WIDGETS_EVERY_S = float(os.environ.get("FACEXP_WIDGETS_EVERY_S", 1.0))
 SESSION_REFRESH_S = float(os.environ.get("FACEXP_SESSION_REFRESH_S", 1.0))
-IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
 TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
 
 log = logging.getLogger("facexp.gradio")
@@ -177,71 +182,6 @@ def tune_malloc() -> None:
         mallopt(m_arena_max, 2)
 
 
-def remove_stale_temp_dirs() -> None:
-    """Remove the private temp dirs of app processes that no longer run (killed before they could clean up)."""
-    for folder in Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*"):
-        pid = folder.name[len(TEMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def make_private_temp_dir() -> Path:
-    """GRADIO_TEMP_DIR: a private folder removed at exit (kept as it is when the caller set one)."""
-    if not os.environ.get("GRADIO_TEMP_DIR"):
-        remove_stale_temp_dirs()
-        os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
-        atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
-    return Path(os.environ["GRADIO_TEMP_DIR"])
-
-
-def temp_dir() -> Path:
-    return Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Nothing a user sends is kept: the temp-dir cleaner
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-class TempDirCleaner(threading.Thread):
-    """Deletes shown frames after FRAME_TTL_S and everything else after RESULT_TTL_S (files existing at start,
-    i.e. the cached examples, are kept)."""
-
-    def __init__(self, folder: Path):
-        super().__init__(daemon=True, name="temp-dir-cleaner")
-        self.folder = folder
-        self.keep = {path for path in folder.rglob("*") if path.is_file()}
-        self.stop_event = threading.Event()
-
-    def clean_once(self, now: float | None = None) -> int:
-        now = time.time() if now is None else now
-        removed = 0
-        for path in list(self.folder.rglob("*")):
-            try:
-                if not path.is_file() or path in self.keep:
-                    continue
-                ttl = FRAME_TTL_S if path.suffix.lower() in IMAGE_SUFFIXES else RESULT_TTL_S
-                if now - path.stat().st_mtime > ttl:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        for path in sorted(self.folder.rglob("*"), reverse=True):  # empty folders, deepest first
-            try:  # only old ones: Gradio may be about to write into a folder it just made (or found)
-                if path.is_dir() and not any(path.iterdir()) and now - path.stat().st_mtime > FRAME_TTL_S:
-                    path.rmdir()
-            except (FileNotFoundError, OSError):
-                continue
-        return removed
-
-    def run(self) -> None:
-        while not self.stop_event.wait(CLEAN_EVERY_S):
-            try:
-                self.clean_once()
-            except OSError as error:
-                log.warning("cleaning %s: %s", self.folder, error)
-
-
 class StreamSlots:
     """Which webcam sessions are being served (at most `limit`), and how many stream frames are in progress (a
     video gives way to them)."""
@@ -263,6 +203,11 @@ class StreamSlots:
                 self.last_seen[session_id] = now
                 return True
             return False
+
+    def release(self, session_id: int) -> None:
+        """The session's slot is free again (its WebRTC offer was refused)."""
+        with self.lock:
+            self.last_seen.pop(session_id, None)
 
     def frame_started(self) -> None:
         with self.lock:
@@ -327,19 +272,18 @@ def summary(result: FrameResult) -> str:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def explain_unreadable_uploads(image: gr.Image) -> gr.Image:
-    """Make an upload that is not a readable image (text, corrupt file) fail with a clear message, not a traceback.
-    (Wrapping the instance's preprocess: subclassing a Gradio component would write a .pyi file next to this one.)"""
-    preprocess = image.preprocess
+def mark_stream_frames(image: gr.Image) -> gr.Image:
+    """The image stream's shown frames: each file Gradio writes for this output is a stream frame for the temp-dir
+    cleaner (deleted after FRAME_TTL_S, not kept as long as results)."""
+    postprocess = image.postprocess
 
-    def checked_preprocess(payload):
-        try:
-            return preprocess(payload)
-        except Exception as error:  # PIL raises several types for unreadable files
-            name = getattr(payload, "orig_name", None) or "the upload"
-            raise gr.Error(f"{name} is not a readable image ({type(error).__name__}).") from None
+    def marked_postprocess(value):
+        data = postprocess(value)
+        if getattr(data, "path", None):
+            STREAM_FRAMES.add(data.path)
+        return data
 
-    image.preprocess = checked_preprocess
+    image.postprocess = marked_postprocess
     return image
 
 
@@ -437,6 +381,10 @@ async def webrtc_start(pipeline: FacePipeline, peers: WebRTCPeers, offer: str, m
     session["mirror"], session["smoothing"] = bool(mirror), bool(smoothing)
     if not offer:
         return "", "The camera did not start (the message above says why).", session, gr.Timer(active=False)
+    try:
+        parse_offer(offer)  # junk is refused before it takes a stream slot
+    except OfferError as error:
+        raise gr.Error(str(error)) from None
     if not STREAM_SLOTS.admit(session["id"]):
         return "", BUSY_STREAMS.format(n=STREAM_SLOTS.limit), session, gr.Timer(active=False)
     session["widgets"] = ({}, face_table_empty(), "Connecting...")
@@ -449,8 +397,10 @@ async def webrtc_start(pipeline: FacePipeline, peers: WebRTCPeers, offer: str, m
         session["widgets"] = (chart, table, f"Camera {reason}.")
 
     try:
-        answer = await peers.answer(request.session_hash, offer, analyse, on_end)
+        answer = await peers.answer(request.session_hash, offer, analyse, on_end,
+                                    client=request.client.host if request.client else "")
     except OfferError as error:
+        STREAM_SLOTS.release(session["id"])
         raise gr.Error(str(error)) from None
     return answer, "Connecting...", session, gr.Timer(active=True)
 
@@ -497,7 +447,7 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
     the worker; the files of a stopped run are removed."""
     if not video_path:
         raise gr.Error("Upload a video first.")
-    name = Path(video_path).name
+    name = Path(video_path).name  # its header was checked on the way in (accept_received_files)
     try:
         fps, count = video_info(video_path)
     except VideoError as error:
@@ -567,11 +517,14 @@ def track_plot(csv_path, track: str | None) -> pd.DataFrame:
     columns = ["time_s", "expression", "probability"]
     if not csv_path or track is None:
         return pd.DataFrame([], columns=columns)
-    with open(csv_path, newline="") as handle:
-        rows = [row for row in csv.DictReader(handle)
-                if (row["face"] == "1" if track == "main" else row["track"] == str(track)) and row["emotion"]]
-    return pd.DataFrame([(float(row["time_s"]), label, float(row[f"p_{label}"])) for row in rows for label in EMOTIONS],
-                        columns=columns)
+    try:
+        with open(csv_path, newline="") as handle:
+            rows = [row for row in csv.DictReader(handle)
+                    if (row["face"] == "1" if track == "main" else row["track"] == str(track)) and row["emotion"]]
+        points = [(float(row["time_s"]), label, float(row[f"p_{label}"])) for row in rows for label in EMOTIONS]
+    except (KeyError, ValueError, TypeError, csv.Error):  # UnicodeDecodeError is a ValueError
+        raise gr.Error(f"{Path(csv_path).name} is not a faces CSV of the Video tab (its columns or values differ).") from None
+    return pd.DataFrame(points, columns=columns)
 
 
 def session_view(session: dict | None, alert_after_s: float | None, force: bool = False):
@@ -734,9 +687,12 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
             with gr.Accordion("No video? Stream as images instead (slower; for networks where WebRTC cannot connect)",
                               open=False, elem_id="image-stream"):
                 with gr.Row():
-                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
-                                      webcam_options=gr.WebcamOptions(mirror=False, constraints=camera_constraints(STREAM_SIZE)))
-                    webcam_out = gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT, elem_id="webcam-output")
+                    webcam = accept_received_files(gr.Image(
+                        sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                        webcam_options=gr.WebcamOptions(mirror=False, constraints=camera_constraints(STREAM_SIZE))),
+                        read=read_image, stream_frames=True, data_urls=True)
+                    webcam_out = mark_stream_frames(gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT,
+                                                             elem_id="webcam-output"))
             webcam.stream(bind(webcam_frame, pipeline), [webcam, mirror, smoothing, session],
                           [webcam_out, webcam_chart, webcam_table, readout, session],
                           stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=STREAM_EVENT_LIMIT,
@@ -745,8 +701,8 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
         with gr.Tab("Image"):
             with gr.Row():
                 with gr.Column():
-                    image_in = explain_unreadable_uploads(gr.Image(
-                        sources=["upload", "clipboard"], type="numpy", image_mode="RGB", label="Photo", elem_id="image-input"))
+                    image_in = accept_received_files(gr.Image(
+                        sources=["upload", "clipboard"], type="numpy", label="Photo", elem_id="image-input"), read=read_image)
                     image_button = gr.Button("Label the faces", variant="primary")
                     gr.Examples(examples=[[path] for path in examples], inputs=[image_in], label="Examples (scikit-image)")
                 with gr.Column():
@@ -760,7 +716,8 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
         with gr.Tab("Video"):
             with gr.Row():
                 with gr.Column():
-                    video_in = gr.Video(sources=["upload"], include_audio=True, label="Video file")
+                    video_in = accept_received_files(gr.Video(sources=["upload"], include_audio=True, label="Video file"),
+                                                     check=check_video_header)
                     video_smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
                     gr.Markdown(f"Videos longer than {MAX_VIDEO_FRAMES} frames (about {MAX_VIDEO_FRAMES // 30} s at "
                                 "30 frames/s) are cut there. One video is labelled at a time; others wait in turn.")
@@ -769,7 +726,7 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                         video_cancel = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
                 with gr.Column():
                     video_out = gr.Video(label="Annotated (WebM)")
-                    video_csv = gr.File(label="Faces per frame (CSV)")
+                    video_csv = accept_received_files(gr.File(label="Faces per frame (CSV)"))
                     video_summary = gr.Markdown()
             video_track = gr.Dropdown(choices=[], label="Track (the number on its box; longest first)",
                                       interactive=True)
@@ -794,6 +751,9 @@ def parse_args(argv):
                              "stun:stun.l.google.com:19302)")
     parser.add_argument("--emotion-model", type=Path, help="expression model folder (default: env FACEXP_EMOTION_MODEL or models/emotion)")
     parser.add_argument("--mask-model", type=Path, help="mask model folder (default: env FACEXP_MASK_MODEL or models/mask; optional)")
+    parser.add_argument("--max-file-size", default=MAX_FILE_SIZE, metavar="SIZE",
+                        help="largest upload accepted, e.g. 200mb or 1gb (default: env FACEXP_MAX_FILE_SIZE or 200mb); "
+                             "a larger one is refused while it arrives (HTTP 413)")
     return parser.parse_args(argv)
 
 
@@ -808,6 +768,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     folder = make_private_temp_dir()  # before Gradio stores any file
+    keep_gradio_files_in(folder)  # before the Blocks are built: building them makes Gradio's server app
     pipeline = load_pipeline(args.emotion_model, args.mask_model)
     if pipeline is None:
         return EXIT_NO_MODELS
@@ -822,8 +783,10 @@ def main(argv=None) -> int:
     # a user sees as a stalled frame (measured with gc.callbacks during a WebRTC stream).
     gc.collect()
     gc.freeze()
-    log.info("temporary files in %s (frames deleted after %g s, other files after %d s)", folder, FRAME_TTL_S, RESULT_TTL_S)
+    log.info("temporary files in %s (stream frames deleted after %g s, other files after %d s); uploads up to %s",
+             folder, FRAME_TTL_S, RESULT_TTL_S, args.max_file_size)
     app.queue(default_concurrency_limit=IMAGE_CONCURRENCY, max_size=QUEUE_MAX_SIZE).launch(
         server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-        allowed_paths=[str(examples_dir)], head=camera_error_script() + webrtc_script(peers))
+        allowed_paths=[str(examples_dir)], head=camera_error_script() + webrtc_script(peers),
+        max_file_size=args.max_file_size, app_kwargs=app_kwargs())
     return 0

@@ -7,17 +7,24 @@ demo.gradio_app.build_app calls it.
 - `make_image_cache_atomic`: concurrent identical outputs were read while being rewritten (issue 10's 15 failures).
 - `cancel_stream_wait_timers`: every streamed frame left a sleeping timeout task behind for up to the stream's
   time limit (issue 10's soak).
+- `readable_error_texts`: an exception that is not a gr.Error reached the user as its own text (pydantic's
+  validation texts, object reprs, exception class names, absolute server paths; issue 20).
+- `keep_gradio_files_in(folder)`: Gradio made `vibe_edit_history` (and would write screen recordings) in the temp
+  folder it saw at import, outside the app's private one (issue 20).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 import gradio as gr
+
+from demo.gradio_uploads import NOT_RECEIVED
 
 
 def _check(function, expected_parameters: list[str], fix: str) -> None:
@@ -103,6 +110,60 @@ def cancel_stream_wait_timers() -> None:
     Queue.wait_for_event_or_timeout = staticmethod(wait_for_event_or_timeout)
 
 
+UNEXPECTED_ERROR = ("The server could not handle this request: the input is not in the form this endpoint expects, or "
+                    "labelling it failed. Nothing of it was kept; the server's log has the details.")
+REFUSED_PATH = NOT_RECEIVED.format(name="The file")
+
+log = logging.getLogger("facexp.gradio")
+
+
+def readable_error_texts() -> None:
+    """Gradio (6.31, `utils.error_payload`, used by the queue and the plain routes) sends the user an exception's own
+    text when the app runs with show_error, and a bare "Error" without it. The app's handlers raise gr.Error with texts
+    written for people; anything else (a malformed payload's pydantic ValidationError, a repr with an address, an
+    exception naming a server path, such as Gradio's own InvalidPathError for a FileData naming a file nobody
+    uploaded) is answered with one of two sentences here and logged on the server with its own text."""
+    from gradio import queueing, utils
+    from gradio.exceptions import AppError, InvalidPathError
+
+    original = utils.error_payload
+    if getattr(original, "facexp_readable", False):
+        return
+    _check(original, ["error", "show_error"], "readable_error_texts")
+    if getattr(queueing, "error_payload", None) is not original:
+        raise RuntimeError(f"gradio {gr.__version__}: queueing.error_payload is not utils.error_payload; check "
+                           "readable_error_texts against this version")
+
+    def error_payload(error, show_error):
+        if error is not None and not isinstance(error, AppError):
+            log.warning("answered a %s as %s: %s", type(error).__name__,
+                        "a refused path" if isinstance(error, InvalidPathError) else "an unexpected error", error)
+            error = gr.Error(REFUSED_PATH if isinstance(error, InvalidPathError) else UNEXPECTED_ERROR)
+        return original(error, show_error)
+
+    error_payload.facexp_readable = True
+    utils.error_payload = queueing.error_payload = error_payload
+
+
+def keep_gradio_files_in(folder: Path) -> None:
+    """Gradio (6.31) reads GRADIO_TEMP_DIR once, at import, into DEFAULT_TEMP_DIR (routes, route_utils,
+    screen_recording_utils): every app start makes `<that>/vibe_edit_history`, outside the private folder the app
+    sets up after importing Gradio. Point them at `folder` (call it before launch)."""
+    import sys
+
+    from gradio import route_utils, routes, screen_recording_utils
+
+    modules = [routes, route_utils, screen_recording_utils]
+    if "gradio.mcp" in sys.modules:
+        modules.append(sys.modules["gradio.mcp"])
+    for module in modules:
+        if not hasattr(module, "DEFAULT_TEMP_DIR"):
+            raise RuntimeError(f"gradio {gr.__version__}: {module.__name__}.DEFAULT_TEMP_DIR is gone; check "
+                               "keep_gradio_files_in against this version")
+        module.DEFAULT_TEMP_DIR = str(folder)
+
+
 def apply_gradio_fixes() -> None:
     make_image_cache_atomic()
     cancel_stream_wait_timers()
+    readable_error_texts()

@@ -39,6 +39,7 @@ from core.draw import expression_text
 EXIT_OK, EXIT_INPUT_ERROR, EXIT_USAGE, EXIT_WRITE_ERROR = 0, 1, 2, 3
 ANNOTATED_SUFFIXES = {".pgm": ".png", ".pbm": ".png"}  # grey-only formats: the coloured copy is written as PNG
 PROGRESS_EVERY = 100  # videos: a progress line on stderr every this many frames
+MAX_VIDEO_SECONDS = 600  # longer videos need --max-frames (every frame is labelled: an hour is hours of CPU)
 
 log = logging.getLogger("facexp.predict")
 
@@ -85,41 +86,25 @@ def parse_args(argv):
 
 
 def read_image(path: Path):
-    """An image file as an array (RGB, RGBA or gray, as stored), or `InputError` saying why not. Only a file whose
-    header PIL reads is decoded (a format it does not know could not have its size checked first: `check_header`,
-    which `main` runs on every input before the models load)."""
-    import cv2
-    import numpy as np
-
-    from core.input_limits import image_size
+    """An image file as an array (RGB, RGBA or gray, as stored: core.image_files.read_image, shared with the Gradio
+    app; its header is checked before decoding), or `InputError` naming the file and saying why not."""
+    from core.image_files import read_image as read_image_file
     from core.pipeline import InputError
 
     if path.is_dir():
         raise InputError(f"{path}: is a directory with no image or video files")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if image_size(path) is None:
-        raise InputError(f"{path}: not an image file (or a corrupt one)")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        try:
-            from PIL import Image
-
-            with Image.open(path) as pil_image:
-                return np.asarray(pil_image.convert("RGB"))
-        except Exception:
-            raise InputError(f"{path}: not an image file (or a corrupt one)") from None
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
+    try:
+        return read_image_file(path)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 def check_header(path: Path, max_frames: int | None) -> None:
     """`InputError` when the file's header shows it over the size limits (core/input_limits.py); nothing is decoded.
     With --max-frames the duration is not limited."""
-    from core.input_limits import MAX_VIDEO_SECONDS, check_image_header, check_video_header
+    from core.input_limits import check_image_header, check_video_header
     from core.pipeline import InputError
     from core.video import is_video_path
 

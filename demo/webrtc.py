@@ -18,7 +18,13 @@ server. The media need a direct path between browser and server: on one machine 
 `--ice-server stun:...` (and a TURN server where both sides are behind NAT), or use the tab's image-stream fallback.
 
 Nothing is kept: frames live in memory for one analysis. Connections end when the user clicks Stop, closes or reloads
-the tab (Gradio's unload), the peer goes away (state failed/closed) or after `time_limit_s`.
+the tab (Gradio's unload), the peer goes away (state failed/closed), it has not connected CONNECT_TIMEOUT_S after the
+answer, or after `time_limit_s`.
+
+Junk and floods (issue 20): `parse_offer` checks an offer completely (JSON, size, SDP that aiortc parses, a video
+track with ICE credentials and a DTLS fingerprint) so that the app can check it before it gives the session a stream
+slot; a client (address) may have at most MAX_PENDING_PER_CLIENT answered connections that have not connected yet,
+and the server at most `max_connections` connections in all.
 """
 
 from __future__ import annotations
@@ -43,9 +49,15 @@ sys.setdlopenflags(_dlopen_flags | os.RTLD_DEEPBIND)
 try:
     from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamError
+    from aiortc.sdp import SessionDescription
     from av import VideoFrame
 finally:
     sys.setdlopenflags(_dlopen_flags)
+
+MAX_OFFER_CHARS = 64_000  # a browser's offer with one video track is 3-6 KB
+CONNECT_TIMEOUT_S = 10.0  # an answered connection that is not connected by then is closed (on a LAN: under 1 s)
+MAX_PENDING_PER_CLIENT = 2  # answered, not yet connected connections per client address
+MAX_CONNECTIONS = 16
 
 log = logging.getLogger("facexp.webrtc")
 logging.getLogger("aioice").setLevel(logging.WARNING)  # one INFO line per candidate pair and state otherwise
@@ -58,16 +70,29 @@ class OfferError(ValueError):
 
 
 def parse_offer(text: str) -> RTCSessionDescription:
-    """The page's offer, JSON {"sdp": ..., "type": "offer"} with a video track, or OfferError saying what is wrong."""
+    """The page's offer, JSON {"sdp": ..., "type": "offer"} with a video track that can be connected to (ICE
+    credentials, a DTLS fingerprint), or OfferError saying what is wrong."""
+    if isinstance(text, str) and len(text) > MAX_OFFER_CHARS:
+        raise OfferError(f"WebRTC offer: expected at most {MAX_OFFER_CHARS} characters, found {len(text)}")
     try:
         offer = json.loads(text)
-    except (TypeError, json.JSONDecodeError) as error:
-        raise OfferError(f"WebRTC offer: expected JSON {{\"sdp\", \"type\"}}, found {str(text)[:40]!r} ({error})") from None
+    except (TypeError, json.JSONDecodeError):
+        raise OfferError(f"WebRTC offer: expected JSON {{\"sdp\", \"type\"}}, found {str(text)[:40]!r}") from None
     if not isinstance(offer, dict) or offer.get("type") != "offer" or not isinstance(offer.get("sdp"), str):
         found = sorted(offer) if isinstance(offer, dict) else type(offer).__name__
         raise OfferError(f"WebRTC offer: expected {{\"sdp\": str, \"type\": \"offer\"}}, found {found}")
     if "m=video" not in offer["sdp"]:
         raise OfferError("WebRTC offer: expected a video track (m=video) in the SDP, found none")
+    try:
+        description = SessionDescription.parse(offer["sdp"])
+    except Exception:  # aiortc's parser raises several types for malformed SDP
+        raise OfferError("WebRTC offer: the SDP is malformed (it cannot be parsed)") from None
+    video = [media for media in description.media if media.kind == "video"]
+    if not video:
+        raise OfferError("WebRTC offer: expected a video track (m=video) in the SDP, found none")
+    ice, dtls = video[0].ice, video[0].dtls  # aiortc copies session-level attributes into each media
+    if not (ice and ice.usernameFragment and ice.password) or not (dtls and dtls.fingerprints):
+        raise OfferError("WebRTC offer: expected ICE credentials and a DTLS fingerprint for the video track, found none")
     return RTCSessionDescription(sdp=offer["sdp"], type="offer")
 
 
@@ -137,11 +162,16 @@ class AnnotatedTrack(MediaStreamTrack):
 
 
 class WebRTCPeers:
-    """The open peer connections, at most one per browser session (keyed by Gradio's session hash)."""
+    """The open peer connections, at most one per browser session (keyed by Gradio's session hash), at most
+    `max_pending_per_client` of one client address not connected yet, at most `max_connections` in all."""
 
-    def __init__(self, ice_servers: list[str] | tuple[str, ...] = (), time_limit_s: float = 600, workers: int = 4):
+    def __init__(self, ice_servers: list[str] | tuple[str, ...] = (), time_limit_s: float = 600, workers: int = 4,
+                 connect_timeout_s: float = CONNECT_TIMEOUT_S, max_pending_per_client: int = MAX_PENDING_PER_CLIENT,
+                 max_connections: int = MAX_CONNECTIONS):
         self.ice_servers = list(ice_servers)
         self.time_limit_s = time_limit_s
+        self.connect_timeout_s = connect_timeout_s
+        self.max_pending_per_client, self.max_connections = max_pending_per_client, max_connections
         self.connections: dict[str, RTCPeerConnection] = {}
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webrtc-frame")
 
@@ -149,18 +179,33 @@ class WebRTCPeers:
         """What demo/webrtc.js reads (window.facexpWebrtcConfig): the same ICE servers as the server's side."""
         return {"iceServers": [{"urls": url} for url in self.ice_servers], "camera": camera, "gatherTimeoutMs": 3000}
 
-    async def answer(self, key: str, offer_text: str, analyse: Analyse, on_end: Callable[[str], None] | None = None) -> str:
-        """Answer the browser's offer (JSON) for session `key`: its video comes back annotated by `analyse`. A session's
-        previous connection is closed first. `on_end(reason)` is called once when the connection ends."""
+    def pending(self, client: str) -> int:
+        """How many of `client`'s connections have been answered but are not connected (yet)."""
+        return sum(1 for connection in self.connections.values()
+                   if connection.client == client and connection.connectionState != "connected")
+
+    async def answer(self, key: str, offer_text: str, analyse: Analyse, on_end: Callable[[str], None] | None = None,
+                     client: str = "") -> str:
+        """Answer the browser's offer (JSON) for session `key` of `client` (its address): its video comes back annotated
+        by `analyse`. A session's previous connection is closed first. `on_end(reason)` is called once when the
+        connection ends. OfferError when the offer is not one to answer or the limits are reached."""
         offer = parse_offer(offer_text)
         await self.close(key)
+        if self.pending(client) >= self.max_pending_per_client:
+            raise OfferError(f"WebRTC: {self.max_pending_per_client} webcam connections from this address are still "
+                             "connecting; wait a few seconds and try again")
+        if len(self.connections) >= self.max_connections:
+            raise OfferError(f"WebRTC: the server has {self.max_connections} webcam connections open, the most it "
+                             "holds; try again in a minute")
         configuration = RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
         connection = RTCPeerConnection(configuration)
+        connection.client = client
         self.connections[key] = connection
         loop = asyncio.get_running_loop()
         time_limit = loop.call_later(self.time_limit_s, lambda: asyncio.ensure_future(
             self.end(key, connection, f"stopped after {self.time_limit_s / 60:g} min; click Start to go on")))
-        connection.time_limit, connection.on_end = time_limit, on_end
+        connect_limit = loop.call_later(self.connect_timeout_s, self.end_unless_connected, key, connection)
+        connection.time_limit, connection.connect_limit, connection.on_end = time_limit, connect_limit, on_end
 
         @connection.on("track")
         def on_track(track):
@@ -176,9 +221,16 @@ class WebRTCPeers:
             await connection.setRemoteDescription(offer)
             await connection.setLocalDescription(await connection.createAnswer())
         except Exception as error:  # an offer aiortc cannot answer (codecs, malformed SDP)
+            log.info("webrtc %s: offer refused: %s", key[:8], error)
             await self.end(key, connection, "offer refused")
-            raise OfferError(f"WebRTC offer refused: {error}") from None
+            raise OfferError("WebRTC offer refused: this server cannot answer it (no video codec in common, or SDP it "
+                             "cannot use)") from None
         return json.dumps({"sdp": connection.localDescription.sdp, "type": connection.localDescription.type})
+
+    def end_unless_connected(self, key: str, connection: RTCPeerConnection) -> None:
+        """CONNECT_TIMEOUT_S after the answer: a connection that is not connected by then is closed."""
+        if connection.connectionState != "connected":
+            asyncio.ensure_future(self.end(key, connection, f"not connected within {self.connect_timeout_s:g} s"))
 
     async def end(self, key: str, connection: RTCPeerConnection, reason: str) -> None:
         """Close one connection (idempotent: closing fires connectionstatechange, which comes here again); its session
@@ -186,6 +238,7 @@ class WebRTCPeers:
         if self.connections.get(key) is connection:
             del self.connections[key]
         connection.time_limit.cancel()
+        connection.connect_limit.cancel()
         on_end, connection.on_end = connection.on_end, None
         await connection.close()
         if on_end is not None:

@@ -221,8 +221,7 @@ def test_an_8k_video_is_refused_from_its_header_without_loading_the_models(huge_
                                          "--emotion-model", "/nonexistent/model", "--json"])
     assert result.returncode == 1, result.stderr[-2000:]  # not 2: the missing model was never needed
     (record, _) = records_of(result)
-    assert record["error"] == (f"{video}: the video's frames are 7680x4320 pixels; at most 8.8 megapixels (4096x2160) "
-                               "are accepted")
+    assert record["error"] == f"{video}: has 7680x4320 frames; at most 4096x2160 (8.8 megapixels) are accepted"
     assert peak_mb < REFUSAL_PEAK_MB, f"peak RSS {peak_mb:.0f} MB"
 
 
@@ -231,7 +230,7 @@ def test_a_long_video_is_refused_unless_max_frames_bounds_the_work(huge_inputs):
     result = run_cli(long_video, "--json")
     assert result.returncode == 1
     (record,) = records_of(result)
-    assert record["error"] == (f"{long_video}: the video lasts 11 min 40 s; at most 10 min are accepted "
+    assert record["error"] == (f"{long_video}: lasts 11 min 40 s; at most 10 min are accepted "
                                "(--max-frames N labels only the first N frames)")
     result = run_cli(long_video, "--json", "--max-frames", 1)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -240,7 +239,7 @@ def test_a_long_video_is_refused_unless_max_frames_bounds_the_work(huge_inputs):
 
 def test_header_checks_give_the_sizes_and_pass_real_media(huge_inputs, media_dir):
     """core.input_limits in-process: the sizes come from the headers; real photos and the clip pass; a file that is
-    not an image or a video is left to the decoders to name."""
+    not an image or a video is named so."""
     from core.input_limits import check_image_header, check_video_header, image_size, video_header
 
     assert image_size(media_dir / "happy.jpg") == cv2.imread(str(media_dir / "happy.jpg")).shape[1::-1]
@@ -253,8 +252,11 @@ def test_header_checks_give_the_sizes_and_pass_real_media(huge_inputs, media_dir
     for photo in media_dir.glob("*.jpg"):
         check_image_header(photo)
     check_video_header(media_dir / CLIP)
-    check_image_header(REPO / "README.md")
-    check_video_header(REPO / "README.md")
+    assert image_size(REPO / "README.md") is None and video_header(REPO / "README.md") is None
+    with pytest.raises(ValueError, match="not a readable image"):
+        check_image_header(REPO / "README.md")
+    with pytest.raises(ValueError, match="cannot be opened as a video"):
+        check_video_header(REPO / "README.md")
     with pytest.raises(ValueError, match="at most 100 megapixels"):
         check_image_header(huge_inputs["png"])
     with pytest.raises(ValueError, match="7680x4320"):

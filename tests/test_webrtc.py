@@ -143,3 +143,102 @@ def test_webrtc_imports_after_tensorflow():
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0 and "connected after tensorflow" in done.stdout, (done.returncode, done.stderr[-2000:])
+
+
+async def offer_that_never_connects() -> tuple[RTCPeerConnection, str]:
+    """A real browser-like offer whose sender never takes the answer (so ICE never completes)."""
+    browser = RTCPeerConnection()
+    browser.addTrack(NumberedCamera())
+    await browser.setLocalDescription(await browser.createOffer())
+    return browser, json.dumps({"sdp": browser.localDescription.sdp, "type": "offer"})
+
+
+def test_a_connection_that_does_not_connect_is_closed_and_a_connected_one_is_not():
+    """Issue 20: 39 of 40 offers that never connected were answered and held for the 10-minute limit. Now an answered
+    connection that is not connected CONNECT_TIMEOUT_S later is closed (on_end says why); one that connected goes on."""
+    ended = []
+
+    async def scenario():
+        peers = WebRTCPeers(time_limit_s=60, connect_timeout_s=1.5)
+        silent, offer = await offer_that_never_connects()
+        await peers.answer("silent", offer, lambda frame: frame, ended.append, client="a")
+        connected, _, track = await connect(peers, lambda frame: frame, key="connected")
+        await asyncio.sleep(2.5)
+        open_after = sorted(peers.connections)
+        frame = await asyncio.wait_for(track.recv(), 10)  # the connected one still streams
+        await peers.close("connected")
+        for peer in (silent, connected):
+            await peer.close()
+        return open_after, frame
+
+    open_after, frame = run_coroutine(scenario())
+    assert open_after == ["connected"] and frame is not None
+    assert ended == ["not connected within 1.5 s"]
+
+
+def test_one_client_may_have_only_a_few_offers_connecting_at_once():
+    async def scenario():
+        peers = WebRTCPeers(time_limit_s=60, connect_timeout_s=30, max_pending_per_client=2)
+        browsers, refused = [], []
+        for key, client in [("s1", "10.0.0.1"), ("s2", "10.0.0.1"), ("s3", "10.0.0.1"), ("s4", "10.0.0.2")]:
+            browser, offer = await offer_that_never_connects()
+            browsers.append(browser)
+            try:
+                await peers.answer(key, offer, lambda frame: frame, client=client)
+            except OfferError as error:
+                refused.append((key, str(error)))
+        open_connections = sorted(peers.connections)
+        for key in open_connections:
+            await peers.close(key)
+        for browser in browsers:
+            await browser.close()
+        return open_connections, refused
+
+    open_connections, refused = run_coroutine(scenario())
+    assert open_connections == ["s1", "s2", "s4"]  # another address is not held back
+    assert [key for key, _ in refused] == ["s3"] and "still connecting" in refused[0][1]
+
+
+def test_the_server_holds_at_most_max_connections():
+    async def scenario():
+        peers = WebRTCPeers(time_limit_s=60, connect_timeout_s=30, max_connections=2)
+        browsers, refused = [], []
+        for index in range(3):
+            browser, offer = await offer_that_never_connects()
+            browsers.append(browser)
+            try:
+                await peers.answer(f"s{index}", offer, lambda frame: frame, client=f"client{index}")
+            except OfferError as error:
+                refused.append(str(error))
+        count = len(peers.connections)
+        for key in list(peers.connections):
+            await peers.close(key)
+        for browser in browsers:
+            await browser.close()
+        return count, refused
+
+    count, refused = run_coroutine(scenario())
+    assert count == 2 and len(refused) == 1 and "the most it holds" in refused[0]
+
+
+@pytest.mark.parametrize("sdp, expected", [
+    ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n", "ICE credentials and a DTLS fingerprint"),
+    ("m=video", "malformed"),
+])
+def test_offers_without_what_a_connection_needs_are_refused(sdp, expected):
+    with pytest.raises(OfferError, match=expected):
+        parse_offer(json.dumps({"sdp": sdp, "type": "offer"}))
+
+
+def test_an_oversized_offer_is_refused_before_parsing():
+    with pytest.raises(OfferError, match="at most 64000 characters"):
+        parse_offer(json.dumps({"sdp": "m=video " + "x" * 70_000, "type": "offer"}))
+
+
+def test_a_real_offer_passes_the_checks():
+    async def scenario():
+        browser, offer = await offer_that_never_connects()
+        await browser.close()
+        return offer
+
+    assert parse_offer(run_coroutine(scenario())).type == "offer"
