@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MATCH_IOU = 0.3  # a face can continue a track when IoU(its box, the track's predicted box) is above this
-MAX_SIZE_CHANGE = 1.4  # ... and its box's side is within this factor of the track's last one
+MAX_SIZE_CHANGE = 1.3  # ... and its box's side is within this factor of the track's last one
 HIGH_SCORE = 0.6  # detector score from which a face is matched first and may start a track (the detector keeps >= 0.5)
 MAX_MISSED_FRAMES = 15  # a track not seen for more frames is dropped (0.5 s at 30 frames/s)
 MIN_TRACK_FRAMES = 5  # frames a track must be seen in before it gets an id and counts as a person
