@@ -157,7 +157,7 @@ def test_browser_twin_gives_the_same_ids(node, tmp_path):
 
 def test_media_clip_gives_about_one_track_per_person(media_dir):
     """The real pipeline and tracker over the media clip (7 people, one of them in 3 shots:
-    bench/people_counts.json): at most 10 tracks (the IoU tracker before this one made 19, 10 of them under 5 frames
+    bench/people_counts.json): at most 10 tracks (the IoU tracker before this one made 19, 8 of them under 5 frames
     long), none of them running across a shot cut (there it would follow another person)."""
     from core.pipeline import FacePipeline
     from core.video import read_frames
