@@ -175,3 +175,17 @@ def test_media_clip_gives_about_one_track_per_person(media_dir):
     for track, seen in frames_of.items():
         shot = [s for s in range(len(shots) - 1) if shots[s] <= seen[0] < shots[s + 1]][0]
         assert seen[-1] < shots[shot + 1], f"track {track} runs across the cut at frame {shots[shot + 1]}"
+
+
+def test_the_bench_counts_restarts_and_tracks_across_cuts():
+    """bench/tracking_people.py's ID switches: a track starting where another just ended is a restart (not across a
+    cut, nor far away, nor long after); a track seen on both sides of a cut ran across it."""
+    from bench.tracking_people import RESTART_FRAMES, id_switches
+
+    box = [100, 100, 50, 50]
+    spans = {1: (0, box, 40, box), 2: (45, [120, 110, 50, 50], 90, box),  # a restart
+             3: (0, [400, 100, 50, 50], 60, [400, 100, 50, 50]), 4: (65, [400, 300, 50, 50], 99, box),  # far: none
+             5: (95, box, 99, box)}  # 2 ends at 90: 5 starts 5 frames later across the cut at 93: none
+    assert id_switches(spans, cuts=[93]) == {"restarts": 1, "across_cuts": 1}  # 4 runs across the cut
+    late = {1: (0, box, 10, box), 2: (11 + RESTART_FRAMES, box, 50, box)}
+    assert id_switches(late, cuts=[]) == {"restarts": 0, "across_cuts": 0}
