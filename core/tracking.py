@@ -7,9 +7,11 @@ ByteTrack, on the detector's score:
 1. faces scored at least HIGH_SCORE against all tracks;
 2. the other faces against the tracks still unmatched; they continue a track, but never start one (a weak detection
    on its own is more often a sleeve or a blurred background than a person).
-A pair is possible when the face's box overlaps the track's predicted box with IoU above MATCH_IOU; of the possible
-pairs, each stage takes the assignment with the largest total overlap (sum of IoU - MATCH_IOU: an optimal assignment,
-`min_cost_assignment`), so that two faces crossing each other are not swapped by a greedy order.
+A pair is possible when the face's box overlaps the track's predicted box with IoU above MATCH_IOU and its side is
+within MAX_SIZE_CHANGE times the track's (a face much larger or smaller in about the same place is another face after a
+cut, or the detector boxing a hand with the face); of the possible pairs, each stage takes the assignment with the
+largest total overlap (sum of IoU - MATCH_IOU: an optimal assignment, `min_cost_assignment`), so that two faces
+crossing each other are not swapped by a greedy order.
 A strong face left unmatched starts a new track; a track not seen for MAX_MISSED_FRAMES frames is dropped, so a face
 hidden for a moment (a hand, a person crossing, a missed detection) keeps its track.
 
@@ -27,7 +29,7 @@ contradicts its own percentage (an earlier hysteresis rule kept a label whose pr
 
 web_static/js/tracking.js is the twin of the matching (the page's session track ids), with the constants of
 `tracking_metadata()`; tests/test_tracking.py runs both on the same frames. bench/tracking_people.py measures tracks
-per person and broken tracks on annotated clips (BENCHMARKS.md).
+per person and ID switches on clips annotated with their true number of people (BENCHMARKS.md).
 """
 
 from __future__ import annotations
