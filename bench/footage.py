@@ -102,7 +102,7 @@ def measure_video(pipeline: FacePipeline, path: Path, max_frames: int | None) ->
         for track_id, face in zip(result.track_ids, result.faces):
             record = face_record(face)
             faces.append(record)
-            if record["judged"] and record["mask"]:
+            if record["judged"] and record["mask"] and track_id is not None:  # None: not a confirmed track yet
                 mask_by_track.setdefault(track_id, []).append(record["mask"])
     flips = {track: sum(a != b for a, b in zip(labels, labels[1:])) for track, labels in mask_by_track.items()}
     return {"frames": frames, "faces": faces, "tracks": len(mask_by_track),

@@ -49,6 +49,7 @@ def measure(pipeline: FacePipeline, folder: Path) -> dict:
                 out["video"]["emotion"][face["emotion"]["label"]] += 1
                 if face["mask"] is not None:
                     out["video"]["mask"][face["mask"]["label"]] += 1
+                if face["mask"] is not None and track_id is not None:  # None: not a confirmed track yet
                     labels_by_track.setdefault(f"{video.name}#{track_id}", []).append(face["mask"]["label"])
         for key, labels in labels_by_track.items():
             flips = sum(a != b for a, b in zip(labels, labels[1:]))

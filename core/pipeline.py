@@ -14,8 +14,9 @@ Follow one webcam frame through `FacePipeline.run`:
    Both with the model's flip TTA (the face and its mirror image), except in smoothed video: there the two views
    alternate from frame to frame (`tta_view`), one pass per face instead of two, and the tracker's average over
    frames mixes them.
-6. Smooth (video only, switchable): a `core.tracking.FaceTracker` averages each tracked face's probabilities (the
-   mask's over a longer memory).
+6. Track and smooth (video only; smoothing switchable): a `core.tracking.FaceTracker` follows each person from frame
+   to frame (its id once seen in a few frames) and averages each tracked face's probabilities (the mask's over a
+   longer memory).
 7. Judge: a face smaller than MIN_JUDGED_SIDE pixels (its box's shorter side) is too small to judge: no expression,
    no mask label, no alert (`too_small`); a masked face's expression is not readable (FER2013 has no masked face: on
    masked footage the network said "sad" for 91-100 % of the faces), so it gets none (`emotion` None).
@@ -120,8 +121,13 @@ class FrameResult:
     timings_ms: dict[str, float]  # per stage: detect, crop, emotion, mask, smooth, (draw), total
     faces_found: int  # faces detected before the MAX_FACES cap
     note: str | None = None  # e.g. that only the largest faces were labelled
-    track_ids: list[int] = field(default_factory=list)  # per face, when a tracker was used
+    track_ids: list[int | None] = field(default_factory=list)  # per face with a tracker (None: not confirmed yet)
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU time of each stage (= its latency on an idle core)
+
+    def track_text(self, face: int) -> int | str:
+        """The track id of face `face` for a table cell: "" without a tracker or while its track is not confirmed."""
+        track = self.track_ids[face] if self.track_ids else None
+        return "" if track is None else track
 
 
 def pipeline_metadata() -> dict:
@@ -227,10 +233,11 @@ class FacePipeline:
         mask_probs = self.mask_model.predict_proba(mask_crops, view=view) if self.mask_model is not None else None
         lap("mask")
 
-        # 6. smoothing over time (video)
-        track_ids: list[int] = []
+        # 6. tracking and smoothing over time (video)
+        track_ids: list[int | None] = []
         if tracker is not None:
-            track_ids, emotion_probs, mask_probs = tracker.update(boxes, emotion_probs, mask_probs)
+            track_ids, emotion_probs, mask_probs = tracker.update(boxes, emotion_probs, mask_probs,
+                                                                  [d.score for d in detections])
         lap("smooth")
 
         # 7. what can be said of each face

@@ -8,7 +8,8 @@ core.pipeline, track ids from core.tracking.FaceTracker) and keeps, in memory on
 - time per expression: between two samples of the same face, the time goes to the expression of the earlier one
   (at most MAX_GAP_S: a face that left and came back is not credited for its absence);
 - faces seen (distinct track ids) and how many of them were ever seen unmasked; a face too small to judge
-  (`too_small`) is not counted at all, and a masked face (no readable expression) gets no expression time;
+  (`too_small`) is not counted at all, nor one without a track id yet (the tracker gives one only to a track seen in
+  a few frames: core.tracking.MIN_TRACK_FRAMES), and a masked face (no readable expression) gets no expression time;
 - alerts with a minimum duration: a face seen unmasked (mask label UNMASKED) in every sample for at least
   `alert_after_s` seconds raises one alert, once per face (a mask in between, or a gap above MAX_GAP_S, restarts
   the count; a face that already raised its alert never raises another).
@@ -141,7 +142,7 @@ class LiveSession:
         t = round(now - self.start, TIME_DECIMALS)
         raised = []
         for track, face in zip(track_ids, faces):
-            if face.get("too_small"):
+            if track is None or face.get("too_small"):  # not a confirmed track yet; not judged
                 continue
             track = int(track)
             expression = face["emotion"]["label"] if face["emotion"] else None

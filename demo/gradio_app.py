@@ -238,7 +238,7 @@ def face_table(result: FrameResult) -> pd.DataFrame:
         emotion, mask = face["emotion"], face["mask"]
         rows.append([
             i + 1,
-            result.track_ids[i] if result.track_ids else "",
+            result.track_text(i),
             str(face["box"]),
             draw.expression_text(face),
             round(emotion["scores"][emotion["label"]], 3) if emotion else "",
@@ -470,7 +470,7 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
                 for i, face in enumerate(result.faces):
                     emotion, mask = face["emotion"], face["mask"]
                     scores = [emotion["scores"][label] for label in EMOTIONS] if emotion else [""] * len(EMOTIONS)
-                    table.writerow([index, seconds, i + 1, result.track_ids[i] if result.track_ids else "", *face["box"],
+                    table.writerow([index, seconds, i + 1, result.track_text(i), *face["box"],
                                     face["score"], emotion["label"] if emotion else "", *scores,
                                     mask["label"] if mask else "", mask["score"] if mask else ""])
                 frames_done, faces_total = index + 1, faces_total + len(result.faces)

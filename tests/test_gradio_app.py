@@ -185,7 +185,10 @@ def test_video_plot_follows_one_track_longest_first_and_counts_as_the_csv(video_
     lengths = {}
     for row in rows:
         lengths[row["track"]] = lengths.get(row["track"], 0) + 1
-    assert len(lengths) >= 2 and "" not in lengths, lengths  # smoothing on: every face has a track
+    # smoothing on: every face has a track, but its first frames (core.tracking.MIN_TRACK_FRAMES), a flicker of the
+    # detector or a weak detection on its own have no track id yet (58 of the clip's 415 faces)
+    unconfirmed = lengths.pop("", 0)
+    assert len(lengths) >= 2 and unconfirmed < len(rows) / 4, (unconfirmed, lengths)
     longest = max(lengths, key=lengths.get)
     choices = [value for _, value in track["choices"]]
     assert [lengths[value] for value in choices] == sorted(lengths.values(), reverse=True)  # longest first

@@ -9,7 +9,7 @@ from core import draw
 from core.labels import EMOTIONS
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import MAX_FACES, FacePipeline, InputError, emotion_model_dir
-from core.tracking import SMOOTHING, FaceTracker
+from core.tracking import MAX_MISSED_FRAMES, SMOOTHING, FaceTracker
 from tests.harness import MEDIA_FACES, read_rgb
 
 FACE_KEYS = {"box", "score", "emotion", "mask", "too_small"}
@@ -108,10 +108,12 @@ def test_tracker_keeps_ids_and_averages_probabilities(pipeline, media_dir):
         return model.predict_proba(crop_faces(image, boxes, model.size, model.channels), view=view)
 
     raw_first, raw_second = one_view(frame, "original"), one_view(darker, "mirrored")
-    tracker = FaceTracker()
+    tracker = FaceTracker(min_track_frames=1)  # ids from the first frame (by default a track is confirmed later)
     first = pipeline.process(frame, tracker)
     second = pipeline.process(darker, tracker)
     assert first.track_ids == second.track_ids and len(set(first.track_ids)) == 2
+    unconfirmed = pipeline.process(frame, FaceTracker())  # by default: no id in a track's first frames
+    assert unconfirmed.track_ids == [None, None] and unconfirmed.track_text(0) == "" and first.track_text(1) == 2
     for i in range(2):
         expected = SMOOTHING * raw_first[i] + (1 - SMOOTHING) * raw_second[i]
         got = np.array([second.faces[i]["emotion"]["scores"][label] for label in EMOTIONS])
@@ -121,7 +123,7 @@ def test_tracker_keeps_ids_and_averages_probabilities(pipeline, media_dir):
     assert [face["emotion"] for face in pipeline.process(frame, unsmoothed).faces] == [face["emotion"] for face in full_tta]
     third = pipeline.process(np.zeros_like(frame), tracker)  # faces gone: the tracks age out
     assert third.faces == [] and len(tracker.tracks) == 2
-    for _ in range(10):
+    for _ in range(MAX_MISSED_FRAMES):
         pipeline.process(np.zeros_like(frame), tracker)
     assert tracker.tracks == []
 
@@ -193,7 +195,7 @@ def test_pipeline_reports_the_tracked_mask_label_and_hides_a_masked_expression(p
     probability; a face reported masked has no expression."""
     assert pipeline.has_mask_model  # models/mask is shipped
     frame = read_rgb(media_dir / "two_people.jpg")
-    tracker = FaceTracker()
+    tracker = FaceTracker(min_track_frames=1)
     pipeline.process(frame, tracker)
     tracker.tracks[0].mask = np.array([0.9, 0.1], np.float32)  # pretend the first face was seen masked before
     result = pipeline.process(frame, tracker)

@@ -114,6 +114,15 @@ def test_masked_faces_get_no_expression_time_and_small_faces_are_not_counted():
     assert {track for _, track, _, _ in session.timeline()} == {2}  # the timeline shows readable expressions only
 
 
+def test_a_face_without_a_confirmed_track_is_not_counted():
+    """The tracker gives a face no id (None) until its track has been seen in a few frames (core.tracking): such a
+    face is neither a face seen nor a row, as a flicker of the detector is no person."""
+    session = LiveSession(EMOTIONS)
+    for i, now in enumerate(np.arange(0, 1.0, 0.05)):
+        session.add(float(now), [None, 1 if i >= 4 else None], [face("happy", "without_mask")] * 2)
+    assert session.summary()["faces"] == 1 and {row[1] for row in session.rows} == {1}
+
+
 def frames_with_faces_coming_and_going() -> list[dict]:
     """12 s at 20 frames/s: face A (unmasked from 1 s, masked 5-5.5 s), face B (masked, moving, leaves at 6 s),
     face C (unmasked, appears at 7 s), face D (too small to judge, 2-9 s); expressions change over time."""
@@ -149,7 +158,8 @@ def test_browser_twin_tracks_and_summarises_the_same_session(node, tmp_path):
     for frame in frames:
         probs = np.array([[f["emotion"]["scores"][label] if f["emotion"] else 1 / len(EMOTIONS) for label in EMOTIONS]
                           for f in frame["faces"]])
-        frame_ids, _, _ = tracker.update([f["box"] for f in frame["faces"]], probs)
+        frame_ids, _, _ = tracker.update([f["box"] for f in frame["faces"]], probs, None,
+                                         [f["score"] for f in frame["faces"]])
         ids.append(frame_ids)
         alerts.append(session.add(frame["now"], frame_ids, frame["faces"]))
     # A after 1.5 s, C (track 4); never B (masked) nor D (track 3, too small to judge)

@@ -13,7 +13,7 @@ const session = new LiveSession(job.labels, job.pipeline.session, job.alert_afte
 const ids = [];
 const alerts = [];
 for (const frame of job.frames) {
-  const frameIds = tracker.assign(frame.faces.map(face => face.box));
+  const frameIds = tracker.assign(frame.faces.map(face => face.box), frame.faces.map(face => face.score));
   ids.push(frameIds);
   alerts.push(session.add(frame.now, frameIds, frame.faces));
 }

@@ -217,7 +217,10 @@ async function cameraLoop() {
       const result = await state.pipeline.analyseFrame(current.frame, detection);
       if (!state.running || state.generation !== generation) break;  // stopped (or an image uploaded) meanwhile
       // track ids first, so that the boxes show them ("#2 t5"), as the session's alerts name the faces
-      if (state.tracker) result.trackIds = state.tracker.assign(result.faces.map(face => face.box));
+      if (state.tracker) {
+        const faces = result.faces;
+        result.trackIds = state.tracker.assign(faces.map(face => face.box), faces.map(face => face.score));
+      }
       showFrame(current.frame, result, current.start, 'camera');
       addToSession(result);
       frameStats.addCameraFrame();

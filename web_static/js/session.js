@@ -1,5 +1,6 @@
 // The twin of core/session.py: live-session analytics per tracked face, in memory only. Fed every analysed camera
-// frame (add(now, trackIds, faces), faces in the CLI JSON shape, ids from tracking.js); keeps samples (at most one per
+// frame (add(now, trackIds, faces), faces in the CLI JSON shape, ids from tracking.js, null for a face whose track
+// is not confirmed yet: not counted); keeps samples (at most one per
 // sample_every_s, a row per tracked face: time, track, expression and its probabilities, mask; never an image), the
 // time per expression, the faces seen and how many were unmasked, and the alerts with a minimum duration (a face
 // unmasked in every sample for >= alertAfterS raises one alert, once per face). The constants are
@@ -38,7 +39,7 @@ export class LiveSession {
     const raised = [];
     trackIds.forEach((track, i) => {
       const face = faces[i];
-      if (face.too_small) return;  // not judged, not counted
+      if (track === null || face.too_small) return;  // not a confirmed track yet; not judged: not counted
       const expression = face.emotion ? face.emotion.label : null;  // null: not readable (masked)
       let record = this.faces.get(track);
       if (!record) {

@@ -1,8 +1,12 @@
-// The twin of core/tracking.py's matching: which face of this frame is which face of the previous frames. Each new
-// box goes (greedily, best IoU first) to the track whose last box overlaps it most (IoU >= match_iou); an unmatched
-// box starts a new track; a track not seen for max_missed_frames frames is dropped. The constants come from
-// models/index.json ("pipeline" -> "tracking" = core.tracking.tracking_metadata()). The page does not smooth the
-// labels (the Python apps do): it uses the track ids for the session analytics (session.js).
+// The twin of core/tracking.py's matching: which face of this frame is which face of the previous frames, so that one
+// person keeps one track. Each track's box is moved by its velocity (the average motion of its centre per frame);
+// faces scored >= high_score are matched first, against all tracks, the others only to the tracks left (they never
+// start one); a pair is possible when IoU(face, predicted box) > match_iou and the sides differ at most
+// max_size_change times, and each stage takes the assignment with the largest sum of IoU - match_iou (the Hungarian
+// method, the same steps as core.tracking.min_cost_assignment). A track gets its id once seen in min_track_frames
+// frames (null before: not counted as a person); a track not seen for max_missed_frames frames is dropped. The
+// constants come from models/index.json ("pipeline" -> "tracking" = core.tracking.tracking_metadata()). The page does
+// not smooth the labels (the Python apps do): it uses the track ids for the session analytics (session.js).
 
 export function boxIou(a, b) {
   const interW = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
@@ -12,46 +16,128 @@ export function boxIou(a, b) {
   return union > 0 ? inter / union : 0;
 }
 
+function boxSide(box) {
+  return Math.sqrt(box[2] * box[3]);
+}
+
+// [row, column] pairs of a full assignment with the least total cost, rows <= columns (Hungarian method).
+export function minCostAssignment(cost) {
+  const rows = cost.length;
+  const cols = cost[0].length;
+  const rowPotential = new Array(rows + 1).fill(0);
+  const colPotential = new Array(cols + 1).fill(0);
+  const owner = new Array(cols + 1).fill(0);  // owner[j]: the row (1-based) holding column j; column 0 is the free one
+  for (let row = 1; row <= rows; row++) {
+    owner[0] = row;
+    let free = 0;
+    const slack = new Array(cols + 1).fill(Infinity);
+    const cameFrom = new Array(cols + 1).fill(0);
+    const done = new Array(cols + 1).fill(false);
+    while (owner[free]) {  // grow a tree of tight edges until it reaches an unassigned column
+      done[free] = true;
+      const i = owner[free];
+      let delta = Infinity;
+      let nearest = 0;
+      for (let j = 1; j <= cols; j++) {
+        if (done[j]) continue;
+        const reduced = cost[i - 1][j - 1] - rowPotential[i] - colPotential[j];
+        if (reduced < slack[j]) { slack[j] = reduced; cameFrom[j] = free; }
+        if (slack[j] < delta) { delta = slack[j]; nearest = j; }
+      }
+      for (let j = 0; j <= cols; j++) {
+        if (done[j]) { rowPotential[owner[j]] += delta; colPotential[j] -= delta; }
+        else slack[j] -= delta;
+      }
+      free = nearest;
+    }
+    while (free) {  // flip the path back to the root
+      const previous = cameFrom[free];
+      owner[free] = owner[previous];
+      free = previous;
+    }
+  }
+  const pairs = [];
+  for (let j = 1; j <= cols; j++) if (owner[j]) pairs.push([owner[j] - 1, j - 1]);
+  return pairs;
+}
+
+// [row, column] pairs of the assignment with the largest total gain, pairs of gain 0 left out.
+export function bestPairs(gains) {
+  if (!gains.length || !gains[0].length) return [];
+  if (gains.length > gains[0].length) {
+    return bestPairs(gains[0].map((_, c) => gains.map(row => row[c]))).map(([c, r]) => [r, c])
+      .sort((p, q) => p[0] - q[0] || p[1] - q[1]);
+  }
+  return minCostAssignment(gains.map(row => row.map(g => -g))).filter(([r, c]) => gains[r][c] > 0)
+    .sort((p, q) => p[0] - q[0] || p[1] - q[1]);
+}
+
 export class FaceTracker {
   constructor(constants) {
-    this.matchIou = constants.match_iou;
-    this.maxMissed = constants.max_missed_frames;
+    this.c = constants;
     this.reset();
   }
 
   reset() {
-    this.tracks = [];  // {id, box, missed}
+    this.tracks = [];  // {id (null until confirmed), box, velocity, hits, missed}
     this.nextId = 1;
   }
 
-  // One frame's boxes -> their track ids.
-  assign(boxes) {
-    const pairs = [];
-    boxes.forEach((box, face) => this.tracks.forEach((track, t) => pairs.push([boxIou(box, track.box), face, t])));
-    pairs.sort((p, q) => q[0] - p[0] || q[1] - p[1] || q[2] - p[2]);  // as Python's sorted(..., reverse=True)
-    const faceToTrack = new Map();
-    const used = new Set();
-    for (const [iou, face, t] of pairs) {
-      if (iou < this.matchIou) break;
-      if (faceToTrack.has(face) || used.has(t)) continue;
-      faceToTrack.set(face, t);
-      used.add(t);
-    }
+  predictedBox(track) {
+    const frames = track.missed + 1;
+    return [track.box[0] + track.velocity[0] * frames, track.box[1] + track.velocity[1] * frames,
+      track.box[2], track.box[3]];
+  }
+
+  pairGain(box, track) {
+    const sides = [boxSide(box), boxSide(track.box)];
+    if (Math.max(...sides) > this.c.max_size_change * Math.min(...sides)) return 0;
+    return Math.max(0, boxIou(box, this.predictedBox(track)) - this.c.match_iou);
+  }
+
+  see(track, box) {
+    const frames = track.missed + 1;
+    const moved = [(box[0] + box[2] / 2 - (track.box[0] + track.box[2] / 2)) / frames,
+      (box[1] + box[3] / 2 - (track.box[1] + track.box[3] / 2)) / frames];
+    const keep = track.hits > 1 ? this.c.velocity_smoothing : 0;  // the first motion seen is the first estimate
+    track.velocity = track.velocity.map((v, k) => keep * v + (1 - keep) * moved[k]);
+    track.box = box.slice();
+    track.missed = 0;
+    track.hits += 1;
+  }
+
+  // face -> track (indices) of the best assignment between these faces and these tracks.
+  match(boxes, faces, tracks) {
+    const gains = faces.map(f => tracks.map(t => this.pairGain(boxes[f], this.tracks[t])));
+    return new Map(bestPairs(gains).map(([r, c]) => [faces[r], tracks[c]]));
+  }
+
+  // One frame's boxes and detector scores (null: all strong) -> their track ids (null: no confirmed track).
+  assign(boxes, scores = null) {
+    const strong = boxes.map((_, f) => f).filter(f => scores === null || scores[f] >= this.c.high_score);
+    const weak = boxes.map((_, f) => f).filter(f => !strong.includes(f));
+    const faceToTrack = this.match(boxes, strong, this.tracks.map((_, t) => t));
+    const taken = new Set(faceToTrack.values());
+    const unmatched = this.tracks.map((_, t) => t).filter(t => !taken.has(t));
+    for (const [f, t] of this.match(boxes, weak, unmatched)) faceToTrack.set(f, t);
+    const seen = new Set(faceToTrack.values());
     const ids = boxes.map((box, face) => {
       let track;
       if (faceToTrack.has(face)) {
         track = this.tracks[faceToTrack.get(face)];
-        track.box = box.slice();
-        track.missed = 0;
-      } else {
-        track = {id: this.nextId++, box: box.slice(), missed: 0};
+        this.see(track, box);
+      } else if (strong.includes(face)) {
+        track = {id: null, box: box.slice(), velocity: [0, 0], hits: 1, missed: 0};
         this.tracks.push(track);
-        used.add(this.tracks.length - 1);
+        seen.add(this.tracks.length - 1);
+      } else {
+        return null;  // a weak face on its own: no track
       }
+      if (track.id === null && track.hits >= this.c.min_track_frames) track.id = this.nextId++;
       return track.id;
     });
-    this.tracks.forEach((track, t) => { if (!used.has(t)) track.missed += 1; });
-    this.tracks = this.tracks.filter(track => track.missed <= this.maxMissed);
+    this.tracks.forEach((track, t) => { if (!seen.has(t)) track.missed += 1; });
+    this.tracks = this.tracks.filter(track => track.missed <= this.c.max_missed_frames);
     return ids;
   }
 }
