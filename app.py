@@ -3,7 +3,7 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--share]     Gradio app: webcam, image and video tabs
     python app.py predict INPUT [INPUT ...] [--json] [--out DIR]  label the faces of images / videos from the shell
     python app.py web [--host 127.0.0.1] [--port 8000]            in-browser (TensorFlow.js) page served by Flask
-    python app.py batch INPUT [INPUT ...] --out DIR [--workers N] [--address auto|ray://HOST:PORT]
+    python app.py batch INPUT [INPUT ...] --out DIR [--workers N] [--address auto|HOST:PORT]
                                                                    many videos / photos on Ray Data: tables, summaries
 """
 

@@ -1,6 +1,6 @@
 """Label many videos and photos on Ray Data, on this machine or a cluster (other tools call this; keep it stable).
 
-    python app.py batch INPUT [INPUT ...] --out DIR [--workers N] [--address auto|HOST:PORT|ray://HOST:PORT]
+    python app.py batch INPUT [INPUT ...] --out DIR [--workers N] [--address auto|HOST:PORT]
                         [--max-frames N] [--segment-frames N]
 
 INPUT: files, folders (sub-folders included) or glob patterns of videos and photos. For each file, in DIR:
@@ -18,7 +18,8 @@ is never redone. Videos are labelled in segments (--segment-frames) that any wor
 segments it finished (DIR/.partial/) and the next run with the same DIR continues from there.
 
 Without --address, Ray starts on this machine (one worker per core, or --workers) and stops at the end; with it, the
-run joins that cluster (see README: a two-node cluster with `ray start`).
+run joins that cluster: "auto" on one of its nodes, else the head's HOST:PORT (README: a two-node cluster with
+`ray start`). A Ray Client address (ray://HOST:PORT) is refused with the reason: Ray Data cannot run through it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from batch.engine import ClusterAddressError
 from batch.plan import (FAILURES_FILE, FACES_SUFFIX, PARTS_DIR, PLOT_SUFFIX, SEGMENT_FRAMES, SUMMARY_SUFFIX,
                         InputFile, PlanError, Segment, find_inputs, make_segments, segment_ranges, stale_temporaries)
 
@@ -47,8 +49,8 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video or photo files, folders, glob patterns")
     parser.add_argument("--out", type=Path, required=True, help="output folder (a rerun into it resumes)")
-    parser.add_argument("--workers", type=int, help="workers in the pool (default: every core of the machine or cluster)")
-    parser.add_argument("--address", help="join a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT")
+    parser.add_argument("--workers", type=int, help="workers in the pool (default: each core of the machine or cluster)")
+    parser.add_argument("--address", help="join a running Ray cluster: auto (on one of its nodes) or its HOST:PORT")
     parser.add_argument("--max-frames", type=int, help="videos: only the first N frames")
     parser.add_argument("--segment-frames", type=int, default=SEGMENT_FRAMES,
                         help=f"videos: frames per unit of work (default {SEGMENT_FRAMES})")
@@ -241,7 +243,11 @@ def main(argv=None) -> int:
             from batch.engine import label_segments, start_ray
 
             ray_started = time.perf_counter()
-            ray_run = start_ray(args.address, args.workers)
+            try:
+                ray_run = start_ray(args.address, args.workers)
+            except (ClusterAddressError, ConnectionError) as error:
+                print(f"error: {error}", file=sys.stderr)
+                return EXIT_USAGE
             log.info("Ray %s in %.1f s: %d worker(s), %d segment(s) of %d file(s) to label",
                      "joined at " + args.address if args.address else "started", time.perf_counter() - ray_started,
                      ray_run.pool_size, len(pending), sum(1 for index in todo if left[index]))

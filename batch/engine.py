@@ -2,7 +2,8 @@
 runs the segments on a pool of workers (batch.labeller.SegmentLabeller, one actor per worker, models loaded once).
 
 Started here, Ray is kept light and quiet: every Ray process on 127.0.0.1 only (nothing listens on the network), no
-dashboard, no usage statistics, an object store of LOCAL_OBJECT_STORE_BYTES (the segments and their faces are small),
+dashboard, no usage statistics, token authentication with a token of its own, an object store of
+LOCAL_OBJECT_STORE_BYTES (the segments and their faces are small),
 its logs in a temporary folder that is removed at the end, and one worker per core unless --workers says otherwise.
 Joined, the cluster is as its `ray start` made it; this repository's code and models travel to its workers as the
 job's working directory (WORKING_DIR_EXCLUDES left out), and every input must be readable at the same path on every
@@ -11,10 +12,14 @@ node (a shared folder).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 import shutil
+import signal
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +27,13 @@ from pathlib import Path
 from core.models import REPO_ROOT
 
 LOCAL_OBJECT_STORE_BYTES = 128 << 20  # Ray's minimum is 75 MiB; its default would take 30 % of the RAM
+SHUTDOWN_GRACE_S, SHUTDOWN_POLL_S = 10.0, 0.2
 TEMP_PREFIX = "facexp-ray-"  # short: Ray's socket paths inside it must stay under 107 characters
 # Ray's switch that keeps all its processes on the loopback address (the default where it is named: Windows, macOS)
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+AUTH_MODE_ENV, AUTH_TOKEN_ENV = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"  # a cluster's token: see README
 WORKING_DIR_EXCLUDES = [".git", ".venv", "node_modules", "web_static", "runs", ".cache", "tests", "bench", "*.ipynb"]
 
 log = logging.getLogger("facexp.batch")
@@ -44,12 +51,28 @@ def is_loopback(address: str) -> bool:
     return host in LOOPBACK_HOSTS
 
 
+class ClusterAddressError(ValueError):
+    """An --address the batch cannot run through, said to the user."""
+
+
+RAY_CLIENT_PREFIX = "ray://"
+RAY_CLIENT_REFUSED = ("{address}: Ray Data does not run through Ray Client (ray://); give the cluster's own address "
+                      "HOST:PORT instead (the head's --port, 6379 unless `ray start --head` was given another), or "
+                      "run this command on a node of the cluster with --address auto")
+
+
 def start_ray(address: str | None, workers: int | None) -> RayRun:
-    """Start Ray here, or connect to the cluster at `address` ("auto", "HOST:PORT", "ray://HOST:PORT")."""
+    """Start Ray here, or connect to the cluster at `address` ("auto" or "HOST:PORT"; a Ray Client address,
+    "ray://HOST:PORT", is refused with ClusterAddressError: Ray Data needs a driver inside the cluster)."""
+    if address is not None and address.startswith(RAY_CLIENT_PREFIX):
+        raise ClusterAddressError(RAY_CLIENT_REFUSED.format(address=address))
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
     if address is None or is_loopback(address):
         os.environ[LOOPBACK_ENV] = "0"  # read when ray is imported, below
+    if address is None and AUTH_MODE_ENV not in os.environ:
+        # Ray's token authentication, with a token of this run's own (Ray would otherwise write one into ~/.ray)
+        os.environ[AUTH_MODE_ENV], os.environ[AUTH_TOKEN_ENV] = "token", secrets.token_hex(32)
     import ray
     import ray.data
 
@@ -74,13 +97,36 @@ def start_ray(address: str | None, workers: int | None) -> RayRun:
     return RayRun(pool_size=max(1, min(workers or cores, cores)), temp_dir=temp_dir, address=address)
 
 
+def processes_holding(folder: Path) -> list[int]:
+    """Other processes with a file open under `folder` (Linux /proc): the Ray processes whose temporary folder it is."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if any(os.readlink(fd).startswith(str(folder)) for fd in (proc / "fd").iterdir()):
+                pids.append(int(proc.name))
+        except OSError:  # gone meanwhile, or not ours to look at
+            continue
+    return pids
+
+
 def stop_ray(run: RayRun | None) -> None:
+    """Shut Ray down; started here, also wait for its last processes (Ray's agents outlive ray.shutdown() by a few
+    seconds), ending them after SHUTDOWN_GRACE_S, and remove its folder."""
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
-    if run is not None and run.temp_dir is not None:
-        shutil.rmtree(run.temp_dir, ignore_errors=True)
+    if run is None or run.temp_dir is None:
+        return
+    deadline = time.monotonic() + SHUTDOWN_GRACE_S
+    while (left := processes_holding(run.temp_dir)) and time.monotonic() < deadline:
+        time.sleep(SHUTDOWN_POLL_S)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    shutil.rmtree(run.temp_dir, ignore_errors=True)
 
 
 def model_folder_for_workers(folder: Path, joined: bool) -> str:
