@@ -28,7 +28,8 @@ from core.models import REPO_ROOT
 
 LOCAL_OBJECT_STORE_BYTES = 128 << 20  # Ray's minimum is 75 MiB; its default would take 30 % of the RAM
 SHUTDOWN_GRACE_S, SHUTDOWN_POLL_S = 10.0, 0.2
-TEMP_PREFIX = "facexp-ray-"  # short: Ray's socket paths inside it must stay under 107 characters
+TEMP_PREFIX = "facexp-ray-"  # short: Ray's socket paths inside it must stay under 107 characters, so
+MAX_TEMP_BASE_CHARS = 32  # a longer TMPDIR is not used for it (/tmp instead)
 # Ray's switch that keeps all its processes on the loopback address (the default where it is named: Windows, macOS)
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -80,7 +81,8 @@ def start_ray(address: str | None, workers: int | None) -> RayRun:
     options = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     temp_dir = None
     if address is None:
-        temp_dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        base = tempfile.gettempdir()
+        temp_dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=base if len(base) <= MAX_TEMP_BASE_CHARS else "/tmp"))
         ray.init(num_cpus=workers or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                  _temp_dir=str(temp_dir), **options)
     else:
