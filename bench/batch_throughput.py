@@ -1,7 +1,7 @@
 """Frames per second of `app.py batch` with 1 and 2 workers against `app.py predict --json` on the same folder, in one
 run; Ray's start-up cost; memory per worker; and the per-frame and per-file costs the scaling analysis rests on.
 
-    nice -n 5 .venv/bin/python -m bench.batch_throughput [--copies 16] [--rounds 1] [--out runs/batch_bench]
+    .venv/bin/python -m bench.batch_throughput [--copies 16] [--rounds 1] [--workers 1 2] [--out runs/batch_bench]
 
 The folder: the media videos (short_hamilton_clip.mp4, 275 frames, 9.2 s), each linked --copies times, so a few
 minutes of footage. Each measured run is a whole command, start-up included (what a user waits for):
@@ -13,7 +13,9 @@ During each batch run the RSS of every process holding the run's Ray folder is s
 (Ray names them after the SegmentLabeller class), Ray's own processes, and the driver. Per frame, outside Ray:
 decoding (core.video.read_frames) and the pipeline (FacePipeline.process, smoothed), so the per-worker ceiling is
 known; per file, the driver's finishing (stitch + Parquet + summary + plot) for the scaling ceiling of one driver.
-The load average is printed before and after each run: the machine is shared.
+The load average is printed before and after each run, and the CPU seconds the command's process tree used (Ray's
+agents that outlive their parent are not counted): the machine is shared, and the CPU seconds per frame do not
+depend on how much of the CPU others took.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -105,6 +108,7 @@ def timed_command(args: list, temp_dir: Path | None = None) -> dict:
     """Run `app.py ARGS`; wall seconds, stdout lines, stderr, load before/after, memory (batch: its Ray folder)."""
     env = {**os.environ, "TMPDIR": str(temp_dir)} if temp_dir else None
     before = load_average()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, str(REPO / "app.py"), *map(str, args)], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -113,14 +117,16 @@ def timed_command(args: list, temp_dir: Path | None = None) -> dict:
         sampler.start()
     stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     seconds = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     if sampler:
         sampler.stop.set()
         sampler.join()
     if process.returncode != 0 or not stdout:
         raise RuntimeError(f"app.py {' '.join(map(str, args))} failed ({process.returncode}):\n{stderr[-3000:]}")
     ray = RAY_STARTED.search(stderr)
-    return {"seconds": round(seconds, 2), "lines": [json.loads(line) for line in stdout.splitlines()],
-            "load_before": before, "load_after": load_average(), "ray_start_s": float(ray.group(1)) if ray else None,
+    return {"seconds": round(seconds, 2), "cpu_s": round(cpu_s, 1),
+            "lines": [json.loads(line) for line in stdout.splitlines()], "load_before": before, "load_after": load_average(), "ray_start_s": float(ray.group(1)) if ray else None,
             "memory": sampler.summary() if sampler else None}
 
 
@@ -169,6 +175,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=16, help="links to each media video in the folder")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every command, interleaved")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "batch_bench")
     args = parser.parse_args(argv)
 
@@ -191,33 +198,33 @@ def main(argv=None) -> int:
           f"{frames_total} frames, {seconds_total / 60:.1f} min of footage")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
+    for round_number in range(1, args.rounds + 1):  # interleaved, so a change of load hits every command alike
+        tag = f" #{round_number}" if args.rounds > 1 else ""
+        results["fixed predict" + tag] = timed_command(["predict", media / PHOTO, "--json"])
+        for workers in args.workers:
+            results[f"fixed batch-{workers}{tag}"] = timed_command(
+                ["batch", media / PHOTO, "--out", work / f"photo-{workers}-{round_number}", "--workers", workers],
+                Path(tempfile.mkdtemp(prefix="fxr", dir="/tmp")))
+        results["predict" + tag] = timed_command(["predict", folder, "--json"])
+        for workers in args.workers:
+            out = args.out / f"workers-{workers}"
+            shutil.rmtree(out, ignore_errors=True)  # a batch into a folder it already filled would redo nothing
+            results[f"batch-{workers}{tag}"] = timed_command(["batch", folder, "--out", out, "--workers", workers],
+                                                             Path(tempfile.mkdtemp(prefix="fxr", dir="/tmp")))
 
-    results["fixed predict"] = timed_command(["predict", media / PHOTO, "--json"])
-    for workers in args.workers:
-        results[f"fixed batch-{workers}"] = timed_command(
-            ["batch", media / PHOTO, "--out", work / f"photo-{workers}", "--workers", workers],
-            Path(tempfile.mkdtemp(prefix="fxr", dir="/tmp")))
-    results["predict"] = timed_command(["predict", folder, "--json"])
-    for workers in args.workers:
-        out = args.out / f"workers-{workers}"
-        shutil.rmtree(out, ignore_errors=True)  # a batch into a folder it already filled would redo nothing
-        results[f"batch-{workers}"] = timed_command(["batch", folder, "--out", out, "--workers", workers],
-                                                    Path(tempfile.mkdtemp(prefix="fxr", dir="/tmp")))
-
-    frames_predict = sum(1 for line in results["predict"]["lines"] if "frame" in line)
-    print("\n| run | wall s | frames | frames/s | Ray start s | load before -> after |")
-    print("|---|---|---|---|---|---|")
+    print("\n| run | wall s | frames | frames/s | CPU s (whole tree) | Ray start s | load before -> after |")
+    print("|---|---|---|---|---|---|---|")
     for name, result in results.items():
         if name.startswith("fixed"):
             frames = 1
-        elif name == "predict":
-            frames = frames_predict
+        elif name.startswith("predict"):
+            frames = sum(1 for line in result["lines"] if "frame" in line)
         else:
             frames = sum(line.get("frames", 0) for line in result["lines"])
         result["frames"] = frames
         rate = f"{frames / result['seconds']:.1f}" if not name.startswith("fixed") else "-"
-        print(f"| {name} | {result['seconds']:.1f} | {frames} | {rate} | {result['ray_start_s'] or '-'} | "
-              f"{result['load_before']} -> {result['load_after']} |")
+        print(f"| {name} | {result['seconds']:.1f} | {frames} | {rate} | {result['cpu_s']} | "
+              f"{result['ray_start_s'] or '-'} | {result['load_before']} -> {result['load_after']} |")
     print("\nmemory (peak per process, MB):")
     for name, result in results.items():
         if result["memory"]:
