@@ -116,9 +116,6 @@ class BatchRun:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_via_temporary(path, lambda tmp: pq.write_table(table, tmp))
 
-    def is_complete(self, index: int) -> bool:
-        return all(self.part_path(segment).is_file() for segment in self.files[index].segments)
-
     def finish(self, index: int) -> dict:
         """Stitch the file's segments, write its three outputs (summary last) and remove its parts."""
         import pyarrow.parquet as pq

@@ -42,6 +42,7 @@ RUN_TIMEOUT_S = 3600
 PHOTO = "two_people.jpg"
 WORKER_MARK = "SegmentLabeller"
 RAY_STARTED = re.compile(r"Ray started in ([0-9.]+) s")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> str:
@@ -61,6 +62,15 @@ def proc_memory_mb(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("RssAnon", 0.0)
 
 
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15 of proc(5))
+
+
 def process_kind(pid: int) -> str:
     try:
         command = Path(f"/proc/{pid}/cmdline").read_text(errors="replace").replace("\0", " ")
@@ -71,13 +81,15 @@ def process_kind(pid: int) -> str:
     return command.split()[0].rsplit("/", 1)[-1] if command.strip() else "?"
 
 
-class MemorySampler(threading.Thread):
-    """Peak RSS per process holding `folder` (and of the driver), sampled every SAMPLE_S."""
+class ProcessSampler(threading.Thread):
+    """Peak RSS and CPU seconds of each process holding `folder` (and of the driver), sampled every SAMPLE_S (so the
+    CPU of a process's last second is missed)."""
 
     def __init__(self, folder: Path, driver_pid: int):
         super().__init__(daemon=True)
         self.folder, self.driver_pid = folder, driver_pid
         self.peaks: dict[int, tuple[str, float, float]] = {}
+        self.cpu: dict[int, float] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -87,6 +99,14 @@ class MemorySampler(threading.Thread):
                 kind = "driver" if pid == self.driver_pid else process_kind(pid)
                 old = self.peaks.get(pid, (kind, 0.0, 0.0))
                 self.peaks[pid] = (kind if kind != "gone" else old[0], max(old[1], rss), max(old[2], anon))
+                self.cpu[pid] = max(self.cpu.get(pid, 0.0), proc_cpu_s(pid))
+
+    def cpu_by_kind(self) -> dict[str, float]:
+        totals = {"driver": 0.0, "workers": 0.0, "ray": 0.0}
+        for pid, seconds in self.cpu.items():
+            kind = self.peaks[pid][0]
+            totals["driver" if kind == "driver" else "workers" if kind == "worker" else "ray"] += seconds
+        return {kind: round(value, 1) for kind, value in totals.items()}
 
     def summary(self) -> dict:
         workers = [(rss, anon) for kind, rss, anon in self.peaks.values() if kind == "worker"]
@@ -101,6 +121,7 @@ class MemorySampler(threading.Thread):
             "ray_rss_mb_total": round(sum(rss for _, rss, _ in ray)),
             "ray_anon_mb_total": round(sum(anon for _, _, anon in ray)),
             "driver_rss_mb": round(driver[0][0]) if driver else None,
+            "cpu_s": self.cpu_by_kind(),
         }
 
 
@@ -112,7 +133,7 @@ def timed_command(args: list, temp_dir: Path | None = None) -> dict:
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, str(REPO / "app.py"), *map(str, args)], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = MemorySampler(temp_dir, process.pid) if temp_dir else None
+    sampler = ProcessSampler(temp_dir, process.pid) if temp_dir else None
     if sampler:
         sampler.start()
     stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
@@ -126,7 +147,8 @@ def timed_command(args: list, temp_dir: Path | None = None) -> dict:
         raise RuntimeError(f"app.py {' '.join(map(str, args))} failed ({process.returncode}):\n{stderr[-3000:]}")
     ray = RAY_STARTED.search(stderr)
     return {"seconds": round(seconds, 2), "cpu_s": round(cpu_s, 1),
-            "lines": [json.loads(line) for line in stdout.splitlines()], "load_before": before, "load_after": load_average(), "ray_start_s": float(ray.group(1)) if ray else None,
+            "lines": [json.loads(line) for line in stdout.splitlines()], "load_before": before,
+            "load_after": load_average(), "ray_start_s": float(ray.group(1)) if ray else None,
             "memory": sampler.summary() if sampler else None}
 
 
@@ -212,9 +234,11 @@ def main(argv=None) -> int:
             results[f"batch-{workers}{tag}"] = timed_command(["batch", folder, "--out", out, "--workers", workers],
                                                              Path(tempfile.mkdtemp(prefix="fxr", dir="/tmp")))
 
-    print("\n| run | wall s | frames | frames/s | CPU s (whole tree) | Ray start s | load before -> after |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| run | wall s | frames | frames/s | frames/s past the fixed cost | CPU ms per frame: labelling (driver) |"
+          " Ray start s | load before -> after |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, result in results.items():
+        fixed = results.get("fixed " + name)
         if name.startswith("fixed"):
             frames = 1
         elif name.startswith("predict"):
@@ -222,10 +246,18 @@ def main(argv=None) -> int:
         else:
             frames = sum(line.get("frames", 0) for line in result["lines"])
         result["frames"] = frames
-        rate = f"{frames / result['seconds']:.1f}" if not name.startswith("fixed") else "-"
-        print(f"| {name} | {result['seconds']:.1f} | {frames} | {rate} | {result['cpu_s']} | "
+        rate = f"{frames / result['seconds']:.1f}" if fixed else "-"
+        steady = f"{frames / (result['seconds'] - fixed['seconds']):.1f}" if fixed else "-"
+        if not fixed:
+            cpu = "-"
+        elif result["memory"]:
+            cpu = (f"{result['memory']['cpu_s']['workers'] * 1000 / frames:.1f} "
+                   f"({result['memory']['cpu_s']['driver'] * 1000 / frames:.1f})")
+        else:
+            cpu = f"{result['cpu_s'] * 1000 / frames:.1f} (in the same process)"
+        print(f"| {name} | {result['seconds']:.1f} | {frames} | {rate} | {steady} | {cpu} | "
               f"{result['ray_start_s'] or '-'} | {result['load_before']} -> {result['load_after']} |")
-    print("\nmemory (peak per process, MB):")
+    print("\nmemory (peak per process, MB) and CPU seconds (driver, workers, Ray's own processes):")
     for name, result in results.items():
         if result["memory"]:
             print(f"  {name}: {json.dumps(result['memory'])}")
