@@ -28,7 +28,7 @@ UNMASKED = MASK_LABELS[1]
 MAX_PLOT_PEOPLE = 6
 SECONDS_DECIMALS = 2
 PLOT_DPI = 110
-PLOT_WIDTH_IN, PANEL_HEIGHT_IN = 9.0, 1.9
+PLOT_WIDTH_IN, PANEL_HEIGHT_IN, HEADER_IN, FOOTER_IN = 9.0, 1.9, 1.0, 0.5  # inches: title + legend, x label
 COLUMNS = ["file", "person", "duration_s", "frames", "faces", "people", "seen_s", *[f"{e}_s" for e in EMOTIONS],
            "unmasked_share"]
 
@@ -89,9 +89,12 @@ def expression_plot(file: str, table: pa.Table, fps: float, duration_s: float = 
     columns = table.select(["track", "face", "frame", "time_s", *[f"p_{e}" for e in EMOTIONS]]).to_pydict()
     people = list(_people(columns).items())[:MAX_PLOT_PEOPLE]
     panels = max(1, len(people))
-    fig, axes = plt.subplots(panels, 1, figsize=(PLOT_WIDTH_IN, 0.8 + PANEL_HEIGHT_IN * panels), squeeze=False,
-                             sharex=bool(fps))
-    fig.suptitle(f"{file}: expression over time" if fps else f"{file}: expression per face", fontsize=10)
+    height = HEADER_IN + PANEL_HEIGHT_IN * panels + FOOTER_IN
+    fig, axes = plt.subplots(panels, 1, figsize=(PLOT_WIDTH_IN, height), squeeze=False, sharex=bool(fps))
+    # fixed margins instead of tight_layout, which draws the figure once more (the plot is most of the driver's work)
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - HEADER_IN / height, bottom=FOOTER_IN / height, hspace=0.45)
+    fig.suptitle(f"{file}: expression over time" if fps else f"{file}: expression per face", fontsize=10,
+                 y=1 - 0.1 / height, va="top")
     if not people:
         axes[0][0].text(0.5, 0.5, "no face found", ha="center", va="center", transform=axes[0][0].transAxes)
         axes[0][0].set_axis_off()
@@ -120,7 +123,6 @@ def expression_plot(file: str, table: pa.Table, fps: float, duration_s: float = 
         ax.tick_params(labelsize=8)
     if people and fps:
         axes[-1][0].set_xlabel("time (s)", fontsize=8)
-        axes[0][0].legend(fontsize=7, ncol=len(EMOTIONS), loc="upper center", bbox_to_anchor=(0.5, 1.45 if panels == 1
-                                                                                            else 1.5), frameon=False)
-    fig.tight_layout()
+        fig.legend(*axes[0][0].get_legend_handles_labels(), fontsize=7, ncol=len(EMOTIONS), loc="upper center",
+                   bbox_to_anchor=(0.5, 1 - 0.35 / height), frameon=False)
     return fig
