@@ -28,8 +28,10 @@ from core.models import REPO_ROOT
 
 LOCAL_OBJECT_STORE_BYTES = 128 << 20  # Ray's minimum is 75 MiB; its default would take 30 % of the RAM
 SHUTDOWN_GRACE_S, SHUTDOWN_POLL_S = 10.0, 0.2
-TEMP_PREFIX = "facexp-ray-"  # short: Ray's socket paths inside it must stay under 107 characters, so
-MAX_TEMP_BASE_CHARS = 32  # a longer TMPDIR is not used for it (/tmp instead)
+TEMP_PREFIX = "facexp-ray-"
+# Ray's socket paths must stay under 107 characters, and it adds 84 below TMPDIR (facexp-ray-*/session_<date>_<pid>/
+# sockets/plasma_store): a longer TMPDIR is not used for its folder (/tmp instead)
+MAX_TEMP_BASE_CHARS = 20
 # Ray's switch that keeps all its processes on the loopback address (the default where it is named: Windows, macOS)
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")

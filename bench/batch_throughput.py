@@ -152,6 +152,15 @@ def timed_command(args: list, temp_dir: Path | None = None) -> dict:
             "memory": sampler.summary() if sampler else None}
 
 
+RAY_FOLDERS: list[Path] = []
+
+
+def ray_folder() -> Path:
+    """A new TMPDIR for one batch run, short enough for Ray's socket paths: its Ray processes are found by it."""
+    RAY_FOLDERS.append(Path(tempfile.mkdtemp(prefix="fxr", dir="/tmp")))
+    return RAY_FOLDERS[-1]
+
+
 def per_frame_costs(video: Path, frames: int) -> dict:
     """Milliseconds per frame, in this process on one core: decoding alone, and the smoothed pipeline alone."""
     from core.pipeline import FacePipeline
@@ -205,7 +214,7 @@ def main(argv=None) -> int:
     from core.video import VIDEO_SUFFIXES, video_info
 
     videos = sorted(p for p in media.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    work = Path(tempfile.mkdtemp(prefix="fxbench-", dir="/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="fxbench-"))
     folder = work / "footage"
     folder.mkdir()
     frames_total, seconds_total = 0, 0.0
@@ -220,19 +229,23 @@ def main(argv=None) -> int:
           f"{frames_total} frames, {seconds_total / 60:.1f} min of footage")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
-    for round_number in range(1, args.rounds + 1):  # interleaved, so a change of load hits every command alike
-        tag = f" #{round_number}" if args.rounds > 1 else ""
-        results["fixed predict" + tag] = timed_command(["predict", media / PHOTO, "--json"])
-        for workers in args.workers:
-            results[f"fixed batch-{workers}{tag}"] = timed_command(
-                ["batch", media / PHOTO, "--out", work / f"photo-{workers}-{round_number}", "--workers", workers],
-                Path(tempfile.mkdtemp(prefix="fxr", dir="/tmp")))
-        results["predict" + tag] = timed_command(["predict", folder, "--json"])
-        for workers in args.workers:
-            out = args.out / f"workers-{workers}"
-            shutil.rmtree(out, ignore_errors=True)  # a batch into a folder it already filled would redo nothing
-            results[f"batch-{workers}{tag}"] = timed_command(["batch", folder, "--out", out, "--workers", workers],
-                                                             Path(tempfile.mkdtemp(prefix="fxr", dir="/tmp")))
+    try:
+        for round_number in range(1, args.rounds + 1):  # interleaved, so a change of load hits every command alike
+            tag = f" #{round_number}" if args.rounds > 1 else ""
+            results["fixed predict" + tag] = timed_command(["predict", media / PHOTO, "--json"])
+            for workers in args.workers:
+                results[f"fixed batch-{workers}{tag}"] = timed_command(
+                    ["batch", media / PHOTO, "--out", work / f"photo-{workers}-{round_number}", "--workers", workers],
+                    ray_folder())
+            results["predict" + tag] = timed_command(["predict", folder, "--json"])
+            for workers in args.workers:
+                out = args.out / f"workers-{workers}"
+                shutil.rmtree(out, ignore_errors=True)  # a batch into a folder it already filled would redo nothing
+                results[f"batch-{workers}{tag}"] = timed_command(["batch", folder, "--out", out, "--workers", workers],
+                                                                 ray_folder())
+    finally:
+        for path in [work, *RAY_FOLDERS]:  # the links, the photo runs' outputs, the runs' Ray folders
+            shutil.rmtree(path, ignore_errors=True)
 
     print("\n| run | wall s | frames | frames/s | frames/s past the fixed cost | CPU ms per frame: labelling (driver) |"
           " Ray start s | load before -> after |")

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,10 +42,21 @@ CLUSTER_START_TIMEOUT_S = 120
 RAY_STARTED = "Ray runtime started"
 
 
+SHORT_TEMP_DIRS: list[Path] = []
+
+
 def short_temp_dir() -> Path:
     """A folder with a short path for Ray's temporary files (its socket paths must stay under 107 characters); the
-    Ray processes of a run are found by the files they hold open in it."""
-    return Path(tempfile.mkdtemp(prefix="fxb-", dir="/tmp"))
+    Ray processes of a run are found by the files they hold open in it. Removed after the module's tests."""
+    SHORT_TEMP_DIRS.append(Path(tempfile.mkdtemp(prefix="fxb-", dir="/tmp")))
+    return SHORT_TEMP_DIRS[-1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_short_temp_dirs():
+    yield
+    while SHORT_TEMP_DIRS:
+        shutil.rmtree(SHORT_TEMP_DIRS.pop(), ignore_errors=True)
 
 
 def batch_command(*args) -> list[str]:
