@@ -17,6 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.labels import EMOTIONS
+
 COLOR_WITH_MASK = (0, 200, 0)
 COLOR_WITHOUT_MASK = (230, 30, 30)
 COLOR_NO_MASK_MODEL = (255, 191, 0)
@@ -80,6 +82,15 @@ def face_color(face: dict) -> tuple[int, int, int]:
     if mask is None:
         return COLOR_NO_MASK_MODEL
     return COLOR_WITH_MASK if mask["label"] == "with_mask" else COLOR_WITHOUT_MASK
+
+
+def expression_colors() -> dict[str, str]:
+    """A fixed colour per expression, as "#rrggbb" (hues spread evenly, as web_static/js/session.js draws them): the
+    Gradio app's session timeline and the batch plots."""
+    import colorsys
+
+    return {label: "#%02x%02x%02x" % tuple(round(255 * c) for c in colorsys.hls_to_rgb(i / len(EMOTIONS), 0.45, 0.7))
+            for i, label in enumerate(EMOTIONS)}
 
 
 def drawing_metadata() -> dict:

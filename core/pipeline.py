@@ -280,10 +280,10 @@ class FacePipeline:
         return self.annotate(frame, result), result
 
     def run_video(self, path, tracker: FaceTracker | None = None, writer: VideoWriter | None = None,
-                  max_frames: int | None = None):
-        """Every frame of a video file: yields (frame index, FrameResult); with a writer, each annotated frame is
-        written to it (without one, nothing is drawn)."""
-        for index, frame in read_frames(path, max_frames):
+                  max_frames: int | None = None, start: int = 0):
+        """Every frame of a video file (from `start`, before `max_frames`): yields (frame index, FrameResult); with a
+        writer, each annotated frame is written to it (without one, nothing is drawn)."""
+        for index, frame in read_frames(path, max_frames, start):
             if writer is not None:
                 annotated, result = self.run(frame, tracker)
                 writer.write(annotated)

@@ -128,14 +128,25 @@ def video_info(path) -> tuple[float, int]:
         capture.release()
 
 
-def read_frames(path, max_frames: int | None = None):
-    """Yield (index, RGB uint8 frame). `VideoError` when the file is not a readable video or has no frame."""
+def read_frames(path, max_frames: int | None = None, start: int = 0):
+    """Yield (index, RGB uint8 frame) for the frames from `start` up to (not including) `max_frames` (None: to the
+    end). `VideoError` when the file is not a readable video, or has no frame at all (start 0); a start past the last
+    frame yields nothing. A start is reached by seeking; where the container does not land exactly on it, the frames
+    before it are decoded and dropped instead."""
     check_video_file(path)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise VideoError(NOT_OPENED)
-    index = 0
+    index = start
     try:
+        if start > 0:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+            if int(capture.get(cv2.CAP_PROP_POS_FRAMES)) != start:
+                capture.release()
+                capture = cv2.VideoCapture(str(path))
+                for _ in range(start):
+                    if not capture.grab():
+                        break
         while max_frames is None or index < max_frames:
             ok, frame_bgr = capture.read()
             if not ok or frame_bgr is None:

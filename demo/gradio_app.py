@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from core import draw
+from core.draw import expression_colors
 from core.image_files import read_image
 from core.input_limits import check_video_header
 from core.labels import EMOTIONS
@@ -558,14 +559,6 @@ def session_timeline(live: LiveSession | None) -> pd.DataFrame:
 
 
 EMPTY_SESSION_VIEW = ("No face seen yet in this session.", session_timeline(None), "")
-
-
-def expression_colors() -> dict[str, str]:
-    """A fixed colour per expression (hues spread evenly, as web_static/js/session.js draws them)."""
-    import colorsys
-
-    return {label: "#%02x%02x%02x" % tuple(round(255 * c) for c in colorsys.hls_to_rgb(i / len(EMOTIONS), 0.45, 0.7))
-            for i, label in enumerate(EMOTIONS)}
 
 
 def session_csv(session: dict | None):

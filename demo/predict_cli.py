@@ -123,8 +123,9 @@ def check_header(path: Path, max_frames: int | None) -> None:
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jp2", ".pgm", ".ppm", ".pbm")
 
 
-def expand_inputs(paths: list[Path]) -> list[Path]:
-    """Each folder replaced by the image and video files directly in it (sorted); files are kept as given."""
+def expand_inputs(paths: list[Path], recursive: bool = False) -> list[Path]:
+    """Each folder replaced by the image and video files directly in it (sorted; with `recursive`, those of its
+    sub-folders too; names starting with "." are left out); files are kept as given."""
     from core.video import VIDEO_SUFFIXES
 
     expanded = []
@@ -132,11 +133,16 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
         if not path.is_dir():
             expanded.append(path)
             continue
-        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        if recursive:
+            entries = sorted(p for p in path.rglob("*")
+                             if not any(part.startswith(".") for part in p.relative_to(path).parts) and not p.is_dir())
+        else:
+            entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
         media = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES]
         skipped = len(entries) - len(media)
         if skipped:
-            log.info("%s: %d of %d entries skipped (not image or video files, or sub-folders)", path, skipped, len(entries))
+            log.info("%s: %d of %d entries skipped (not image or video files%s)", path, skipped, len(entries),
+                     "" if recursive else ", or sub-folders")
         expanded.extend(media if media else [path])  # an empty folder stays, to be reported
     return expanded
 
