@@ -86,7 +86,7 @@ def selected(path: Path, patterns: list[str] | None) -> bool:
 
 
 def face_record(face: dict) -> dict:
-    return {"side": min(face["box"][2], face["box"][3]), "judged": face.get("judged", True),
+    return {"side": min(face["box"][2], face["box"][3]), "judged": not face.get("too_small", False),
             "mask": face["mask"]["label"] if face["mask"] else None,
             "mask_score": face["mask"]["score"] if face["mask"] else None,
             "emotion": face["emotion"]["label"] if face.get("emotion") else None}
@@ -110,7 +110,7 @@ def measure_video(pipeline: FacePipeline, path: Path, max_frames: int | None) ->
 
 
 def measure_photo(pipeline: FacePipeline, path: Path) -> dict:
-    result = pipeline.process(read_rgb(path))
+    result = pipeline.process(read_rgb(path), photo=True)
     return {"faces": [face_record(face) for face in result.faces]}
 
 

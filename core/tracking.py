@@ -46,7 +46,7 @@ MAX_MISSED_FRAMES = 15  # a track not seen for more frames is dropped (0.5 s at 
 MIN_TRACK_FRAMES = 5  # frames a track must be seen in before it gets an id and counts as a person
 VELOCITY_SMOOTHING = 0.8  # weight of the past in the average motion per frame
 SMOOTHING = 0.6  # weight of the past in the probabilities; 0 = no smoothing
-MASK_SMOOTHING = 0.8  # weight of the past for the mask probabilities
+MASK_SMOOTHING = 0.9  # weight of the past for the mask probabilities
 
 
 def tracking_metadata() -> dict:
