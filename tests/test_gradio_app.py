@@ -14,7 +14,7 @@ from tests.harness import (camera_file_from_image, collect_errors, free_port, la
                            require, shown_pixels, start_server, start_webrtc, stop_server)
 from core import draw
 from core.models import ARCHITECTURE_FILE
-from core.pipeline import emotion_model_dir, mask_model_dir
+from core.pipeline import MAX_FACES_PHOTO, emotion_model_dir, mask_model_dir
 
 FRAME_TTL_S = 2  # shorter than the app's default so the test waits less
 CLEAN_EVERY_S = 3  # demo.gradio_app.CLEAN_EVERY_S
@@ -137,11 +137,11 @@ def test_bad_inputs_give_a_clear_message_and_the_server_stays_up(client, server,
     big[:3384, :6000] = cv2.resize(happy, (6000, 3384))
     cv2.imwrite(str(tmp_path / "big.jpg"), big)
     face = cv2.resize(cv2.imread(str(media_dir / "2008_002506.jpg"))[40:200, 200:340], (128, 146))
-    cv2.imwrite(str(tmp_path / "crowd.png"), np.concatenate([np.concatenate([face] * 6, axis=1)] * 5, axis=0))
+    cv2.imwrite(str(tmp_path / "crowd.png"), np.concatenate([np.concatenate([face] * 9, axis=1)] * 8, axis=0))
     for name in ("rgba.png", "gray.png", "big.jpg"):
         assert len(call_predict_image(client, tmp_path / name)[3]["faces"]) == 1, name
-    _, _, _, faces_json, text = call_predict_image(client, tmp_path / "crowd.png")
-    assert len(faces_json["faces"]) == 20 and "largest are labelled" in text
+    _, _, _, faces_json, text = call_predict_image(client, tmp_path / "crowd.png")  # 72 faces in a photo
+    assert len(faces_json["faces"]) == MAX_FACES_PHOTO and "72 faces found; the 64 largest are labelled" in text
     assert server["process"].poll() is None
 
 
