@@ -1,11 +1,15 @@
 """The batch's table of faces: one row per face per frame, the columns of the Video tab's CSV (demo/gradio_app.py)
-with the file in front.
+with the file in front and `too_small` at the end.
 
-    file, frame, time_s, face, track, x, y, w, h, detector_score, emotion, p_<expression> (seven), mask, mask_score
+    file, frame, time_s, face, track, x, y, w, h, detector_score, emotion, p_<expression> (seven), mask, mask_score,
+    too_small
 
-`face` is the face's number in its frame (1 = the largest, as in the apps); `track` the tracked person (videos; null
-for a photo); `emotion` and the probabilities are the smoothed ones a video shows (`app.py predict --json`'s
-"emotion"), `mask` the shown mask label and its probability (null without a mask model). A photo is frame 0 at 0 s.
+`face` is the face's number in its frame (1 = the largest, as in the apps); `track` the tracked person (videos), null
+for a photo and for a face not yet on a confirmed track (core.tracking.MIN_TRACK_FRAMES); `emotion` and the
+probabilities are the smoothed ones a video shows (`app.py predict --json`'s "emotion"), null where the face has none
+(a masked face: its expression is not readable; a face too small to judge); `mask` the shown mask label and its
+probability, null without a mask model or for a face too small to judge; `too_small`: the face's box is under
+core.pipeline.MIN_JUDGED_SIDE pixels, so it got no labels. A photo is frame 0 at 0 s.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ SCHEMA = pa.schema([
     *[(f"p_{label}", pa.float64()) for label in EMOTIONS],
     ("mask", pa.string()),
     ("mask_score", pa.float64()),
+    ("too_small", pa.bool_()),
 ])
 PROBABILITY_COLUMNS = [f"p_{label}" for label in EMOTIONS]
 
@@ -48,15 +53,16 @@ class FaceRows:
             columns["frame"].append(frame)
             columns["time_s"].append(time_s)
             columns["face"].append(i + 1)
-            columns["track"].append(result.track_ids[i] if result.track_ids else None)
+            columns["track"].append(result.track_ids[i] if result.track_ids else None)  # None: not confirmed yet
             for name, value in zip("xywh", face["box"]):
                 columns[name].append(value)
             columns["detector_score"].append(face["score"])
-            columns["emotion"].append(emotion["label"])
+            columns["emotion"].append(emotion["label"] if emotion else None)
             for label in EMOTIONS:
-                columns[f"p_{label}"].append(emotion["scores"][label])
+                columns[f"p_{label}"].append(emotion["scores"][label] if emotion else None)
             columns["mask"].append(mask["label"] if mask else None)
             columns["mask_score"].append(mask["score"] if mask else None)
+            columns["too_small"].append(face["too_small"])
 
     def table(self) -> pa.Table:
         return pa.table(self.columns, schema=SCHEMA)

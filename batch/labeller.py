@@ -28,7 +28,8 @@ def label_segment(pipeline, path: Path, file: str, is_video: bool, fps: float, s
 
     rows = FaceRows(file, fps if is_video else 0.0)
     if not is_video:
-        rows.add(0, pipeline.process(read_image(path)))  # as `predict` labels a photo: untracked, both TTA views
+        # as `predict` labels a photo: untracked, both TTA views, tiled detection, up to MAX_FACES_PHOTO faces
+        rows.add(0, pipeline.process(read_image(path), photo=True))
         return to_bytes(rows.table()), 1
     tracker = FaceTracker()
     tracker.frames = warmup_start  # the TTA view alternates by frame number (core.pipeline.tta_view), as in one pass

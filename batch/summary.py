@@ -1,17 +1,24 @@
 """What one file's table of faces (batch.faces) comes to: the summary CSV and the expression-over-time plot.
 
-Summary CSV, a row for the whole file (person "all") and one per person (a track; in a photo, each face):
+Summary CSV, a row for the whole file (person "all") and one per person (a confirmed track; in a photo, each face):
 
     file, person, duration_s, frames, faces, people, seen_s, <expression>_s (seven), unmasked_share
 
 - duration_s: the file's length (frames labelled / frames per second; 0 for a photo);
-- frames: frames labelled (a person: frames where they were seen); faces: rows of the table; people: distinct tracks;
-- seen_s and <expression>_s: each face in a frame counts one frame's time (1 / fps) for the expression shown then,
-  the smoothed label (`app.py predict`'s "emotion"); "all" adds up the people. Empty for a photo (no time);
-- unmasked_share: the share of the faces shown without a mask (empty without a mask model, or without faces).
+- frames: frames labelled (a person: frames where they were seen); faces: rows of the table (a person: their rows);
+  people: the persons of the rows below (distinct track ids; in a photo, the faces). A face not yet on a confirmed
+  track (null track: core.tracking.MIN_TRACK_FRAMES) is one of the file's faces but no person's, as in the live
+  session (core.session);
+- seen_s and <expression>_s: each face in a frame counts one frame's time (1 / fps), and that time goes to the
+  expression shown then, the smoothed label (`app.py predict`'s "emotion"); a face without one (masked: its
+  expression is not readable; too small to judge) credits no expression, as in the live session, so the seven add up
+  to seen_s less that time. "all" counts every face of the table. Empty for a photo (no time);
+- unmasked_share: of the faces with a mask label, the share shown without a mask (a face too small to judge has no
+  label and is not counted; empty without a mask model, or without such faces).
 
 The plot: one panel per person (the MAX_PLOT_PEOPLE seen longest), the seven expression probabilities over time in
-the apps' colours (core.draw.expression_colors); a photo gets one bar chart per face (MAX_PLOT_PEOPLE largest).
+the apps' colours (core.draw.expression_colors), the lines broken where the person was not seen or showed no
+expression (the panel's title says for how long); a photo gets one bar chart per face (MAX_PLOT_PEOPLE largest), or why it has none.
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ import math
 
 import pyarrow as pa
 
-from core.labels import EMOTIONS, MASK_LABELS
+from core.labels import EMOTIONS
+from core.session import UNMASKED
 
-UNMASKED = MASK_LABELS[1]
 MAX_PLOT_PEOPLE = 6
 SECONDS_DECIMALS = 2
 PLOT_DPI = 110
@@ -33,23 +40,28 @@ COLUMNS = ["file", "person", "duration_s", "frames", "faces", "people", "seen_s"
            "unmasked_share"]
 
 
-def _people(columns: dict[str, list]) -> dict[str, list[int]]:
-    """Row indices per person: "track N" in a video, "face N" in a photo (no tracks), longest seen first."""
+def _people(columns: dict[str, list], video: bool) -> dict[str, list[int]]:
+    """Row indices per person: "track N" in a video (a face with no confirmed track is no one's), "face N" in a photo
+    (no tracks), longest seen first."""
     people: dict[str, list[int]] = {}
     for i, (track, face) in enumerate(zip(columns["track"], columns["face"])):
-        people.setdefault(f"track {track}" if track is not None else f"face {face}", []).append(i)
+        if not video:
+            people.setdefault(f"face {face}", []).append(i)
+        elif track is not None:
+            people.setdefault(f"track {track}", []).append(i)
     return dict(sorted(people.items(), key=lambda item: (-len(item[1]), item[1][0])))
 
 
 def summary_rows(file: str, table: pa.Table, frames: int, fps: float) -> list[dict]:
     """The summary CSV's rows (see the module docstring); fps 0 for a photo."""
     columns = table.select(["track", "face", "frame", "emotion", "mask"]).to_pydict()
-    people = _people(columns)
+    people = _people(columns, bool(fps))
 
     def row(person: str, indices: list[int], person_frames: int, count_people: int) -> dict:
         seconds = {label: 0 for label in EMOTIONS}
         for i in indices:
-            seconds[columns["emotion"][i]] += 1
+            if columns["emotion"][i] is not None:  # masked or too small: no expression to credit
+                seconds[columns["emotion"][i]] += 1
         masks = [columns["mask"][i] for i in indices if columns["mask"][i] is not None]
         timed = (lambda n: round(n / fps, SECONDS_DECIMALS)) if fps else (lambda n: "")
         return {
@@ -83,11 +95,14 @@ def expression_plot(file: str, table: pa.Table, fps: float, duration_s: float = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from core.draw import expression_colors
+    from core.draw import expression_colors, expression_text
 
     colors = expression_colors()
-    columns = table.select(["track", "face", "frame", "time_s", *[f"p_{e}" for e in EMOTIONS]]).to_pydict()
-    people = list(_people(columns).items())[:MAX_PLOT_PEOPLE]
+    columns = table.select(["track", "face", "frame", "time_s", "emotion", "too_small",
+                            *[f"p_{e}" for e in EMOTIONS]]).to_pydict()
+    for label in EMOTIONS:  # a face without an expression: a gap in the lines
+        columns[f"p_{label}"] = [math.nan if p is None else p for p in columns[f"p_{label}"]]
+    people = list(_people(columns, bool(fps)).items())[:MAX_PLOT_PEOPLE]
     panels = max(1, len(people))
     height = HEADER_IN + PANEL_HEIGHT_IN * panels + FOOTER_IN
     fig, axes = plt.subplots(panels, 1, figsize=(PLOT_WIDTH_IN, height), squeeze=False, sharex=bool(fps))
@@ -113,11 +128,16 @@ def expression_plot(file: str, table: pa.Table, fps: float, duration_s: float = 
             for label in EMOTIONS:
                 ax.plot(times, values[label], color=colors[label], label=label, linewidth=1.0, marker=".", markersize=2)
             ax.set_xlim(0, max(duration_s, columns["time_s"][indices[-1]]) or 1)
-            ax.set_title(f"{person}: seen {len(indices) / fps:.1f} s", fontsize=9, loc="left")
+            hidden = sum(columns["emotion"][i] is None for i in indices)  # masked or too small
+            ax.set_title(f"{person}: seen {len(indices) / fps:.1f} s"
+                         + (f", {hidden / fps:.1f} s of it without an expression (masked or too small)" if hidden else ""),
+                         fontsize=9, loc="left")
         else:
-            ax.bar(EMOTIONS, [columns[f"p_{label}"][indices[0]] for label in EMOTIONS],
+            shown = columns["emotion"][indices[0]] is not None  # else masked or too small: no bars, and why
+            ax.bar(EMOTIONS, [columns[f"p_{label}"][indices[0]] if shown else 0.0 for label in EMOTIONS],
                    color=[colors[label] for label in EMOTIONS])
-            ax.set_title(person, fontsize=9, loc="left")
+            why = expression_text({"emotion": None, "too_small": columns["too_small"][indices[0]]})
+            ax.set_title(person if shown else f"{person}: {why}", fontsize=9, loc="left")
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability", fontsize=8)
         ax.tick_params(labelsize=8)

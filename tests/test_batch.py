@@ -2,7 +2,9 @@
 footage; compared with `app.py predict --json` on the same files.
 
 Kept small for the suite's time: --max-frames FRAMES and segments of SEGMENT frames (shorter than the tracker's
-warm-up, so every border is stitched, one warm-up spanning two segments).
+warm-up, so every border is stitched, one warm-up spanning two segments, and the last segments' trackers start after
+frame 0). The photos include a large collage whose faces only a photo's tiled search finds, three of them too small
+to judge.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from core.files import temporary_path
 from core.labels import EMOTIONS
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
-from tests.harness import REPO, free_port, require, skip_or_fail
+from tests.harness import REPO, free_port, media_collage, require, skip_or_fail
 
-FRAMES = 40
-SEGMENT = 20
-assert SEGMENT < WARMUP_FRAMES < FRAMES
+FRAMES = 100
+SEGMENT = 30
+assert SEGMENT < WARMUP_FRAMES < FRAMES - SEGMENT  # a segment's warm-up starts after frame 0
+COLLAGE_CELL = (150, 118)  # tests.harness.media_collage: faces only the tiled search finds, some too small to judge
 FOOTAGE_CLIPS = ("intel_asl_book.mkv", "gituatu_mask.mp4")  # a webcam-like signer (unmasked), a masked woman
 RESUME_CLIPS = 3  # the resume test: copies of the media clip, killed after the first is finished
 RUN_TIMEOUT_S = 300
@@ -104,9 +107,20 @@ def bad_inputs(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def good_inputs(media_dir, footage_clips) -> list[Path]:
+def collage(media_dir, tmp_path_factory) -> Path:
+    """A large photo of small faces (tests.harness.media_collage), as a file."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("collage") / "collage.png"
+    assert cv2.imwrite(str(path), cv2.cvtColor(media_collage(media_dir, cell=COLLAGE_CELL), cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture(scope="module")
+def good_inputs(media_dir, footage_clips, collage) -> list[Path]:
     require(emotion_model_dir() / ARCHITECTURE_FILE, "expression model")
-    return [media_dir / "short_hamilton_clip.mp4", media_dir / "two_people.jpg", media_dir / "bbt1.jpg", *footage_clips]
+    return [media_dir / "short_hamilton_clip.mp4", media_dir / "two_people.jpg", media_dir / "bbt1.jpg", collage,
+            *footage_clips]
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +161,14 @@ def assert_rows_match_predict(table, records: list[dict]) -> None:
         assert len(frame_rows) == len(record["faces"]), record.get("frame")
         for row, face in zip(sorted(frame_rows, key=lambda row: row["face"]), record["faces"]):
             assert [row["x"], row["y"], row["w"], row["h"]] == face["box"]
-            assert row["emotion"] == face["emotion"]["label"]
+            assert row["too_small"] is face["too_small"]
             assert row["mask"] == (face["mask"]["label"] if face["mask"] else None)
-            label = face["emotion"]["label"]
-            assert row[f"p_{label}"] == pytest.approx(face["emotion"]["scores"][label], abs=1e-4)
+            if face["emotion"] is None:  # masked or too small: no expression, no probabilities
+                assert row["emotion"] is None and all(row[f"p_{label}"] is None for label in EMOTIONS)
+                continue
+            assert row["emotion"] == face["emotion"]["label"]
+            for label in EMOTIONS:
+                assert row[f"p_{label}"] == pytest.approx(face["emotion"]["scores"][label], abs=1e-4)
 
 
 def test_local_run_labels_every_face_of_every_frame_as_predict_does(local_run, good_inputs, predicted):
@@ -161,6 +179,11 @@ def test_local_run_labels_every_face_of_every_frame_as_predict_does(local_run, g
         assert table.schema.names == SCHEMA.names
         assert_rows_match_predict(table, predicted[str(path)])
         assert table.num_rows > 0, path
+    collage = faces_table(out, good_inputs[3]).to_pylist()
+    assert any(row["too_small"] for row in collage) and not all(row["too_small"] for row in collage)
+    masked = faces_table(out, good_inputs[-1]).to_pylist()
+    assert any(row["mask"] == "with_mask" for row in masked)
+    assert all(row["emotion"] is None for row in masked if row["mask"] == "with_mask")
 
 
 def test_tracks_are_stitched_across_segment_borders_as_one_pass_would_track(local_run, good_inputs, footage_clips):
@@ -176,11 +199,21 @@ def test_tracks_are_stitched_across_segment_borders_as_one_pass_would_track(loca
                     pipeline.run_video(path, FaceTracker(), None, FRAMES)
                     for face_number, track in enumerate(result.track_ids)]
         assert [(row["frame"], row["face"], row["track"]) for row in rows] == one_pass, path
-    assert len({row["track"] for row in faces_table(out, good_inputs[0]).to_pylist()}) > 1  # several people
+    tracks = [row["track"] for row in faces_table(out, good_inputs[0]).to_pylist()]
+    assert None in tracks  # the first frames of a track, before it is confirmed
+    assert len(set(tracks) - {None}) > 1  # several people
+
+
+def test_a_file_or_segment_without_faces_is_stitched_to_an_empty_table():
+    from batch.stitch import stitch_segments
+
+    assert stitch_segments([(0, SCHEMA.empty_table())]).equals(SCHEMA.empty_table())
 
 
 def test_each_finished_file_has_a_summary_a_plot_and_a_json_line(local_run, good_inputs, predicted):
     import cv2
+
+    from core.video import video_info
 
     _, out, records, _ = local_run
     finished = {record["input"]: record for record in records if "error" not in record}
@@ -194,16 +227,29 @@ def test_each_finished_file_has_a_summary_a_plot_and_a_json_line(local_run, good
         whole = rows[0]
         assert whole["person"] == "all" and int(whole["faces"]) == expected_faces
         assert int(whole["people"]) == len(rows) - 1 == record["people"]
-        assert sum(int(row["faces"]) for row in rows[1:]) == expected_faces
-        if path.suffix in (".mp4", ".mkv"):
+        faces = faces_table(out, path).to_pylist()
+        video = path.suffix in (".mp4", ".mkv")
+        people_faces = [face for face in faces if face["track"] is not None or not video]  # a video: confirmed tracks
+        assert sum(int(row["faces"]) for row in rows[1:]) == len(people_faces) > 0
+        judged = [face for face in faces if face["mask"] is not None]  # too small: no mask label, not counted
+        assert float(whole["unmasked_share"]) == pytest.approx(
+            sum(face["mask"] == "without_mask" for face in judged) / len(judged), abs=1e-4)
+        if video:
+            fps = video_info(path)[0]
             assert int(whole["frames"]) == FRAMES and float(whole["duration_s"]) == record["duration_s"] > 1
-            seconds = sum(float(whole[f"{label}_s"]) for label in EMOTIONS)
-            assert seconds == pytest.approx(float(whole["seen_s"]), abs=0.05) and float(whole["seen_s"]) > 0
+            assert float(whole["seen_s"]) == pytest.approx(len(faces) / fps, abs=0.01) and float(whole["seen_s"]) > 0
+            seconds = sum(float(whole[f"{label}_s"]) for label in EMOTIONS)  # masked faces show no expression
+            assert seconds == pytest.approx(sum(face["emotion"] is not None for face in faces) / fps, abs=0.05)
         plot = cv2.imread(str(out / (path.name + PLOT_SUFFIX)))
         assert plot is not None and plot.shape[0] > 200 and plot.std() > 5  # a real picture, not a blank one
     with open(out / (good_inputs[-1].name + SUMMARY_SUFFIX), newline="") as handle:
         masked = next(csv.DictReader(handle))
     assert float(masked["unmasked_share"]) < 0.5  # the masked clip: most of its faces shown with a mask
+    assert sum(float(masked[f"{label}_s"]) for label in EMOTIONS) < float(masked["seen_s"])  # and no expression
+    with open(out / (good_inputs[3].name + SUMMARY_SUFFIX), newline="") as handle:
+        collage = list(csv.DictReader(handle))
+    assert float(collage[0]["unmasked_share"]) == 1.0  # nobody in it wears a mask; the faces too small are not counted
+    assert any(row["unmasked_share"] == "" for row in collage[1:])  # a face too small to judge
 
 
 def test_unreadable_inputs_are_listed_and_the_run_completes(local_run, bad_inputs, good_inputs):
