@@ -164,7 +164,7 @@ def test_video_tab_gives_annotated_video_csv_and_plot(video_result):
     import cv2
 
     video_path, csv_path, plot, _, text = video_result
-    assert str(video_path).endswith(".webm")
+    assert str(video_path).endswith(".mp4")
     capture = cv2.VideoCapture(str(video_path))
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     capture.release()
