@@ -47,7 +47,7 @@ from core.models import (ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, T
 from core.preprocess import crop_faces
 from core.session import session_metadata
 from core.tracking import FaceTracker, tracking_metadata
-from core.video import VideoWriter, read_frames
+from core.video import VideoWriter, read_frames_ahead
 
 EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (default models/emotion)
 MASK_MODEL_ENV = "FACEXP_MASK_MODEL"  # folder of the mask model (default models/mask; optional)
@@ -268,8 +268,9 @@ class FacePipeline:
     def run_video(self, path, tracker: FaceTracker | None = None, writer: VideoWriter | None = None,
                   max_frames: int | None = None):
         """Every frame of a video file: yields (frame index, FrameResult); with a writer, each annotated frame is
-        written to it (without one, nothing is drawn)."""
-        for index, frame in read_frames(path, max_frames):
+        written to it (without one, nothing is drawn). Decoding (`read_frames_ahead`) and encoding (the writer) run
+        in threads of their own, beside the analysis."""
+        for index, frame in read_frames_ahead(path, max_frames):
             if writer is not None:
                 annotated, result = self.run(frame, tracker)
                 writer.write(annotated)

@@ -27,9 +27,11 @@ AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".fla
 OUTPUT_SUFFIX = ".mp4"
 OUTPUT_FORMAT, OUTPUT_CODEC = "mp4", "libx264"  # H.264 in MP4, written with PyAV
 OUTPUT_MAX_WIDTH = 1280  # display size: wider frames are scaled down to this width (aspect ratio kept)
-ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "23"}  # x264's; chosen with bench/video_speed.py (BENCHMARKS.md)
+ENCODER_OPTIONS = {"preset": "veryfast", "crf": "23"}  # x264's; chosen with bench/video_speed.py (BENCHMARKS.md)
 MUXER_OPTIONS = {"movflags": "+faststart"}  # the index (moov) before the frames: browsers play while loading
 ENCODE_QUEUE_FRAMES = 4  # frames waiting for the encoder thread; write() blocks when it is full
+DECODE_AHEAD_FRAMES = 4  # read_frames_ahead: frames decoded before they are taken
+QUEUE_POLL_S = 0.1  # how often a thread blocked on a full queue checks whether it was stopped
 MAX_RATE_DENOMINATOR = 1001  # 29.97 frames/s = 30000/1001
 DEFAULT_FPS = 25.0
 
@@ -154,6 +156,46 @@ def read_frames(path, max_frames: int | None = None):
         capture.release()
     if index == 0:
         raise VideoError(NO_FRAME)
+
+
+def read_frames_ahead(path, max_frames: int | None = None, ahead: int = DECODE_AHEAD_FRAMES):
+    """`read_frames`, decoded in a thread of its own up to `ahead` frames before they are taken, so decoding runs
+    beside the analysis of the frame before. Its errors (`VideoError`) are raised here, after the frames decoded
+    before them; closing the generator (a cancelled run) stops the thread and releases the file."""
+    items: queue.Queue = queue.Queue(ahead)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=QUEUE_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        frames = read_frames(path, max_frames)
+        try:
+            for item in frames:
+                if not put(item):
+                    return
+            put(None)
+        except BaseException as error:  # raised in the consumer's thread, where it would have been
+            put(error)
+        finally:
+            frames.close()
+
+    thread = threading.Thread(target=decode, name=f"decode {Path(path).name}", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def display_size(width: int, height: int, max_width: int = OUTPUT_MAX_WIDTH) -> tuple[int, int]:

@@ -762,7 +762,7 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
         with gr.Tab("Video"):
             with gr.Row():
                 with gr.Column():
-                    video_in = gr.Video(sources=["upload"], include_audio=True, label="Video file")
+                    video_in = gr.Video(sources=["upload"], include_audio=True, label="Video file", elem_id="video-input")
                     video_smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
                     gr.Markdown(f"Videos longer than {MAX_VIDEO_FRAMES} frames (about {MAX_VIDEO_FRAMES // 30} s at "
                                 "30 frames/s) are cut there. One video is labelled at a time; others wait in turn.")
@@ -770,9 +770,9 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                         video_button = gr.Button("Label every frame", variant="primary")
                         video_cancel = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
                 with gr.Column():
-                    video_out = gr.Video(label="Annotated (MP4)")
+                    video_out = gr.Video(label="Annotated (MP4)", elem_id="video-output")
                     video_csv = gr.File(label="Faces per frame (CSV)")
-                    video_summary = gr.Markdown()
+                    video_summary = gr.Markdown(elem_id="video-summary")
             video_track = gr.Dropdown(choices=[], label="Track (the number on its box; longest first)",
                                       interactive=True)
             video_plot = gr.LinePlot(x="time_s", y="probability", color="expression", label="Expression over time",

@@ -9,6 +9,7 @@ test_gradio_app.py.)
 
 import errno
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -131,3 +132,28 @@ def test_a_stopped_writer_waits_for_no_frame_and_leaves_nothing(media_dir, tmp_p
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
     assert not [thread for thread in threading.enumerate() if thread.name == "encode cancelled.mp4"]  # it has ended
+
+
+def decoder_threads(name: str) -> list:
+    return [thread for thread in threading.enumerate() if thread.name == f"decode {name}"]
+
+
+def test_frames_decoded_ahead_are_the_frames_in_order_and_the_thread_stops_with_the_reader(media_dir, tmp_path):
+    """core.video.read_frames_ahead (the apps' video runs): the same frames as read_frames, in order; its errors come
+    out where read_frames raises them; a run stopped after a few frames (Cancel) ends the decoding thread."""
+    from core.video import NOT_OPENED, VideoError, read_frames_ahead
+
+    clip = media_dir / "short_hamilton_clip.mp4"
+    plain = list(read_frames(clip, 40))
+    ahead = list(read_frames_ahead(clip, 40))
+    assert [index for index, _ in ahead] == list(range(40))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, ahead))
+    reader = read_frames_ahead(clip)
+    assert next(reader)[0] == 0 and decoder_threads(clip.name)
+    reader.close()
+    assert decoder_threads(clip.name) == []
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    with pytest.raises(VideoError, match=re.escape(NOT_OPENED)):
+        next(read_frames_ahead(corrupt))
+    assert decoder_threads(corrupt.name) == []
