@@ -3,7 +3,7 @@ video writer (VP8/WebM at full size, encoded in the analysis loop -> H.264/MP4 a
 own), side by side in one run; the bar is the clip's duration (real time).
 
     nice -n 5 .venv/bin/python -m bench.video_speed [--source footage/videos/gituatu_nomask.mp4] [--before REV]
-        [--versions before after] [--parts stages cli tab encoders] [--json FILE]
+        [--versions before after] [--parts stages cli tab labels encoders] [--json FILE]
 
 The clip is made for the run in a temporary folder (removed after; never committed): --source (under FACEXP_DATA)
 scaled to 1920x1080 with PyAV (libx264, CRF 20, as a phone would store it). "before" is the tree of --before (the
@@ -20,6 +20,8 @@ run with this Python. Each version is measured on the same clip, one after the o
   and the first progress-bar report arrived (job status polled every STATUS_POLL_S), how many status lines came, the
   server's CPU time for the request (/proc; the idle server takes about 0.06 s/s), the annotated video's size, codec
   and frame size.
+- labels: `app.py predict LABELS_CLIP --json` (the media clip, every frame): each frame's faces (boxes, scores,
+  labels, probabilities) compared with the first version's, to show the faster path labels every frame as before.
 - encoders (this checkout only; how ENCODER_OPTIONS were chosen): the clip decoded and written by `VideoWriter` with
   each x264 preset and CRF of ENCODER_CHOICES: CPU time per frame of the writing (the decoding, measured alone,
   taken off), the file's size, and its PSNR against the clip scaled to display size as the writer scales it (what
@@ -53,6 +55,7 @@ DEFAULT_SOURCE = "footage/videos/gituatu_nomask.mp4"  # 1280x720, 25 frames/s, 2
 CLIP_SIZE = (1920, 1080)
 CLIP_OPTIONS = {"preset": "veryfast", "crf": "20"}
 STARTUP_PHOTO = "media/happy.jpg"
+LABELS_CLIP = "media/short_hamilton_clip.mp4"
 STATUS_POLL_S = 0.1
 ENCODER_CHOICES = [(preset, crf) for preset in ("ultrafast", "superfast", "veryfast") for crf in ("23", "26", "28")]
 SERVER_START_TIMEOUT_S = 300
@@ -256,7 +259,16 @@ def measure_encoders(tree: Path, clip: Path, work: Path) -> dict:
     return results
 
 
-PARTS = {"stages": measure_stages, "cli": measure_cli, "tab": measure_tab, "encoders": measure_encoders}
+def measure_labels(tree: Path, clip: Path, work: Path) -> dict:
+    """The faces of every frame of LABELS_CLIP (not the 1080p clip: real, unscaled footage)."""
+    _, _, done = run_timed([sys.executable, "app.py", "predict", str(data_dir() / LABELS_CLIP), "--json"], cwd=tree)
+    frames = [json.loads(line)["faces"] for line in done.stdout.splitlines()]
+    (work / "faces.json").write_text(json.dumps(frames))
+    return {"frames": len(frames), "faces": sum(map(len, frames)), "file": str(work / "faces.json")}
+
+
+PARTS = {"stages": measure_stages, "cli": measure_cli, "tab": measure_tab, "labels": measure_labels,
+         "encoders": measure_encoders}
 
 
 def print_report(clip: dict, results: dict) -> None:
@@ -273,6 +285,12 @@ def print_report(clip: dict, results: dict) -> None:
                         print(f"{choice:18s}: {v['cpu_ms']:5.1f} ms CPU per frame, {v['bytes'] / 1e6:5.2f} MB "
                               f"({v['bytes'] * 8 / seconds_of_clip / 1e6:.2f} Mbit/s), PSNR {v['psnr_db']} dB")
                 print(f"load {result['load']}")
+                continue
+            if part == "labels":
+                first = json.loads(Path(next(iter(versions.values()))["file"]).read_text())
+                same = sum(a == b for a, b in zip(first, json.loads(Path(result["file"]).read_text())))
+                print(f"{version:6s}: {result['frames']} frames, {result['faces']} faces; {same} frames with the same "
+                      f"faces (boxes, scores, labels, probabilities) as {next(iter(versions))}")
                 continue
             if part == "stages":
                 cells = ", ".join(f"{stage} {v['wall_ms']:.0f} ms ({v['cpu_ms']:.0f} ms CPU)"
@@ -294,7 +312,7 @@ def main(argv=None) -> int:
     parser.add_argument("--source", default=DEFAULT_SOURCE, help="clip under FACEXP_DATA to scale to 1080p")
     parser.add_argument("--before", default=BEFORE_REV, help="the commit measured as 'before'")
     parser.add_argument("--versions", nargs="+", choices=["before", "after"], default=["before", "after"])
-    parser.add_argument("--parts", nargs="+", choices=list(PARTS), default=["stages", "cli", "tab"])
+    parser.add_argument("--parts", nargs="+", choices=list(PARTS), default=["stages", "cli", "tab", "labels"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
