@@ -249,7 +249,8 @@ def measure_encoders(tree: Path, clip: Path, work: Path) -> dict:
             errors = [np.mean((cv2.resize(source, writer.size, interpolation=cv2.INTER_LINEAR).astype(float)
                                - written) ** 2)
                       for (_, source), (_, written) in zip(video.read_frames(clip), video.read_frames(writer.path))]
-            results[f"{preset} crf {crf}"] = {"cpu_ms": round(cpu / frames * 1000, 1), "bytes": writer.path.stat().st_size,
+            results[f"{preset} crf {crf}"] = {"cpu_ms": round(cpu / frames * 1000, 1),
+                                              "bytes": writer.path.stat().st_size,
                                               "psnr_db": round(float(10 * np.log10(255 ** 2 / np.mean(errors))), 1)}
             print(f"  {preset} crf {crf}: {results[f'{preset} crf {crf}']}", flush=True)
     finally:

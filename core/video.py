@@ -1,6 +1,7 @@
 """Reading video files frame by frame and writing annotated videos that browsers play.
 
-Reading is OpenCV's. Writing is H.264 in MP4 (yuv420p, `+faststart`: the index comes first, so a browser starts
+Reading is OpenCV's; `read_frames_ahead` decodes in a thread of its own, a few frames before they are analysed.
+Writing is H.264 in MP4 (yuv420p, `+faststart`: the index comes first, so a browser starts
 playing before the whole file has arrived), which Chrome, Firefox and Safari play and Gradio serves as it is, encoded
 with PyAV (FFmpeg's libx264, in PyAV's wheel; OpenCV here has no H.264 encoder). The writer scales frames wider than
 OUTPUT_MAX_WIDTH down to it (display size: a 1080p clip comes back as 1280x720) and encodes in a thread of its own,
@@ -294,7 +295,11 @@ class VideoWriter:
             raise self._error
         height, width = frame_rgb.shape[:2]
         if self._container is None:
-            self._open(width, height)
+            try:
+                self._open(width, height)
+            except BaseException:  # e.g. no permission in the folder: nothing stays open or on disk
+                self.discard()
+                raise
         self._queue.put(frame_rgb)
         self.frames += 1
 

@@ -15,8 +15,8 @@ Tabs:
   SESSION_REFRESH_S by a timer; in memory only, the CSV is written to the private temp dir when asked for).
 - Image: upload (or a bundled example from scikit-image's data) -> annotated image, chart, table, JSON.
   The same function is the plain API endpoint `predict_image` (gradio_client cannot call streaming endpoints).
-- Video: a file -> annotated MP4 (H.264, at most 1280 wide), a per-frame CSV of faces and probabilities, an expression-over-time plot of one
-  track (a dropdown, longest first).
+- Video: a file -> annotated MP4 (H.264, at most 1280 wide), a per-frame CSV of faces and probabilities, an
+  expression-over-time plot of one track (a dropdown, longest first).
 
 Privacy: Gradio writes every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. `main` points it at a
 private folder before the app is built, deletes shown frames after FRAME_TTL_S and other files (uploads, videos, CSVs)
@@ -762,7 +762,8 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
         with gr.Tab("Video"):
             with gr.Row():
                 with gr.Column():
-                    video_in = gr.Video(sources=["upload"], include_audio=True, label="Video file", elem_id="video-input")
+                    video_in = gr.Video(sources=["upload"], include_audio=True, label="Video file",
+                                        elem_id="video-input")
                     video_smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
                     gr.Markdown(f"Videos longer than {MAX_VIDEO_FRAMES} frames (about {MAX_VIDEO_FRAMES // 30} s at "
                                 "30 frames/s) are cut there. One video is labelled at a time; others wait in turn.")

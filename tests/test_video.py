@@ -86,8 +86,8 @@ def test_a_small_video_keeps_its_size_an_odd_side_cut_by_one_pixel(media_dir, tm
     assert np.abs(info["frames"][4] - frames[4][:120, :160].astype(int)).mean() < 8
 
 
-# In a child process limited to test_hostile_cli.FILE_SIZE_LIMIT bytes per file: frames of a photo with noise (so none compresses to
-# nothing) until write() or close() raises; prints where and what.
+# In a child process limited to test_hostile_cli.FILE_SIZE_LIMIT bytes per file: frames of a photo with noise (so
+# none compresses to nothing) until write() or close() raises; prints where and what.
 FULL_DISK_CHILD = """
 import json, sys
 import cv2, numpy as np
