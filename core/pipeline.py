@@ -50,7 +50,7 @@ from core.models import (ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, T
 from core.preprocess import crop_faces
 from core.session import session_metadata
 from core.tracking import FaceTracker, tracking_metadata
-from core.video import VideoWriter, read_frames
+from core.video import VideoWriter, read_frames_ahead
 
 EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (default models/emotion)
 MASK_MODEL_ENV = "FACEXP_MASK_MODEL"  # folder of the mask model (default models/mask; optional)
@@ -282,8 +282,9 @@ class FacePipeline:
     def run_video(self, path, tracker: FaceTracker | None = None, writer: VideoWriter | None = None,
                   max_frames: int | None = None, start: int = 0):
         """Every frame of a video file (from `start`, before `max_frames`): yields (frame index, FrameResult); with a
-        writer, each annotated frame is written to it (without one, nothing is drawn)."""
-        for index, frame in read_frames(path, max_frames, start):
+        writer, each annotated frame is written to it (without one, nothing is drawn). Decoding (`read_frames_ahead`)
+        and encoding (the writer) run in threads of their own, beside the analysis."""
+        for index, frame in read_frames_ahead(path, max_frames, start):
             if writer is not None:
                 annotated, result = self.run(frame, tracker)
                 writer.write(annotated)

@@ -1,15 +1,22 @@
 """Reading video files frame by frame and writing annotated videos that browsers play.
 
-Reading is OpenCV's. Writing is VP8 in WebM, which Chrome, Firefox and Safari play and Gradio serves as it is (no
-ffmpeg needed), encoded with PyAV (FFmpeg's libvpx, the encoder OpenCV's writer used too): PyAV reports a failed
-write, where OpenCV's `VideoWriter.write` returns nothing and a full disk went unnoticed (issue 20).
+Reading is OpenCV's; `read_frames_ahead` decodes in a thread of its own, a few frames before they are analysed.
+Writing is H.264 in MP4 (yuv420p, `+faststart`: the index comes first, so a browser starts
+playing before the whole file has arrived), which Chrome, Firefox and Safari play and Gradio serves as it is, encoded
+with PyAV (FFmpeg's libx264, in PyAV's wheel; OpenCV here has no H.264 encoder). The writer scales frames wider than
+OUTPUT_MAX_WIDTH down to it (display size: a 1080p clip comes back as 1280x720) and encodes in a thread of its own,
+fed through a short queue, so encoding runs beside the analysis of the next frames. PyAV reports a failed write,
+where OpenCV's `VideoWriter.write` returns nothing and a full disk went unnoticed (issue 20). bench/video_speed.py
+measures it against the VP8/WebM writer it replaced (issue 21: 15x slower than real time on a 1080p clip).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import queue
 import struct
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,10 +25,14 @@ import numpy as np
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wma")
-OUTPUT_SUFFIX = ".webm"
-OUTPUT_FORMAT, OUTPUT_CODEC = "webm", "libvpx"  # VP8 in WebM, written with PyAV
-BITS_PER_PIXEL = 0.25  # VP8 bit rate per pixel per frame (OpenCV's writer used about 0.3)
-MIN_BIT_RATE = 200_000  # bits/s
+OUTPUT_SUFFIX = ".mp4"
+OUTPUT_FORMAT, OUTPUT_CODEC = "mp4", "libx264"  # H.264 in MP4, written with PyAV
+OUTPUT_MAX_WIDTH = 1280  # display size: wider frames are scaled down to this width (aspect ratio kept)
+ENCODER_OPTIONS = {"preset": "veryfast", "crf": "23"}  # x264's; chosen with bench/video_speed.py (BENCHMARKS.md)
+MUXER_OPTIONS = {"movflags": "+faststart"}  # the index (moov) before the frames: browsers play while loading
+ENCODE_QUEUE_FRAMES = 4  # frames waiting for the encoder thread; write() blocks when it is full
+DECODE_AHEAD_FRAMES = 4  # read_frames_ahead: frames decoded before they are taken
+QUEUE_POLL_S = 0.1  # how often a thread blocked on a full queue checks whether it was stopped
 MAX_RATE_DENOMINATOR = 1001  # 29.97 frames/s = 30000/1001
 DEFAULT_FPS = 25.0
 
@@ -159,20 +170,76 @@ def read_frames(path, max_frames: int | None = None, start: int = 0):
         raise VideoError(NO_FRAME)
 
 
-class VideoWriter:
-    """Writes RGB frames to a WebM (VP8) file; the size is taken from the first frame (cut to even sides, as 4:2:0
-    needs). The frames go to a temporary name beside `path` (`core.files.temporary_path`); `close()` renames the
-    finished file to `path`, `discard()` removes it, and a `with` block left by an exception discards. Every write is
-    checked: a full disk (ENOSPC), a file-size limit (EFBIG) or an encoder error raises `OSError` naming the file, and
-    no half file is left behind."""
+def read_frames_ahead(path, max_frames: int | None = None, start: int = 0, ahead: int = DECODE_AHEAD_FRAMES):
+    """`read_frames`, decoded in a thread of its own up to `ahead` frames before they are taken, so decoding runs
+    beside the analysis of the frame before. Its errors (`VideoError`) are raised here, after the frames decoded
+    before them; closing the generator (a cancelled run) stops the thread and releases the file."""
+    items: queue.Queue = queue.Queue(ahead)
+    stop = threading.Event()
 
-    def __init__(self, path, fps: float):
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=QUEUE_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        frames = read_frames(path, max_frames, start)
+        try:
+            for item in frames:
+                if not put(item):
+                    return
+            put(None)
+        except BaseException as error:  # raised in the consumer's thread, where it would have been
+            put(error)
+        finally:
+            frames.close()
+
+    thread = threading.Thread(target=decode, name=f"decode {Path(path).name}", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def display_size(width: int, height: int, max_width: int = OUTPUT_MAX_WIDTH) -> tuple[int, int]:
+    """The size an annotated video of width x height frames is written at: at most max_width wide, the aspect ratio
+    kept, both sides even (4:2:0 needs them so)."""
+    if width > max_width:
+        width, height = max_width, max(2, round(height * max_width / width))
+    return width - width % 2, height - height % 2
+
+
+class VideoWriter:
+    """Writes RGB frames to an MP4 (H.264) file at `display_size` of the first frame (a wider frame is scaled down,
+    an odd side cut by one pixel). `write()` hands the frame to the encoder thread through a queue of
+    ENCODE_QUEUE_FRAMES (it blocks when the queue is full), so the caller must not change the array afterwards.
+    The frames go to a temporary name beside `path` (`core.files.temporary_path`); `close()` waits for the encoder,
+    then renames the finished file to `path`; `discard()` stops it and removes the file, and a `with` block left by an
+    exception discards. Every write is checked: a full disk (ENOSPC), a file-size limit (EFBIG) or an encoder error
+    raises `OSError` naming the file, from the next `write()` or from `close()`, and no half file is left behind."""
+
+    def __init__(self, path, fps: float, max_width: int = OUTPUT_MAX_WIDTH):
         self.path = Path(path).with_suffix(OUTPUT_SUFFIX)
         self.rate = Fraction(fps).limit_denominator(MAX_RATE_DENOMINATOR) or Fraction(DEFAULT_FPS)
-        self.frames = 0
+        self.max_width = max_width
+        self.frames = 0  # frames given to write()
+        self._encoded = 0  # frames given to the encoder (the encoder thread's count)
+        self.size = None  # (width, height) written, from the first frame
         self._container = None
         self._stream = None
-        self._size = None
+        self._queue: queue.Queue = queue.Queue(ENCODE_QUEUE_FRAMES)
+        self._thread = None
+        self._error: OSError | None = None  # the encoder thread's failure, raised in the caller's thread
+        self._stopping = False  # discard(): the encoder thread drops what is left in the queue
 
     @property
     def temporary(self) -> Path:
@@ -194,49 +261,89 @@ class VideoWriter:
     def _open(self, width: int, height: int) -> None:
         import av
 
-        self._size = (width - width % 2, height - height % 2)
-        self._container = self._checked(lambda: av.open(str(self.temporary), "w", format=OUTPUT_FORMAT))
-        stream = self._container.add_stream(OUTPUT_CODEC, rate=self.rate)
-        stream.width, stream.height = self._size
+        self.size = display_size(width, height, self.max_width)
+        self._container = self._checked(lambda: av.open(str(self.temporary), "w", format=OUTPUT_FORMAT,
+                                                        options=MUXER_OPTIONS))
+        stream = self._container.add_stream(OUTPUT_CODEC, rate=self.rate, options=ENCODER_OPTIONS)
+        stream.width, stream.height = self.size
         stream.pix_fmt = "yuv420p"
-        stream.bit_rate = max(MIN_BIT_RATE, int(self._size[0] * self._size[1] * float(self.rate) * BITS_PER_PIXEL))
         self._stream = stream
+        self._thread = threading.Thread(target=self._encode_queued, name=f"encode {self.path.name}", daemon=True)
+        self._thread.start()
 
-    def write(self, frame_rgb: np.ndarray) -> None:
+    def _encode_queued(self) -> None:
+        """The encoder thread: scale, convert and encode each queued frame until None; after a failure (or once
+        discard() has been called) it only empties the queue, so write() never waits on it for ever."""
+        while (frame_rgb := self._queue.get()) is not None:
+            if self._error is None and not self._stopping:
+                try:
+                    self._encode(frame_rgb)
+                except OSError as error:
+                    self._error = error
+                except Exception as error:  # anything else from the encoder: still a failed write of this file
+                    self._error = OSError(errno.EIO, str(error), str(self.path))
+
+    def _encode(self, frame_rgb: np.ndarray) -> None:
         import av
 
-        height, width = frame_rgb.shape[:2]
-        if self._container is None:
-            self._open(width, height)
-        frame = frame_rgb[: self._size[1], : self._size[0]]
-        if frame.shape[1::-1] != self._size:
-            frame = cv2.resize(frame_rgb, self._size)
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        video_frame.pts = self.frames
-        self.frames += 1
+        width, height = self.size
+        extra_width, extra_height = frame_rgb.shape[1] - width, frame_rgb.shape[0] - height
+        if extra_width in (0, 1) and extra_height in (0, 1):  # an odd side is cut by one pixel
+            frame_rgb = frame_rgb[:height, :width]
+        else:  # wider than OUTPUT_MAX_WIDTH (or not the first frame's size): scaled
+            frame_rgb = cv2.resize(frame_rgb, self.size, interpolation=cv2.INTER_LINEAR)
+        # OpenCV's RGB -> I420 is BT.601 as swscale's (decoded colours agree to the unit) at a tenth of its time
+        planes = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YUV_I420)
+        video_frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        video_frame.pts = self._encoded
+        self._encoded += 1
         self._checked(lambda: [self._container.mux(packet) for packet in self._stream.encode(video_frame)])
 
+    def write(self, frame_rgb: np.ndarray) -> None:
+        """Queue one RGB frame (the encoder thread reads it later: do not change it). `OSError` when an earlier
+        frame could not be written."""
+        if self._error is not None:
+            raise self._error
+        height, width = frame_rgb.shape[:2]
+        if self._container is None:
+            try:
+                self._open(width, height)
+            except BaseException:  # e.g. no permission in the folder: nothing stays open or on disk
+                self.discard()
+                raise
+        self._queue.put(frame_rgb)
+        self.frames += 1
+
+    def _stop_thread(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
     def close(self) -> None:
-        """Flush the encoder, close the file, and rename it to `path` (nothing is written when no frame was)."""
+        """Wait for the encoder, flush it, close the file and rename it to `path` (nothing is written when no frame
+        was). `OSError` (the file removed) when a frame could not be written."""
         if self._container is None:
             return
-        container, self._container = self._container, None
         try:
-            self._checked(lambda: [container.mux(packet) for packet in self._stream.encode()])
-            self._checked(container.close)
+            self._stop_thread()
+            if self._error is not None:
+                raise self._error
+            self._checked(lambda: [self._container.mux(packet) for packet in self._stream.encode()])
+            self._checked(self._container.close)  # with +faststart, the index is moved to the front here
+            self._container = None
             with open(self.temporary, "rb+") as handle:  # a write the kernel accepted but could not store
                 os.fsync(handle.fileno())
             os.replace(self.temporary, self.path)
         except BaseException:
-            self._abandon(container)
+            self.discard()
             raise
 
     def discard(self) -> None:
         """Stop writing and remove what was written."""
+        self._stopping = True
+        self._stop_thread()
         container, self._container = self._container, None
-        self._abandon(container)
-
-    def _abandon(self, container) -> None:
         if container is not None:
             try:
                 container.close()

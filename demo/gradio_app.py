@@ -15,8 +15,8 @@ Tabs:
   SESSION_REFRESH_S by a timer; in memory only, the CSV is written to the private temp dir when asked for).
 - Image: upload (or a bundled example from scikit-image's data) -> annotated image, chart, table, JSON.
   The same function is the plain API endpoint `predict_image` (gradio_client cannot call streaming endpoints).
-- Video: a file -> annotated WebM, a per-frame CSV of faces and probabilities, an expression-over-time plot of one
-  track (a dropdown, longest first).
+- Video: a file -> annotated MP4 (H.264, at most 1280 wide), a per-frame CSV of faces and probabilities, an
+  expression-over-time plot of one track (a dropdown, longest first).
 
 Privacy: Gradio writes every upload and every image it shows (each streamed frame too) into GRADIO_TEMP_DIR. `main`
 points it at a private folder before the app is built (demo.gradio_temp: the image stream's frames are deleted after
@@ -101,7 +101,7 @@ QUEUE_MAX_SIZE = 32
 VIDEO_YIELD_MAX_S = 0.25  # a video frame waits at most this long for webcam frames to go first
 BUSY_STREAMS = ("Busy: {n} webcam streams are already being served (the most this server runs at once). "
                 "Try again in a minute.")
-VIDEO_STATUS_EVERY = 10  # the video tab's progress line is refreshed every this many frames
+VIDEO_STATUS_EVERY_S = 0.5  # the video tab's progress line: after the first frame, then at least this often
 FPS_SMOOTHING = 0.8
 # Chart, table and readout are refreshed at most this often (the frame every time), and the session panel (timeline,
 # summary, alerts) this often while it changes: each refresh re-renders widgets in the browser, which shares this
@@ -443,8 +443,9 @@ def predict_image(pipeline: FacePipeline, image):
 
 
 def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=gr.Progress()):
-    """A video file -> annotated WebM, per-frame CSV, expression-over-time plot, summary. A generator: it yields a
-    progress line every VIDEO_STATUS_EVERY frames, so Cancel (or a closed tab) stops it between two frames and frees
+    """A video file -> annotated MP4 (`core.video.VideoWriter`: H.264 at display size, encoded in a thread beside the
+    analysis), per-frame CSV, expression-over-time plot, summary. A generator: it yields a progress line after the
+    first frame and then every VIDEO_STATUS_EVERY_S, so Cancel (or a closed tab) stops it between two frames and frees
     the worker; the files of a stopped run are removed."""
     if not video_path:
         raise gr.Error("Upload a video first.")
@@ -460,7 +461,7 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
     total = min(count, MAX_VIDEO_FRAMES) if count else MAX_VIDEO_FRAMES
     cap_note = f"; only the first {MAX_VIDEO_FRAMES} are labelled" if count > MAX_VIDEO_FRAMES else ""
     csv_path = out_dir / f"{stem}_faces.csv"
-    finished = False
+    finished, last_status = False, 0.0
     try:
         with VideoWriter(out_dir / f"{stem}_annotated", fps) as writer, open(csv_path, "w", newline="") as handle:
             table = csv.writer(handle)
@@ -475,7 +476,8 @@ def predict_video(pipeline: FacePipeline, video_path, smoothing: bool, progress=
                                     face["score"], emotion["label"] if emotion else "", *scores,
                                     mask["label"] if mask else "", mask["score"] if mask else ""])
                 frames_done, faces_total = index + 1, faces_total + len(result.faces)
-                if index % VIDEO_STATUS_EVERY == 0:
+                if index == 0 or time.monotonic() - last_status >= VIDEO_STATUS_EVERY_S:
+                    last_status = time.monotonic()
                     progress(min(1.0, frames_done / total), desc=f"frame {frames_done} of {total}")
                     yield (gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                            f"Labelling {name}: frame {frames_done} of {count or 'unknown'}{cap_note}...")
@@ -709,8 +711,8 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
         with gr.Tab("Video"):
             with gr.Row():
                 with gr.Column():
-                    video_in = accept_received_files(gr.Video(sources=["upload"], include_audio=True, label="Video file"),
-                                                     check=check_video_header)
+                    video_in = accept_received_files(gr.Video(sources=["upload"], include_audio=True, label="Video file",
+                                                              elem_id="video-input"), check=check_video_header)
                     video_smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
                     gr.Markdown(f"Videos longer than {MAX_VIDEO_FRAMES} frames (about {MAX_VIDEO_FRAMES // 30} s at "
                                 "30 frames/s) are cut there. One video is labelled at a time; others wait in turn.")
@@ -718,9 +720,9 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                         video_button = gr.Button("Label every frame", variant="primary")
                         video_cancel = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
                 with gr.Column():
-                    video_out = gr.Video(label="Annotated (WebM)")
+                    video_out = gr.Video(label="Annotated (MP4)", elem_id="video-output")
                     video_csv = accept_received_files(gr.File(label="Faces per frame (CSV)"))
-                    video_summary = gr.Markdown()
+                    video_summary = gr.Markdown(elem_id="video-summary")
             video_track = gr.Dropdown(choices=[], label="Track (the number on its box; longest first)",
                                       interactive=True)
             video_plot = gr.LinePlot(x="time_s", y="probability", color="expression", label="Expression over time",

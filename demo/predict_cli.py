@@ -12,12 +12,12 @@ small to judge, whose mask is null too: core/pipeline.py). An input that cannot 
 and the exit code is 1. A folder stands for the image and video files directly in it (sorted by name; other files and
 sub-folders are skipped, said on stderr). Without --json a short line per image is printed.
 
---out DIR writes annotated copies (images keep their format, except .pgm/.pbm, which become .png; videos become .webm),
-and each record then has "output": the copy's path. Nothing is ever written over an input or over another copy of the
-same run: two inputs with the same name get `name.jpg` and `name-2.jpg`, and a DIR that holds inputs is refused (exit
-2) unless --allow-input-folder is given (a copy then never takes an input's name). Every copy is written under a
-temporary name and renamed once complete; a copy that cannot be written (a full disk, no permission) is an error
-naming the file, leaves nothing behind, and the exit code is 3.
+--out DIR writes annotated copies (images keep their format, except .pgm/.pbm, which become .png; videos become .mp4:
+H.264 at most 1280 pixels wide, `core.video.VideoWriter`), and each record then has "output": the copy's path. Nothing
+is ever written over an input or over another copy of the same run: two inputs with the same name get `name.jpg` and
+`name-2.jpg`, and a DIR that holds inputs is refused (exit 2) unless --allow-input-folder is given (a copy then never
+takes an input's name). Every copy is written under a temporary name and renamed once complete; a copy that cannot be
+written (a full disk, no permission) is an error naming the file, leaves nothing behind, and the exit code is 3.
 
 Sizes are checked from the file headers before anything is decoded (core/input_limits.py): images over 100 megapixels,
 video frames over 4096x2160 and videos over 10 minutes are refused (--max-frames lifts the duration limit: the user
@@ -162,7 +162,7 @@ def holds_inputs(folder: Path, inputs: list[Path]) -> list[Path]:
 
 
 def plan_outputs(inputs: list[Path], out_dir: Path) -> dict[Path, Path]:
-    """Where each input file's annotated copy goes: `out_dir/<its name>` (a video's as .webm, ANNOTATED_SUFFIXES
+    """Where each input file's annotated copy goes: `out_dir/<its name>` (a video's as .mp4, ANNOTATED_SUFFIXES
     applied), with -2, -3, ... before the suffix when that name is already another input's copy, or is an input itself
     (or its temporary name, `core.files.temporary_path`, would be). So no copy is written over an input or over
     another copy of this run."""

@@ -95,12 +95,12 @@ def test_inputs_with_the_same_name_get_a_copy_each(media_dir, tmp_path):
     records = records_of(result)
     outputs = {r["input"]: r["output"] for r in records}
     assert outputs == {str(inputs[0]): str(out / "x.jpg"), str(inputs[1]): str(out / "x-2.jpg"),
-                       str(inputs[2]): str(out / "clip.webm"), str(inputs[3]): str(out / "clip-2.webm")}
-    assert sorted(p.name for p in out.iterdir()) == ["clip-2.webm", "clip.webm", "x-2.jpg", "x.jpg"]
+                       str(inputs[2]): str(out / "clip.mp4"), str(inputs[3]): str(out / "clip-2.mp4")}
+    assert sorted(p.name for p in out.iterdir()) == ["clip-2.mp4", "clip.mp4", "x-2.jpg", "x.jpg"]
     assert [len(r["faces"]) for r in records if r["input"].endswith(".jpg")] == [1, 2]
     assert cv2.imread(str(out / "x.jpg")).shape == cv2.imread(str(inputs[0])).shape
     assert cv2.imread(str(out / "x-2.jpg")).shape == cv2.imread(str(inputs[1])).shape
-    for name in ("clip.webm", "clip-2.webm"):  # complete, playable videos
+    for name in ("clip.mp4", "clip-2.mp4"):  # complete, playable videos
         capture = cv2.VideoCapture(str(out / name))
         frames = 0
         while capture.read()[0]:
@@ -155,7 +155,7 @@ def test_a_write_that_fails_is_an_error_naming_the_file_and_leaves_nothing(media
                             capture_output=True, text=True, timeout=300)
     assert_clean_error(result, 3)
     errors = {r["input"]: r["error"] for r in records_of(result) if "error" in r}
-    for source, copy in ((photo, out / photo.name), (clip, out / "short_hamilton_clip.webm"), (small, out / small.name)):
+    for source, copy in ((photo, out / photo.name), (clip, out / "short_hamilton_clip.mp4"), (small, out / small.name)):
         message = f"{copy}: cannot write the annotated copy (File too large); nothing was left there"
         assert message in errors[str(source)], errors
         assert message in result.stderr
@@ -177,7 +177,7 @@ def test_the_video_writer_leaves_no_file_when_a_write_fails_or_the_run_stops(tmp
     with VideoWriter(tmp_path / "done", 25.0) as writer:
         for _ in range(7):
             writer.write(frame)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["done.webm"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done.mp4"]
     decoded = [f for _, f in read_frames(writer.path)]
     assert len(decoded) == 7 and decoded[0].shape == (120, 160, 3)
     assert np.abs(decoded[3].astype(int) - frame).mean() < 8  # the picture, not a blank frame
