@@ -42,7 +42,7 @@ VALIDATION_ROWS = TRAIN_ROWS // 4  # PublicTest faces used for validation and ev
 EPOCHS = int(os.environ.get("WALKTHROUGH_EPOCHS", 4))
 BATCH_SIZE = 64
 SEED = 1337
-CSV = data_dir() / "fer2013" / "fer2013_train_public.csv.gz"
+CSV = Path(os.path.relpath(data_dir() / "fer2013" / "fer2013_train_public.csv.gz"))  # relative: no machine's path
 WORK = Path(tempfile.mkdtemp(prefix="facexp-walkthrough-"))  # plots, the run's history and the model folder
 print(f"data {CSV}\noutputs in {WORK}")
 
