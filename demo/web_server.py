@@ -6,12 +6,12 @@ What is served, and nothing else (GET / HEAD only):
 - `/` and every file under web_static/ (index.html, js/, css/, models/); no directory listings, no dot-files,
   no path outside web_static/ (Werkzeug's safe_join refuses traversal; such requests get 404); a path over
   MAX_PATH_CHARS characters gets 414, a name the file system refuses (a part over 255 bytes) 404;
-- `/vendor/<file>`: a fixed list of TensorFlow.js / tfjs-tflite files from node_modules (installed by `npm ci` from
-  package-lock.json), so the page works offline and never touches a CDN.
+- `/vendor/<file>`: a fixed list of TensorFlow.js files from node_modules (tfjs-core, -layers, the cpu, wasm and
+  webgl backends; installed by `npm ci` from package-lock.json), so the page works offline and never touches a CDN.
 
 Headers on every response: a strict Content-Security-Policy (scripts only from this origin, WebAssembly compilation
-allowed, workers from this origin or blob:, no plugins, no framing), X-Content-Type-Options, Referrer-Policy,
-X-Frame-Options, Permissions-Policy (camera for this origin only), Cross-Origin-Resource-Policy and, unless
+allowed, no string evaluation: 'unsafe-eval' in no policy, workers from this origin or blob:, no plugins, no
+framing), X-Content-Type-Options, Referrer-Policy, X-Frame-Options, Permissions-Policy (camera for this origin only), Cross-Origin-Resource-Policy and, unless
 --no-isolation, Cross-Origin-Opener-Policy + Cross-Origin-Embedder-Policy (cross-origin isolation lets the wasm
 backends use threads). Correct MIME types, including application/wasm. JS, wasm, JSON, CSS and HTML are sent gzip-compressed
 to browsers that accept it (compressed once, kept in memory); every file carries an ETag and `no-cache`, so a
@@ -37,20 +37,13 @@ VENDOR_FILES = {
     "tf-core.min.js": _TF / "tfjs-core/dist/tf-core.min.js",
     "tf-backend-cpu.min.js": _TF / "tfjs-backend-cpu/dist/tf-backend-cpu.min.js",
     "tf-backend-wasm.min.js": _TF / "tfjs-backend-wasm/dist/tf-backend-wasm.min.js",
+    "tf-backend-webgl.min.js": _TF / "tfjs-backend-webgl/dist/tf-backend-webgl.min.js",
     "tf-layers.min.js": _TF / "tfjs-layers/dist/tf-layers.min.js",
-    "tf-tflite.min.js": _TF / "tfjs-tflite/dist/tf-tflite.min.js",
-    # tfjs-backend-wasm binaries (setWasmPaths("vendor/"))
+    # tfjs-backend-wasm binaries (setWasmPaths("vendor/")): it fetches the one the browser's features call for
     "tfjs-backend-wasm.wasm": _TF / "tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
     "tfjs-backend-wasm-simd.wasm": _TF / "tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
     "tfjs-backend-wasm-threaded-simd.wasm": _TF / "tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
 }
-# tfjs-tflite's WebAssembly runtime (tflite.setWasmPath("vendor/")): every variant, it picks by browser features
-for _variant in ("tflite_web_api_cc", "tflite_web_api_cc_simd", "tflite_web_api_cc_threaded", "tflite_web_api_cc_simd_threaded"):
-    for _suffix in (".js", ".wasm", ".worker.js"):
-        _path = _TF / "tfjs-tflite/wasm" / (_variant + _suffix)
-        if _suffix != ".worker.js" or "threaded" in _variant:
-            VENDOR_FILES[_variant + _suffix] = _path
-VENDOR_FILES["tflite_web_api_client.js"] = _TF / "tfjs-tflite/wasm/tflite_web_api_client.js"
 
 MIME_TYPES = {  # Werkzeug appends "; charset=utf-8" to the text/* ones
     ".html": "text/html",
@@ -82,13 +75,14 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'none'",
     "frame-ancestors 'none'",
 ])
-# The detector worker (web_static/js/detector_worker.js) runs tfjs-tflite, whose Emscripten/embind glue builds functions
-# from strings (`new Function`) and whose threaded build starts blob: workers. Only that worker script gets these
-# permissions, through its own policy (a dedicated worker is governed by its script's CSP); the page never does.
+# The detector worker (web_static/js/detector_worker.js) may run the wasm backend with threads (cross-origin isolated
+# pages only), whose Emscripten glue starts its thread workers from blob: scripts. Only that worker script may load
+# blob: scripts, through its own policy (a dedicated worker is governed by its script's CSP); no policy allows
+# 'unsafe-eval' (no string is ever compiled into code; 'wasm-unsafe-eval' allows WebAssembly compilation only).
 WORKER_SCRIPTS = {"js/detector_worker.js"}
 WORKER_CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
-    "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval' blob:",
+    "script-src 'self' 'wasm-unsafe-eval' blob:",
     "worker-src 'self' blob:",
     "connect-src 'self'",
     "object-src 'none'",

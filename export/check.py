@@ -1,6 +1,6 @@
 """The export checks itself: the written bundle runs in a real JS runtime and must agree with Keras.
 
-`check_bundle(folder, model, faces)` runs `node export/check_bundle.cjs` (tfjs-core + tfjs-layers 4.9.0 from
+`check_bundle(folder, model, faces)` runs `node export/check_bundle.cjs` (tfjs-core + tfjs-layers 4.22.0 from
 node_modules, the page's versions) which serves the bundle over HTTP on 127.0.0.1 and loads it with
 `tf.loadLayersModel(url)`, exactly as the page does, then predicts on the sample faces with the wasm backend (the
 page's) and, on a few faces, the pure-JS cpu backend (the page's fallback). Keras predicts the same faces.
@@ -29,6 +29,12 @@ REPO = Path(__file__).resolve().parent.parent
 NODE_SCRIPT = Path(__file__).resolve().parent / "check_bundle.cjs"
 FLOAT32_MAX_ABS_DIFF = 1e-4
 QUANTIZED_MIN_TOP1_AGREEMENT = 0.99
+# Raw BlazeFace outputs (box offsets in input pixels, score logits), tfjs / Keras vs LiteRT: |diff| <= ATOL + RTOL * |LiteRT|.
+# The relative part is for the anchors far from any face, whose raw values reach 10^4 (a float32 sum-order difference
+# of 0.04 there moves nothing: they score 0); core/detector decodes only rows scoring >= 0.5.
+DETECTOR_ATOL = 0.02
+DETECTOR_RTOL = 1e-3
+DETECTOR_FOOTAGE_PHOTOS = 8  # footage/photos checked besides every media/ photo
 CPU_BACKEND_SAMPLES = 8  # the pure-JS backend takes ~0.3 s per face here; a few faces prove it loads and agrees
 NODE_TIMEOUT_S = 900
 
@@ -81,14 +87,15 @@ def keras_probabilities(model, faces: np.ndarray, batch: int = 256) -> np.ndarra
     return np.concatenate([call(tf.constant(faces[i:i + batch])).numpy() for i in range(0, len(faces), batch)])
 
 
-def run_node(folder: Path, faces: np.ndarray, backend: str) -> tuple[np.ndarray, dict]:
+def run_node_outputs(folder: Path, inputs: np.ndarray, backend: str) -> tuple[list[np.ndarray], dict]:
+    """Every output of the bundle on `inputs` (N, H, W, C), as tfjs computes it in Node: [array (N, *shape)], info."""
     node = node_binary()
     require_node_modules()
     with tempfile.TemporaryDirectory(prefix="facexp-check-") as tmp:
-        inputs, outputs = Path(tmp) / "faces.f32", Path(tmp) / "probs.f32"
-        np.ascontiguousarray(faces, dtype="<f4").tofile(inputs)
-        command = [node, str(NODE_SCRIPT), "--model", str(folder), "--input", str(inputs),
-                   "--shape", ",".join(map(str, faces.shape)), "--out", str(outputs), "--backend", backend]
+        in_file, out_file = Path(tmp) / "inputs.f32", Path(tmp) / "outputs.f32"
+        np.ascontiguousarray(inputs, dtype="<f4").tofile(in_file)
+        command = [node, str(NODE_SCRIPT), "--model", str(folder), "--input", str(in_file),
+                   "--shape", ",".join(map(str, inputs.shape)), "--out", str(out_file), "--backend", backend]
         try:
             result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -96,10 +103,21 @@ def run_node(folder: Path, faces: np.ndarray, backend: str) -> tuple[np.ndarray,
         if result.returncode != 0:
             raise ExportError(f"the exported bundle failed in Node/tfjs ({backend} backend):\n{result.stderr.strip()[-3000:]}")
         info = json.loads(result.stdout.strip().splitlines()[-1])
-        probs = np.fromfile(outputs, dtype="<f4")
-    if probs.size != len(faces) * info["classes"]:
-        raise ExportError(f"tfjs returned {probs.size} numbers for {len(faces)} faces x {info['classes']} classes")
-    return probs.reshape(len(faces), info["classes"]), info
+        flat = np.fromfile(out_file, dtype="<f4")
+    shapes = [tuple(shape) for shape in info["outputs"]]
+    sizes = [len(inputs) * int(np.prod(shape)) for shape in shapes]
+    if flat.size != sum(sizes):
+        raise ExportError(f"tfjs returned {flat.size} numbers for {len(inputs)} inputs x outputs {shapes}")
+    parts = np.split(flat, np.cumsum(sizes)[:-1])
+    return [part.reshape(len(inputs), *shape) for part, shape in zip(parts, shapes)], info
+
+
+def run_node(folder: Path, faces: np.ndarray, backend: str) -> tuple[np.ndarray, dict]:
+    """A classifier bundle's probabilities (N, classes) on `faces`, as tfjs computes them in Node."""
+    outputs, info = run_node_outputs(folder, faces, backend)
+    if len(outputs) != 1 or outputs[0].ndim != 2:
+        raise ExportError(f"a classifier bundle has one (N, classes) output; this one has {[o.shape for o in outputs]}")
+    return outputs[0], info
 
 
 def compare(reference: np.ndarray, probs: np.ndarray) -> dict:
@@ -130,4 +148,69 @@ def check_bundle(folder: Path, model, faces: np.ndarray, quantization: str | Non
                              f"{numbers['top1_agreement']:.3%} of top-1 labels ({QUANTIZED_MIN_TOP1_AGREEMENT:.0%} required)")
         report[backend] = {"faces": int(len(subset)), "max_abs_diff": float(f"{numbers['max_abs_diff']:.3g}"),
                            "top1_agreement": round(numbers["top1_agreement"], 4)}
+    return report
+
+
+def detector_sample_frames() -> tuple[list[np.ndarray], str]:
+    """RGB frames to check the detector on: every media/ photo and a few footage/ photos (FACEXP_DATA)."""
+    import cv2
+
+    from train.data import data_dir
+
+    root = data_dir()
+    paths = sorted((root / "media").glob("*.jpg"))
+    footage = sorted((root / "footage" / "photos").glob("*.jpg"))
+    paths += footage[:: max(1, len(footage) // DETECTOR_FOOTAGE_PHOTOS)][:DETECTOR_FOOTAGE_PHOTOS]
+    if not paths:
+        raise ExportError(f"{root / 'media'}: no photos to check the detector on (set FACEXP_DATA)")
+    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in paths]
+    return frames, f"{len(paths)} photos of media/ and footage/photos/"
+
+
+def detector_raw_outputs(model: str, padding: float, frames: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The letterboxed input tensors (N, S, S, 3) of `frames` for one BlazeFace model (core.detector's letterbox and
+    normalisation) and LiteRT's raw outputs [regressors (N, A, 16), classificators (N, A, 1)] on them."""
+    from core.detector import PIXEL_SCALE, FaceDetector
+
+    detector = FaceDetector(model, close_range=False, padding=padding)
+    inputs, boxes, logits = [], [], []
+    for frame in frames:
+        image, _, _, _ = detector.letterbox(frame)
+        tensor = image.astype(np.float32)[None] / PIXEL_SCALE - 1.0
+        detector.interpreter.set_tensor(detector.input_index, tensor)
+        detector.interpreter.invoke()
+        inputs.append(tensor[0])
+        boxes.append(detector.interpreter.get_tensor(detector.boxes_index)[0].copy())
+        logits.append(detector.interpreter.get_tensor(detector.scores_index)[0].copy())
+    return np.stack(inputs), [np.stack(boxes), np.stack(logits)]
+
+
+def check_detector_bundle(folder: Path, model, name: str, padding: float, log=print) -> dict:
+    """A BlazeFace bundle against LiteRT on real photos: Keras (the rebuilt model) and tfjs in Node (wasm on every
+    frame, cpu on a few) must give LiteRT's raw outputs within DETECTOR_ATOL + DETECTOR_RTOL * |LiteRT|. Returns the
+    numbers (max |diff| per runtime)."""
+    frames, source = detector_sample_frames()
+    inputs, litert = detector_raw_outputs(name, padding, frames)
+    keras_out = [np.asarray(o) for o in model.predict(inputs, verbose=0, batch_size=16)]
+    report = {"samples": source, "max_abs_diff": {}}
+
+    def compare_outputs(label: str, outputs: list[np.ndarray]) -> float:
+        if [o.shape[1:] for o in outputs] != [r.shape[1:] for r in litert]:
+            raise ExportError(f"{label}: outputs {[o.shape for o in outputs]} differ from LiteRT's {[o.shape for o in litert]}")
+        diff = max(float(np.abs(o - ref[: len(o)]).max()) for o, ref in zip(outputs, litert))
+        worst = max(float((np.abs(o - ref[: len(o)]) / (DETECTOR_ATOL + DETECTOR_RTOL * np.abs(ref[: len(o)]))).max())
+                    for o, ref in zip(outputs, litert))
+        if not np.isfinite(worst) or worst > 1:
+            raise ExportError(f"BlazeFace {name}: {label} differs from LiteRT by {worst:.2f} x the tolerance "
+                              f"({DETECTOR_ATOL:g} + {DETECTOR_RTOL:g} x |LiteRT|; max |diff| {diff:.3g}) on {source}")
+        report["max_abs_diff"][label] = float(f"{diff:.3g}")
+        return diff
+
+    diff = compare_outputs("keras", keras_out)
+    log(f"  BlazeFace {name}: Keras vs LiteRT on {source}: max |diff| = {diff:.2e}")
+    for backend, subset in (("wasm", inputs), ("cpu", inputs[:CPU_BACKEND_SAMPLES])):
+        outputs, info = run_node_outputs(folder, subset, backend)
+        diff = compare_outputs(f"tfjs_{backend}", outputs)
+        log(f"  BlazeFace {name}: tfjs {backend} vs LiteRT on {len(subset)} frames: max |diff| = {diff:.2e}, "
+            f"{info['ms_per_face']:.1f} ms/frame in Node")
     return report

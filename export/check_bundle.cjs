@@ -5,8 +5,11 @@
 //
 //   node export/check_bundle.cjs --model DIR --input faces.f32 --shape N,H,W,C --out probs.f32 [--backend wasm|cpu]
 //
-// faces.f32: N*H*W*C little-endian float32 (0-255 pixels); probs.f32 gets N*K float32. Prints one JSON line
-// {"backend", "n", "classes", "load_ms", "ms_per_face"}. Any failure exits non-zero with the reason on stderr.
+// faces.f32: N*H*W*C little-endian float32 (the model's input values); probs.f32 gets each output in turn, all N samples
+// of output 0 (N*K float32 for a classifier), then all of output 1, ... (BlazeFace: regressors, then classificators).
+// Prints one JSON line {"backend", "n", "classes", "outputs": [per-sample shape of each output], "load_ms",
+// "ms_per_face"}. The page's custom layers (web_static/js/layers.js) are registered first, as the page does.
+// Any failure exits non-zero with the reason on stderr.
 'use strict';
 
 const fs = require('fs');
@@ -50,6 +53,10 @@ async function main() {
   require('@tensorflow/tfjs-backend-cpu');
   require('@tensorflow/tfjs-backend-wasm');
   const tfl = require('@tensorflow/tfjs-layers');
+  // web_static/js/layers.js is an ES module of the page: imported from its source (Node 20 reads .js as CommonJS here)
+  const layersSource = fs.readFileSync(path.join(__dirname, '..', 'web_static', 'js', 'layers.js'), 'utf8');
+  const {registerLayers} = await import('data:text/javascript,' + encodeURIComponent(layersSource));
+  registerLayers({...tf, layers: tfl.layers});
   if (!(await tf.setBackend(args.backend))) throw new Error(`backend ${args.backend} did not initialise`);
   await tf.ready();
 
@@ -74,21 +81,24 @@ async function main() {
   if (inputShape.join(',') !== [h, w, c].join(',')) {
     throw new Error(`the model takes ${inputShape.join('x')} inputs, the samples are ${h}x${w}x${c}`);
   }
-  const classes = model.outputs[0].shape[1];
-  const out = new Float32Array(n * classes);
+  const shapes = model.outputs.map(output => output.shape.slice(1));
+  const sizes = shapes.map(shape => shape.reduce((a, b) => a * b, 1));
+  const outs = sizes.map(size => new Float32Array(n * size));
   const start = Date.now();
   for (let first = 0; first < n; first += args.batch) {
     const count = Math.min(args.batch, n - first);
-    const probs = tf.tidy(() => {
+    const predicted = tf.tidy(() => {
       const x = tf.tensor4d(faces.subarray(first * h * w * c, (first + count) * h * w * c), [count, h, w, c]);
-      return model.predict(x);
+      const y = model.predict(x);
+      return Array.isArray(y) ? y : [y];
     });
-    out.set(await probs.data(), first * classes);
-    probs.dispose();
+    for (let k = 0; k < predicted.length; k++) outs[k].set(await predicted[k].data(), first * sizes[k]);
+    predicted.forEach(t => t.dispose());
   }
   const ms = Date.now() - start;
-  fs.writeFileSync(args.out, Buffer.from(out.buffer));
-  console.log(JSON.stringify({backend: tf.getBackend(), n, classes, load_ms: loadMs, ms_per_face: n ? ms / n : 0}));
+  fs.writeFileSync(args.out, Buffer.concat(outs.map(out => Buffer.from(out.buffer))));
+  console.log(JSON.stringify({backend: tf.getBackend(), n, classes: shapes[0][0], outputs: shapes, load_ms: loadMs,
+    ms_per_face: n ? ms / n : 0}));
 }
 
 main().catch(error => {

@@ -3,7 +3,8 @@
 Why not the `tensorflowjs` pip package: it downgrades TensorFlow and does not import on TF 2.21, and tfjs 4.x refuses
 the Keras 3 configs it would copy (InputLayer `batch_shape`, DTypePolicy dicts, `sequential/` weight prefixes); see
 ../shared/notes/stack.md. The layers-model format is small and documented by tfjs itself, so this module writes it
-for exactly the layer types our networks use (train/networks.py) and refuses anything else by name.
+for exactly the layer types our networks use (train/networks.py, and BlazeFace rebuilt by export/blazeface_keras.py)
+and refuses anything else by name.
 
 model.json:
     {"format": "layers-model", "generatedBy": ..., "convertedBy": ...,
@@ -39,10 +40,10 @@ SHARD_BYTES = 4 * 1024 * 1024  # tfjs's own converter default
 QUANTIZATIONS = (None, "float16", "uint8")
 QUANTIZE_MIN_ELEMENTS = 1024
 ACTIVATIONS = ("linear", "relu", "softmax", "sigmoid", "tanh")
-
-
-
-
+# Keras 3 resizes bilinearly with half-pixel centres; tfjs-layers' UpSampling2D does not (tf.image.resizeBilinear's
+# default). A bilinear UpSampling2D is therefore written as this class, a custom layer defined by the page
+# (web_static/js/layers.js, registered before any model loads) that resizes with half-pixel centres.
+HALF_PIXEL_UPSAMPLING = "HalfPixelUpSampling2D"
 # ---------------------------------------------------------------------------------------------------------------------
 # Topology: Keras 3 layer configs -> Keras-2-style configs tfjs-layers 4.x deserializes
 # ---------------------------------------------------------------------------------------------------------------------
@@ -159,6 +160,17 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
     if class_name == "GlobalAveragePooling2D":
         _require(name, not config.get("keepdims", False), "GlobalAveragePooling2D keepdims=True is not exported")
         return {**base, "data_format": _channels_last(name, config)}
+    if class_name in ("Add", "Concatenate"):
+        if class_name == "Concatenate":
+            return {**base, "axis": int(config.get("axis", -1))}
+        return base
+    if class_name == "Reshape":
+        return {**base, "target_shape": [int(v) for v in config["target_shape"]]}
+    if class_name == "UpSampling2D":
+        _require(name, config.get("interpolation", "nearest") in ("nearest", "bilinear"),
+                 f"interpolation {config.get('interpolation')!r}")
+        return {**base, "size": _pair(config.get("size", 2)), "data_format": _channels_last(name, config),
+                "interpolation": config.get("interpolation", "nearest")}
     if class_name == "Dense":
         return {
             **base,
@@ -169,8 +181,18 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
     raise ExportError(
         f"layer {name!r}: type {class_name} is not supported by the exporter "
         "(supported: InputLayer, Rescaling, Conv2D, DepthwiseConv2D, BatchNormalization, Activation, MaxPooling2D, Dropout, Flatten, "
-        "GlobalAveragePooling2D, Dense)"
+        "GlobalAveragePooling2D, Dense, Add, Concatenate, Reshape, UpSampling2D)"
     )
+
+
+MULTI_INPUT_LAYERS = ("Add", "Concatenate")
+
+
+def tfjs_class_name(class_name: str, config: dict) -> str:
+    """The class tfjs instantiates for a Keras layer (the same name, except HALF_PIXEL_UPSAMPLING)."""
+    if class_name == "UpSampling2D" and config.get("interpolation") == "bilinear":
+        return HALF_PIXEL_UPSAMPLING
+    return class_name
 
 
 def _history(argument, layer: str) -> list:
@@ -181,6 +203,15 @@ def _history(argument, layer: str) -> list:
         raise ExportError(f"layer {layer!r}: only layers with one tensor input are exported (got {str(argument)[:80]})")
     inbound, node_index, tensor_index = argument["config"]["keras_history"]
     return [inbound, int(node_index), int(tensor_index), {}]
+
+
+def _histories(class_name: str, argument, layer: str) -> list:
+    """The inbound tensors of one call: one for most layers, a list of them for Add / Concatenate."""
+    if class_name in MULTI_INPUT_LAYERS:
+        if not (isinstance(argument, list) and len(argument) >= 2):
+            raise ExportError(f"layer {layer!r}: {class_name} needs a list of at least two tensors")
+        return [_history(item, layer) for item in argument]
+    return [_history(argument, layer)]
 
 
 def model_topology(keras_config: dict) -> dict:
@@ -196,7 +227,7 @@ def model_topology(keras_config: dict) -> dict:
             if index == 0 and layer["class_name"] != "InputLayer":
                 raise ExportError("a Sequential model must start with an InputLayer (build it with keras.Input)")
             inbound = [] if previous is None else [[[previous, 0, 0, {}]]]
-            layers_out.append({"class_name": layer["class_name"], "name": tf_config["name"], "config": tf_config,
+            layers_out.append({"class_name": tfjs_class_name(layer["class_name"], tf_config), "name": tf_config["name"], "config": tf_config,
                                "inbound_nodes": inbound})
             previous = tf_config["name"]
         inputs, outputs = [[layers_out[0]["name"], 0, 0]], [[previous, 0, 0]]
@@ -215,9 +246,9 @@ def model_topology(keras_config: dict) -> dict:
                         raise ExportError(f"layer {tf_config['name']!r}: call arguments {sorted(extra)} are not exported")
                 if len(args) != 1:
                     raise ExportError(f"layer {tf_config['name']!r}: only layers with one tensor input are exported")
-                inbound.append([_history(args[0], tf_config["name"])])
-            layers_out.append({"class_name": layer["class_name"], "name": tf_config["name"], "config": tf_config,
-                               "inbound_nodes": inbound})
+                inbound.append(_histories(layer["class_name"], args[0], tf_config["name"]))
+            layers_out.append({"class_name": tfjs_class_name(layer["class_name"], tf_config), "name": tf_config["name"],
+                               "config": tf_config, "inbound_nodes": inbound})
 
         def endpoints(value):
             if value and isinstance(value[0], str):  # Keras 3 writes a single endpoint flat: ["face", 0, 0]
@@ -225,8 +256,8 @@ def model_topology(keras_config: dict) -> dict:
             return [[str(v[0]), int(v[1]), int(v[2])] for v in value]
 
         inputs, outputs = endpoints(config["input_layers"]), endpoints(config["output_layers"])
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ExportError(f"only single-input single-output models are exported (got {len(inputs)} in, {len(outputs)} out)")
+        if len(inputs) != 1:
+            raise ExportError(f"only single-input models are exported (got {len(inputs)} inputs)")
     else:
         raise ExportError(f"model class {class_name!r}: only Functional and Sequential models are exported")
     return {

@@ -163,14 +163,18 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
 
 
 def test_detector_export_mirrors_core_detector(tmp_path):
-    from core.detector import DEFAULT_DETECTOR, detector_metadata, model_path
+    from core.detector import DEFAULT_DETECTOR, detector_metadata
     from export.bundles import export_detector
 
     out = tmp_path / "blazeface"
     export_detector(DEFAULT_DETECTOR, out, log=lambda *_: None)
     exported = json.loads((out / "detector.json").read_text())
     assert {k: exported[k] for k in detector_metadata()} == detector_metadata()
-    assert (out / exported["model_file"]).read_bytes() == model_path(exported["model_file"]).read_bytes()
+    # the TensorFlow.js bundles of both passes, each checked against LiteRT (tests/test_blazeface_tfjs.py: the boxes)
+    for key in ("model", "close_range_model"):
+        manifest = json.loads((out / exported["tfjs"][key]).read_text())
+        assert manifest["format"] == "layers-model"
+    assert set(exported["tfjs"]["checks"]) == {"full", "short"}
 
 
 def test_committed_bundles_are_current():

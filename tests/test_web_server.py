@@ -7,6 +7,7 @@ Requests go through http.client so that paths reach the server exactly as writte
 from __future__ import annotations
 
 import http.client
+import json
 import subprocess
 import sys
 
@@ -14,7 +15,9 @@ import pytest
 
 from tests.harness import REPO, free_port, skip_or_fail, start_server, stop_server
 
-from demo.web_server import VENDOR_FILES, missing_files
+from demo.web_server import VENDOR_FILES, WEB_ROOT, missing_files
+
+TFJS_VERSION = "4.22.0"  # the TensorFlow.js the page runs (package.json, package-lock.json)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +60,31 @@ def test_index_is_served_by_waitress_with_security_headers(server):
     assert headers["cross-origin-embedder-policy"] == "require-corp"
 
 
-def test_only_the_detector_worker_may_evaluate_strings(server):
-    status, headers, _ = get(server, "/js/detector_worker.js")
-    assert status == 200
-    assert "'unsafe-eval'" in headers["content-security-policy"]
-    for path in ("/js/app.js", "/js/detector.js", "/vendor/tf-core.min.js"):
-        assert "'unsafe-eval'" not in get(server, path)[1]["content-security-policy"]
+def test_no_response_allows_evaluating_strings(server):
+    """'unsafe-eval' in no Content-Security-Policy: every file the page is made of (web_static/, every vendor file),
+    the detector worker, and the error responses."""
+    paths = ["/", "/js/detector_worker.js", "/no/such/file", "/" + "x" * 2000]
+    paths += ["/" + str(path.relative_to(WEB_ROOT)) for path in sorted(WEB_ROOT.rglob("*"))
+              if path.is_file() and not any(part.startswith(".") for part in path.relative_to(WEB_ROOT).parts)]
+    paths += [f"/vendor/{name}" for name in VENDOR_FILES]
+    for path in paths:
+        status, headers, _ = get(server, path, method="HEAD")
+        policy = headers.get("content-security-policy", "")
+        assert policy and "'unsafe-eval'" not in policy, (path, status, policy)
+    assert "'unsafe-eval'" not in get(server, "/js/detector_worker.js")[1]["content-security-policy"]
+
+
+def test_the_page_has_one_runtime_current_tensorflow_js():
+    """package.json: TensorFlow.js packages only, all the same version, and no tfjs-tflite (the detector is a
+    TensorFlow.js layers model); package-lock.json pins the same."""
+    package = json.loads((REPO / "package.json").read_text())
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    dependencies = package["dependencies"]
+    assert not any("tflite" in name for name in dependencies), dependencies
+    assert not any("tflite" in name for name in lock["packages"]), "package-lock.json still pins tfjs-tflite"
+    assert {version for name, version in dependencies.items() if name.startswith("@tensorflow/")} == {TFJS_VERSION}
+    for name in dependencies:
+        assert lock["packages"][f"node_modules/{name}"]["version"] == dependencies[name], name
 
 
 @pytest.mark.parametrize("path, mime", [
@@ -70,7 +92,7 @@ def test_only_the_detector_worker_may_evaluate_strings(server):
     ("/css/app.css", "text/css"),
     ("/models/index.json", "application/json"),
     ("/vendor/tfjs-backend-wasm-simd.wasm", "application/wasm"),
-    ("/vendor/tflite_web_api_cc_simd.wasm", "application/wasm"),
+    ("/vendor/tf-backend-webgl.min.js", "text/javascript"),
     ("/vendor/tf-core.min.js", "text/javascript"),
 ])
 def test_mime_types(server, path, mime):
@@ -145,7 +167,7 @@ def test_bad_arguments_are_refused_clearly():
 def test_scripts_and_wasm_are_compressed_and_revalidated(server):
     connection = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
     try:
-        connection.request("GET", "/vendor/tflite_web_api_cc_simd.wasm", headers={"Accept-Encoding": "gzip, br"})
+        connection.request("GET", "/vendor/tfjs-backend-wasm-simd.wasm", headers={"Accept-Encoding": "gzip, br"})
         response = connection.getresponse()
         body = response.read()
         assert response.status == 200 and response.getheader("Content-Encoding") == "gzip"
@@ -155,7 +177,7 @@ def test_scripts_and_wasm_are_compressed_and_revalidated(server):
         raw = gzip.decompress(body)
         assert raw[:4] == b"\0asm" and len(body) < 0.6 * len(raw)
         etag = response.getheader("ETag")
-        connection.request("GET", "/vendor/tflite_web_api_cc_simd.wasm",
+        connection.request("GET", "/vendor/tfjs-backend-wasm-simd.wasm",
                            headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
         again = connection.getresponse()
         assert again.status == 304 and again.read() == b""
@@ -163,5 +185,5 @@ def test_scripts_and_wasm_are_compressed_and_revalidated(server):
     finally:
         connection.close()
     # without Accept-Encoding: the plain file
-    status, headers, body = get(server, "/vendor/tflite_web_api_cc_simd.wasm")
+    status, headers, body = get(server, "/vendor/tfjs-backend-wasm-simd.wasm")
     assert status == 200 and "content-encoding" not in headers and body[:4] == b"\0asm"

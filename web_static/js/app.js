@@ -1,13 +1,16 @@
 // The page: camera (or an uploaded image), status and readouts. The analysis of a frame is js/pipeline.js (the twin
-// of core/pipeline.py), so that the browser and `python app.py predict` agree. Inference runs on tfjs's wasm backend
-// (cpu as fallback, js/models.js).
+// of core/pipeline.py), so that the browser and `python app.py predict` agree. Inference runs on TensorFlow.js; the
+// page (classifiers) and the detector worker each measure their backend at start (js/backends.js), shown on the page.
 //
 // Test hook: window.lastResult = {faces: [{box: [x, y, w, h], score, emotion: {label, scores} | null,
 // mask: {label, score} | null, too_small}], ms, timings: {detect, classify, draw, total}, source: "camera" | "image", width, height, frame}.
-// window.pageState = {ready, backend, error, camera, frame, stats(), session (js/session.js LiveSession)}.
+// window.pageState = {ready, backend, detectorBackend, backendChoice, error, camera, frame, stats(), session (js/session.js LiveSession)}.
+
+/* global tf */
 
 import {FacePipeline} from './pipeline.js';
 import {chooseBackend} from './models.js';
+import {describeChoice} from './backends.js';
 import {drawBars, clearBars} from './draw.js';
 import {FrameStats} from './stats.js';
 import {FaceTracker} from './tracking.js';
@@ -18,7 +21,8 @@ const VENDOR_URL = 'vendor/';
 const params = new URLSearchParams(location.search);
 // ?pipeline=0 runs detect -> classify -> draw strictly one frame after the other (for bench/browser_fps.py)
 const PIPELINE = params.get('pipeline') !== '0';
-const SESSION_REFRESH_MS = 250;  // the session panel (summary, timeline) is redrawn at most this often
+const SESSION_REFRESH_MS = 250;
+const MAX_DETECTOR_THREADS = 4;  // the session panel (summary, timeline) is redrawn at most this often
 
 const $ = id => document.getElementById(id);
 const view = $('view');
@@ -93,6 +97,7 @@ state.stats = () => ({
   frames: state.frame,
   median_ms: frameStats.medians(),
   backend: state.backend,
+  detector_backend: state.detectorBackend,
   cross_origin_isolated: window.crossOriginIsolated,
 });
 
@@ -353,20 +358,27 @@ async function main() {
   $('upload').addEventListener('change', event => analyseFile(event.target.files[0]));
   try {
     setStatus('Loading TensorFlow.js…');
-    state.backend = await chooseBackend(VENDOR_URL, params.get('backend') === 'cpu');
+    state.backendChoice = await chooseBackend(VENDOR_URL, params.get('backend') === 'cpu');
+    state.backend = state.backendChoice.backend;
     setStatus(`Loading the models (${state.backend} backend)…`);
-    // tflite threads in the detector worker (needs cross-origin isolation); 1 by default, see BENCHMARKS.md
-    const asked = Number(params.get('threads') || 1);
-    state.detectorThreads = window.crossOriginIsolated ? Math.max(1, Math.min(asked, navigator.hardwareConcurrency || 1)) : 1;
+    // wasm threads for the detector worker (needs cross-origin isolation): all cores but the page's, at most
+    // MAX_DETECTOR_THREADS (1 on a 2-core machine); ?threads=N overrides
+    const cores = navigator.hardwareConcurrency || 1;
+    const asked = Number(params.get('threads') || Math.min(MAX_DETECTOR_THREADS, Math.max(1, cores - 1)));
+    state.detectorThreads = window.crossOriginIsolated ? Math.max(1, Math.min(asked, cores)) : 1;
     const pipeline = await FacePipeline.load(MODELS_URL, VENDOR_URL, state.detectorThreads);
     state.pipeline = pipeline;
+    const detectorBackend = pipeline.detector.backend;
+    state.detectorBackend = detectorBackend.name;
     $('model-info').textContent = `expression: ${pipeline.emotion.meta.name} (${pipeline.emotion.meta.tfjs.weights}) · ` +
       `mask: ${pipeline.mask ? pipeline.mask.meta.name : 'no model'} · detector: BlazeFace ${pipeline.detector.meta.input_size}px · ` +
-      `backend: ${state.backend} · detector threads: ${state.detectorThreads}`;
+      `TensorFlow.js ${tf.version_core} · classifiers' backend (measured): ` +
+      `${describeChoice(state.backendChoice, state.backendChoice.threads)} · detector's backend (measured): ` +
+      `${describeChoice({backend: detectorBackend.name, ms: detectorBackend.ms}, detectorBackend.threads)}`;
     if (!pipeline.mask) $('mask-bars').hidden = true;
     setUpSession(pipeline);
     state.ready = true;
-    setStatus(`Models ready (${state.backend} backend)`);
+    setStatus(`Models ready (${state.backend} backend, detector on ${state.detectorBackend})`);
   } catch (error) {
     state.error = String(error && error.message || error);
     setStatus('Could not load the models.');

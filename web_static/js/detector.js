@@ -1,7 +1,8 @@
-// BlazeFace in the browser: the same .tflite as Python (core/detector.py) run by tfjs-tflite, decoded the same way.
-// Every constant (input size, anchor strides, thresholds, NMS) comes from models/<detector>/detector.json, written by
-// `python -m export --detector` from core.detector.detector_metadata(), so no constant of the detector is copied here. The steps follow the
-// spec in core/detector.py's docstring:
+// BlazeFace in the browser: the network of Python's .tflite (core/detector.py) rebuilt as TensorFlow.js layers models
+// (export/blazeface_keras.py, checked against LiteRT at export), decoded the same way. Every constant (input size,
+// anchor strides, thresholds, NMS) comes from models/<detector>/detector.json, written by `python -m export --detector`
+// from core.detector.detector_metadata(), so no constant of the detector is copied here; "tfjs" there names the
+// bundles. The steps follow the spec in core/detector.py's docstring:
 //   1. letterbox the frame into S x S (preprocess.letterbox), pixels / pixel_scale - 1;
 //   2. anchors: per anchor layer, a ceil(S / stride)^2 grid of cell centres, `anchors_per_cell` each;
 //   3. per anchor a row r of 4 + 2 * keypoints values: box centre = r[0..1] / S + anchor, size = r[2..3] / S,
@@ -11,9 +12,10 @@
 // When that finds no face, the close-range pass (detector.json "close_range": the short-range model, the frame
 // letterboxed with its "padding") runs the same steps, as core.detector.FaceDetector.detect. For a photo, a large
 // frame is also searched in overlapping tiles (detector.json "tiling"), as FaceDetector.detect_tiled.
-/* global tf, tflite */
+/* global tf */
 
 import {letterbox} from './preprocess.js';
+import {registerLayers} from './layers.js';
 
 function makeAnchors(meta) {
   const size = meta.input_size;
@@ -122,18 +124,19 @@ export class FaceDetector {
     this.rowLength = 4 + 2 * meta.keypoints.length;  // per anchor: box centre and size, then (x, y) per keypoint
   }
 
-  // baseUrl: the detector folder ("models/blazeface/"); wasmPath: where the tflite_web_api_* files are served.
-  static async load(baseUrl, wasmPath, numThreads) {
+  // baseUrl: the detector folder ("models/blazeface/"), holding detector.json and the bundles it names ("tfjs").
+  // The models load on the active TensorFlow.js backend.
+  static async load(baseUrl) {
     const response = await fetch(baseUrl + 'detector.json');
     if (!response.ok) throw new Error(`${baseUrl}detector.json: HTTP ${response.status}`);
     const meta = await response.json();
     if (meta.nms !== 'weighted') throw new Error(`detector.json: NMS "${meta.nms}" is not implemented`);
-    tflite.setWasmPath(wasmPath);
-    const options = numThreads ? {numThreads} : {};
+    if (!meta.tfjs || !meta.tfjs.model) throw new Error('detector.json names no TensorFlow.js model (run python -m export --detector)');
+    registerLayers(tf);
     const close = meta.close_range;
     const [model, closeModel] = await Promise.all([
-      tflite.loadTFLiteModel(baseUrl + meta.model_file, options),
-      close ? tflite.loadTFLiteModel(baseUrl + close.model_file, options) : Promise.resolve(null),
+      tf.loadLayersModel(baseUrl + meta.tfjs.model),
+      close ? tf.loadLayersModel(baseUrl + meta.tfjs.close_range_model) : Promise.resolve(null),
     ]);
     return new FaceDetector(model, meta, close ? new FaceDetector(closeModel, close) : null);
   }
@@ -141,14 +144,8 @@ export class FaceDetector {
   // Raw network outputs for a letterboxed input: {boxes: Float32Array N*rowLength, logits: Float32Array N}.
   async run(input) {
     const S = this.size;
-    const x = tf.tensor4d(input, [1, S, S, 3]);
-    let outputs;
-    try {
-      outputs = this.model.predict(x);
-    } finally {
-      x.dispose();
-    }
-    const tensors = outputs instanceof tf.Tensor ? [outputs] : Array.isArray(outputs) ? outputs : Object.values(outputs);
+    const outputs = tf.tidy(() => this.model.predict(tf.tensor4d(input, [1, S, S, 3])));
+    const tensors = outputs instanceof tf.Tensor ? [outputs] : outputs;
     const regress = tensors.find(t => t.shape[t.shape.length - 1] === this.rowLength);
     const classify = tensors.find(t => t.shape[t.shape.length - 1] === 1);
     if (!regress || !classify) {
@@ -229,7 +226,8 @@ export class FaceDetector {
 // The page's handle on the detector running in js/detector_worker.js (see there why a worker).
 // detect(frame) copies the RGBA pixels to the worker and resolves to {faces, ms}; frames queue in order.
 export class RemoteDetector {
-  static async load(baseUrl, wasmPath, numThreads) {
+  // threads: wasm threads for the worker (used where the page is cross-origin isolated).
+  static async load(baseUrl, wasmPath, threads) {
     const remote = new RemoteDetector();
     remote.worker = new Worker(new URL('./detector_worker.js', import.meta.url));
     remote.waiting = new Map();
@@ -239,6 +237,7 @@ export class RemoteDetector {
         const message = event.data;
         if (message.type === 'loaded') {
           remote.meta = message.meta;
+          remote.backend = {name: message.backend, ms: message.ms, threads: message.threads};
           resolve(remote);
         } else if (message.type === 'faces' || message.type === 'error') {
           const request = remote.waiting.get(message.id);
@@ -257,7 +256,7 @@ export class RemoteDetector {
       };
     });
     remote.worker.postMessage({type: 'load', baseUrl: new URL(baseUrl, location.href).href,
-      wasmPath: new URL(wasmPath, location.href).href, numThreads});
+      wasmPath: new URL(wasmPath, location.href).href, threads});
     return loaded;
   }
 

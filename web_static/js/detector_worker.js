@@ -1,17 +1,20 @@
-// Dedicated worker that runs the BlazeFace detector (js/detector.js) off the page's main thread.
+// Dedicated worker that runs the BlazeFace detector (js/detector.js) off the page's main thread: detection of the
+// next camera frame runs on the second core while the page classifies and draws the current one.
 //
-// Why a worker: (1) tfjs-tflite's Emscripten/embind glue compiles code from strings (`new Function`), which needs
-// 'unsafe-eval'; the server gives only this worker script that permission (its own Content-Security-Policy), so the
-// page itself keeps a CSP without it; (2) detection of the next camera frame runs on the second core while the page
-// classifies and draws the current one.
+// The detector is two TensorFlow.js layers models (models/blazeface/, exported by `python -m export --detector`), run
+// by the same TensorFlow.js as the page's classifiers. Its backend is chosen by measurement here at start
+// (js/backends.js: wasm, webgl where the worker gets a WebGL context; cpu as fallback). The worker's CSP is the page's
+// (no 'unsafe-eval').
 //
-// Messages in:  {type: "load", baseUrl, wasmPath, numThreads}
+// Messages in:  {type: "load", baseUrl, wasmPath, threads}
 //               {type: "detect", id, width, height, pixels: ArrayBuffer (RGBA, transferred), photo (tiled search)}
-// Messages out: {type: "loaded", meta} | {type: "faces", id, faces, ms} | {type: "error", id?, message}
+// Messages out: {type: "loaded", meta, backend, ms, threads} | {type: "faces", id, faces, ms} | {type: "error", id?, message}
 /* global importScripts */
 
-importScripts('../vendor/tf-core.min.js', '../vendor/tf-backend-cpu.min.js', '../vendor/tf-tflite.min.js');
+importScripts('../vendor/tf-core.min.js', '../vendor/tf-backend-cpu.min.js', '../vendor/tf-backend-wasm.min.js',
+  '../vendor/tf-backend-webgl.min.js', '../vendor/tf-layers.min.js');
 
+const BACKEND_CANDIDATES = ['wasm', 'webgl'];
 let detector = null;
 const pending = [];
 let busy = false;
@@ -19,11 +22,14 @@ let busy = false;
 async function handle(message) {
   if (message.type === 'load') {
     const {FaceDetector} = await import('./detector.js');
-    await self.tf.setBackend('cpu');  // tensors are only wrapped here; the tflite model runs in its own wasm runtime
-    detector = await FaceDetector.load(message.baseUrl, message.wasmPath, message.numThreads);
-    // one call to initialise the interpreter before the first real frame
-    await detector.detect({data: new Uint8ClampedArray(64 * 48 * 4), width: 64, height: 48});
-    self.postMessage({type: 'loaded', meta: detector.meta});
+    const {configureWasm, fastestBackend, initialise} = await import('./backends.js');
+    const threads = configureWasm(message.wasmPath, message.threads || 1);
+    if (!(await initialise(BACKEND_CANDIDATES[0]))) await initialise('cpu');  // the weights' first home
+    detector = await FaceDetector.load(message.baseUrl);
+    const blank = {data: new Uint8ClampedArray(640 * 480 * 4), width: 640, height: 480};
+    const choice = await fastestBackend(BACKEND_CANDIDATES, () => detector.detectOnce(blank));
+    await detector.detect(blank);  // the chosen backend warm before the first real frame
+    self.postMessage({type: 'loaded', meta: detector.meta, backend: choice.backend, ms: choice.ms, threads});
     return;
   }
   if (message.type === 'detect') {

@@ -1,4 +1,4 @@
-// The twin of core/models.py: the TensorFlow.js backend, and the face classifiers exported by `python -m export`
+// The twin of core/models.py: the page's TensorFlow.js backend (chosen by measurement, js/backends.js), and the face classifiers exported by `python -m export`
 // (models/<name>/: model.json + weights + metadata.json).
 // Labels, input size/channels, test-time augmentation and crop constants come from metadata.json, never from here.
 // Mirrors core.models.FaceClassifier: all faces of a frame in one batch; with "flip" TTA the batch is doubled with
@@ -7,6 +7,7 @@
 /* global tf */
 
 import {faceCrop} from './preprocess.js';
+import {configureWasm, fastestBackend, initialise} from './backends.js';
 
 export const PROBABILITY_FLOOR = 1e-12;  // log(0) guard, as core.models.PROBABILITY_FLOOR
 
@@ -16,26 +17,33 @@ export function applyTemperature(probs, temperature) {
   return tf.softmax(tf.div(tf.log(tf.maximum(probs, PROBABILITY_FLOOR)), temperature));
 }
 
-const WASM_INIT_TIMEOUT_MS = 30000;  // tfjs hangs without an error when its .wasm files cannot be fetched
+export const PAGE_BACKENDS = ['wasm', 'webgl'];
+const TRIAL_SHAPE = [2, 48, 48, 1];  // like the classifiers' work: a face and its mirror, 48 x 48 grey
 
-// wasm first (9-13 ms per face here, against 165-333 ms for cpu and webgl without a GPU); cpu as fallback, or when
-// `forceCpu` (?backend=cpu, for the tests). Returns the backend's name.
-export async function chooseBackend(wasmPath, forceCpu = false) {
-  if (!forceCpu) {
-    try {
-      // single-threaded wasm on the page: the detector worker has the other core (and no blob: workers under the CSP)
-      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-      tf.wasm.setWasmPaths(wasmPath);
-      const timeout = new Promise(resolve => setTimeout(() => resolve('timeout'), WASM_INIT_TIMEOUT_MS));
-      const ok = await Promise.race([tf.setBackend('wasm'), timeout]);
-      if (ok === true) return 'wasm';
-      console.warn(`wasm backend unavailable (${ok}), falling back to cpu`);
-    } catch (error) {
-      console.warn('wasm backend unavailable, falling back to cpu:', error);
+// One run of a small convolution stack shaped like the classifiers' (js/backends.js times it per backend).
+async function classifierTrial() {
+  const y = tf.tidy(() => {
+    let x = tf.fill(TRIAL_SHAPE, 0.5);
+    for (const [inC, outC] of [[1, 32], [32, 32], [32, 64]]) {
+      x = tf.relu(tf.conv2d(x, tf.fill([3, 3, inC, outC], 0.01), 1, 'same'));
+      x = tf.maxPool(x, 2, 2, 'same');
     }
+    return tf.sum(x);
+  });
+  await y.data();
+  y.dispose();
+}
+
+// The page's backend for the classifiers, chosen by measurement (js/backends.js) among PAGE_BACKENDS; wasm runs
+// single-threaded here (the detector worker has the other core). `forceCpu` (?backend=cpu, for the tests) takes the
+// pure-JS cpu backend. Returns {backend, ms: {name: trial ms | null}, threads}.
+export async function chooseBackend(wasmPath, forceCpu = false) {
+  if (forceCpu) {
+    if (await initialise('cpu')) return {backend: 'cpu', ms: {cpu: null}, threads: 1};
+    throw new Error('no TensorFlow.js backend could be initialised');
   }
-  if (await tf.setBackend('cpu')) return 'cpu';
-  throw new Error('no TensorFlow.js backend could be initialised');
+  const threads = configureWasm(wasmPath, 1);
+  return {...await fastestBackend(PAGE_BACKENDS, classifierTrial), threads};
 }
 
 export class FaceClassifier {

@@ -27,7 +27,7 @@ export class FacePipeline {
     this.round = value => Math.round(value * decimals) / decimals;
   }
 
-  // modelsUrl: the folder holding index.json; vendorUrl: the tfjs/tflite runtime files; threads: tflite threads.
+  // modelsUrl: the folder holding index.json; vendorUrl: the TensorFlow.js files; threads: the detector worker's wasm threads.
   static async load(modelsUrl, vendorUrl, threads) {
     const response = await fetch(modelsUrl + 'index.json');
     if (!response.ok) throw new Error(`models/index.json: HTTP ${response.status} (run python -m export --all)`);

@@ -1,0 +1,72 @@
+// Which TensorFlow.js backend runs a network, chosen by measurement on this machine at start (page and detector
+// worker each choose their own): every candidate that initialises runs `trial` once to warm up (wasm compiles, webgl
+// builds its shaders), then TRIAL_RUNS times; the fastest median wins. The pure-JS cpu backend is the fallback when
+// no candidate initialises. wasm uses SIMD where the browser has it (every current one) and, where the page is
+// cross-origin isolated (COOP/COEP from demo/web_server.py), `threads` threads.
+/* global tf */
+
+export const TRIAL_RUNS = 3;
+const INIT_TIMEOUT_MS = 30000;  // tfjs hangs without an error when its .wasm files cannot be fetched
+
+function median(values) {
+  const sorted = values.slice().sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+// Makes `name` the active backend; false when it does not initialise (within INIT_TIMEOUT_MS).
+export async function initialise(name) {
+  const timeout = new Promise(resolve => setTimeout(() => resolve('timeout'), INIT_TIMEOUT_MS));
+  try {
+    const ok = await Promise.race([tf.setBackend(name), timeout]);
+    return ok === true;
+  } catch (error) {
+    console.warn(`${name} backend unavailable:`, error);
+    return false;
+  }
+}
+
+// Sets up the wasm backend's files and threads, before any backend is initialised.
+export function configureWasm(wasmPath, threads) {
+  const useThreads = self.crossOriginIsolated === true && threads > 1;
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', useThreads);
+  if (useThreads) tf.wasm.setThreadsCount(threads);
+  tf.wasm.setWasmPaths(wasmPath);
+  return useThreads ? threads : 1;
+}
+
+// candidates: backend names in order of preference; trial: async () => void (one representative run).
+// Returns {backend, ms: {name: median ms | null (did not initialise)}}; the winner is the active backend.
+export async function fastestBackend(candidates, trial) {
+  const ms = {};
+  for (const name of candidates) {
+    if (!(await initialise(name))) {
+      ms[name] = null;
+      continue;
+    }
+    try {
+      await trial();
+      const times = [];
+      for (let i = 0; i < TRIAL_RUNS; i++) {
+        const start = performance.now();
+        await trial();
+        times.push(performance.now() - start);
+      }
+      ms[name] = Math.round(median(times) * 10) / 10;
+    } catch (error) {
+      console.warn(`${name} backend failed its trial:`, error);
+      ms[name] = null;
+    }
+  }
+  const usable = Object.entries(ms).filter(([, value]) => value !== null).sort((a, b) => a[1] - b[1]);
+  const backend = usable.length ? usable[0][0] : 'cpu';
+  if (!(await initialise(backend))) throw new Error('no TensorFlow.js backend could be initialised');
+  return {backend, ms};
+}
+
+// A short description for the page: "wasm (SIMD, 2 threads) 12.3 ms; webgl 40.1 ms".
+export function describeChoice(choice, threads) {
+  return Object.entries(choice.ms).map(([name, value]) => {
+    const detail = name === 'wasm' ? ` (${threads > 1 ? `${threads} threads` : '1 thread'})` : '';
+    return `${name}${detail} ${value === null ? 'unavailable' : `${value} ms`}${name === choice.backend ? ' ✓' : ''}`;
+  }).join(' · ');
+}
