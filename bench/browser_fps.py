@@ -1,12 +1,13 @@
 """In-browser speed of the page (web_static/) in headless Chromium with a fake camera, and the bytes it downloads.
 
-    nice -n 19 .venv/bin/python -m bench.browser_fps [--photo PATH] [--seconds 20] [--camera-fps 30]
-        [--modes pipelined,sequential] [--threads 1] [--no-isolation] [--json OUT]
+    nice -n 19 .venv/bin/python -m bench.browser_fps [--photo PATH] [--six-faces] [--seconds 20] [--camera-fps 30]
+        [--modes pipelined,sequential] [--threads N] [--no-isolation] [--page NAME=REPO_ROOT ...] [--json OUT]
 
-Starts `python app.py web` on a free port, plays the photo (letterboxed into 640x480) as a looping 30 frames/s
-camera, waits for the models and the first frames, then for --seconds counts the analysed frames (frames/s) and reads
+Starts `python app.py web` on a free port (for each --page, from that checkout: e.g. an older commit's worktree, to
+compare pages side by side in one run; default: this checkout), plays the photo (letterboxed into 640x480) as a
+looping 30 frames/s camera (--six-faces: also a 640x480 grid of SIX_FACE_PHOTOS, six faces in view), waits for the models and the first frames, then for --seconds counts the analysed frames (frames/s) and reads
 the page's per-stage medians (detect = BlazeFace in the worker, classify = crops + expression/mask networks on the
-wasm backend, draw, total = grab to drawn). Modes: "pipelined" (the page's default: the worker detects frame N+1
+backend the page measured, draw, total = grab to drawn). Modes: "pipelined" (the page's default: the worker detects frame N+1
 while the page classifies frame N) and "sequential" (?pipeline=0). Bytes: every response body the page and its
 worker received on a cold load (Playwright's request sizes), by kind.
 
@@ -25,10 +26,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.harness import CHROMIUM, CHROMIUM_FLAGS, camera_file_from_image, free_port, start_server, stop_server
+import subprocess
+
+import cv2
+import numpy as np
+
+from tests.harness import CHROMIUM, CHROMIUM_FLAGS, camera_file_from_image, free_port, stop_server, wait_for_port
 from train.data import data_dir
 
 REPO = Path(__file__).resolve().parent.parent
+# media/ photos of one face each, the last one mirrored (biden.jpg's face is too small in a cell for the detector)
+SIX_FACE_PHOTOS = ("angry.jpg", "happy.jpg", "obama.jpg", "sad.jpg", "surprised.jpg", "happy.jpg")
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -105,6 +113,31 @@ def poll(page, expression: str, timeout: float):
     raise TimeoutError(f"{expression} not true after {timeout} s; page error: {page.evaluate('() => window.pageState && window.pageState.error')}")
 
 
+def six_face_photo(out: Path) -> Path:
+    """SIX_FACE_PHOTOS in a 3 x 2 grid of a 640 x 480 frame (each shrunk into its cell; six faces), saved as PNG."""
+    cell_w, cell_h = 640 // 3, 480 // 2
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    for i, name in enumerate(SIX_FACE_PHOTOS):
+        image = cv2.imread(str(data_dir() / "media" / name))
+        if name in SIX_FACE_PHOTOS[:i]:
+            image = image[:, ::-1]
+        scale = min(cell_w / image.shape[1], cell_h / image.shape[0])
+        small = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        top, left = (i // 3) * cell_h, (i % 3) * cell_w
+        canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
+    path = out / "six_faces.png"
+    cv2.imwrite(str(path), canvas)
+    return path
+
+
+def start_page_server(root: Path, port: int, isolation: bool, log_path: Path) -> subprocess.Popen:
+    """`python app.py web` of the checkout at `root` (its own web_static/ and node_modules/), on 127.0.0.1:port."""
+    args = [sys.executable, str(root / "app.py"), "web", "--port", str(port), "--quiet"] + ([] if isolation else ["--no-isolation"])
+    process = subprocess.Popen(args, cwd=root, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    wait_for_port(port, process)
+    return process
+
+
 def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, threads: int, server_pid: int) -> dict:
     args = CHROMIUM_FLAGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                              f"--use-file-for-fake-video-capture={camera}"]
@@ -124,7 +157,7 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
 
         context.on("requestfinished", finished)
         page = context.new_page()
-        query = f"?threads={threads}" + ("&pipeline=0" if mode == "sequential" else "")
+        query = "?" + "&".join(([f"threads={threads}"] if threads else []) + (["pipeline=0"] if mode == "sequential" else []))
         start = time.time()
         page.goto(url + query)
         poll(page, "window.pageState && window.pageState.ready", 180)
@@ -155,6 +188,7 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
             "median_ms": {k: round(v, 1) for k, v in (stats["median_ms"] or {}).items()},
             "faces": len(result["faces"]),
             "backend": stats["backend"],
+            "detector_backend": stats.get("detector_backend"),
             "cross_origin_isolated": stats["cross_origin_isolated"],
             "ready_s": round(ready_s, 1),
             "first_10_frames_s": round(first_frames_s, 1),
@@ -171,47 +205,64 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", type=Path, default=data_dir() / "media" / "happy.jpg", help="one-face photo for the camera")
+    parser.add_argument("--six-faces", action="store_true", help="also run with six faces in view (SIX_FACE_PHOTOS)")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--camera-fps", type=int, default=30)
     parser.add_argument("--modes", default="pipelined,sequential")
-    parser.add_argument("--threads", type=int, default=1, help="tflite threads in the detector worker")
+    parser.add_argument("--threads", type=int, help="detector worker threads (?threads=N; default: the page's choice)")
     parser.add_argument("--no-isolation", action="store_true", help="serve without COOP/COEP")
+    parser.add_argument("--page", action="append", metavar="NAME=REPO_ROOT",
+                        help="a checkout whose page to measure (repeatable; default: this one)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if not args.photo.is_file():
         parser.error(f"{args.photo}: no such photo")
+    pages = []
+    for spec in args.page or [f"this={REPO}"]:
+        name, _, root = spec.partition("=")
+        if not (Path(root) / "app.py").is_file():
+            parser.error(f"--page {spec}: no app.py in {root}")
+        pages.append((name, Path(root).resolve()))
 
     from playwright.sync_api import sync_playwright
 
-
+    results = []
     with tempfile.TemporaryDirectory(prefix="facexp-bench-") as tmp:
-        camera = camera_file_from_image(args.photo, Path(tmp), frames=args.camera_fps * 2)
-        text = camera.read_bytes().replace(b" F15:1 ", f" F{args.camera_fps}:1 ".encode(), 1)
-        camera.write_bytes(text)
-        port = free_port()
-        server_args = ["web", "--port", str(port), "--quiet"] + (["--no-isolation"] if args.no_isolation else [])
-        server = start_server(server_args, port, Path(tmp) / "server.log")
-        results = []
-        try:
-            with sync_playwright() as playwright:
-                for mode in args.modes.split(","):
-                    result = run_mode(playwright, f"http://127.0.0.1:{port}/", camera, mode.strip(), args.seconds, args.threads,
-                                      server.pid)
-                    results.append(result)
-                    print(json.dumps(result), flush=True)
-        finally:
-            stop_server(server)
+        photos = [("1 face", args.photo)] + ([("6 faces", six_face_photo(Path(tmp)))] if args.six_faces else [])
+        cameras = []
+        for label, photo in photos:
+            folder = Path(tmp) / label.replace(" ", "_")
+            folder.mkdir()
+            camera = camera_file_from_image(photo, folder, frames=args.camera_fps * 2)
+            camera.write_bytes(camera.read_bytes().replace(b" F15:1 ", f" F{args.camera_fps}:1 ".encode(), 1))
+            cameras.append((label, camera))
+        with sync_playwright() as playwright:
+            for page_name, root in pages:
+                port = free_port()
+                server = start_page_server(root, port, not args.no_isolation, Path(tmp) / f"server-{page_name}.log")
+                try:
+                    for label, camera in cameras:
+                        for mode in args.modes.split(","):
+                            result = run_mode(playwright, f"http://127.0.0.1:{port}/", camera, mode.strip(), args.seconds,
+                                              args.threads, server.pid)
+                            result = {"page": page_name, "camera": label, **result}
+                            results.append(result)
+                            print(json.dumps(result), flush=True)
+                finally:
+                    stop_server(server)
     print()
-    print("| mode | frames/s | detect ms | classify ms | draw ms | total ms (grab to drawn) | faces | load avg | JS ns/op "
-          "| CPU ms/frame: Chromium (page main, worker) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| page | camera | mode | frames/s | detect ms | classify ms | draw ms | total ms (grab to drawn) | faces "
+          "| backend (page / detector) | load avg | JS ns/op | CPU ms/frame: Chromium (page main, worker) | cold bytes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         m, c = r["median_ms"], r["cpu_ms_per_frame"]
-        print(f"| {r['mode']} | {r['fps']:.1f} | {m.get('detect')} | {m.get('classify')} | {m.get('draw')} | {m.get('total')} "
-              f"| {r['faces']} | {r['load_average'][0]:.1f} | {r['js_ns_per_multiply_add']} "
-              f"| {c['chromium']} ({c['page main thread']}, {c['detector worker']}) |")
-    if results:
-        print(f"\nbytes downloaded on a cold load: {results[0]['bytes_total']:,} in {results[0]['files']} files: {results[0]['bytes']}")
+        print(f"| {r['page']} | {r['camera']} | {r['mode']} | {r['fps']:.1f} | {m.get('detect')} | {m.get('classify')} "
+              f"| {m.get('draw')} | {m.get('total')} | {r['faces']} | {r['backend']} / {r.get('detector_backend') or 'tflite'} "
+              f"| {r['load_average'][0]:.1f} | {r['js_ns_per_multiply_add']} "
+              f"| {c['chromium']} ({c['page main thread']}, {c['detector worker']}) | {r['bytes_total']:,} |")
+    for r in results:
+        if r["camera"] == photos[0][0] and r["mode"] == results[0]["mode"]:
+            print(f"\n{r['page']}: bytes downloaded on a cold load: {r['bytes_total']:,} in {r['files']} files: {r['bytes']}")
     if args.json:
         args.json.write_text(json.dumps({"photo": str(args.photo), "results": results}, indent=2) + "\n")
     return 0

@@ -120,6 +120,7 @@ def test_tfjs_detector_boxes_stay_within_a_pixel_of_litert(web_server, media_dir
         assert all(row[1] <= BOX_TOLERANCE_PX for row in drift), [row for row in drift if row[1] > BOX_TOLERANCE_PX]
         assert all(row[2] <= SCORE_TOLERANCE for row in drift), [row for row in drift if row[2] > SCORE_TOLERANCE]
         assert page.evaluate("() => window.pageState.detectorBackend") in ("wasm", "webgl")
+        assert page.evaluate("() => window.pageState.pipeline.detector.backend.direct") is True  # js/layers_runner.js
         assert not errors, errors
     finally:
         browser.close()

@@ -374,7 +374,7 @@ async function main() {
       `mask: ${pipeline.mask ? pipeline.mask.meta.name : 'no model'} · detector: BlazeFace ${pipeline.detector.meta.input_size}px · ` +
       `TensorFlow.js ${tf.version_core} · classifiers' backend (measured): ` +
       `${describeChoice(state.backendChoice, state.backendChoice.threads)} · detector's backend (measured): ` +
-      `${describeChoice({backend: detectorBackend.name, ms: detectorBackend.ms}, detectorBackend.threads)}`;
+      `${describeChoice({backend: detectorBackend.name, ms: detectorBackend.ms, skipped: detectorBackend.skipped}, detectorBackend.threads)}`;
     if (!pipeline.mask) $('mask-bars').hidden = true;
     setUpSession(pipeline);
     state.ready = true;

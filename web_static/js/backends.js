@@ -1,7 +1,7 @@
 // Which TensorFlow.js backend runs a network, chosen by measurement on this machine at start (page and detector
 // worker each choose their own): every candidate that initialises runs `trial` once to warm up (wasm compiles, webgl
-// builds its shaders), then TRIAL_RUNS times; the fastest median wins. The pure-JS cpu backend is the fallback when
-// no candidate initialises. wasm uses SIMD where the browser has it (every current one) and, where the page is
+// builds its shaders), then TRIAL_RUNS times; the fastest median wins. WebGL on a software rasteriser (no GPU) is
+// not tried (softwareWebgl). The pure-JS cpu backend is the fallback when no candidate initialises. wasm uses SIMD where the browser has it (every current one) and, where the page is
 // cross-origin isolated (COOP/COEP from demo/web_server.py), `threads` threads.
 /* global tf */
 
@@ -11,6 +11,25 @@ const INIT_TIMEOUT_MS = 30000;  // tfjs hangs without an error when its .wasm fi
 function median(values) {
   const sorted = values.slice().sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
+}
+
+const SOFTWARE_RENDERER = /swiftshader|llvmpipe|software|softpipe/i;
+
+// The WebGL renderer's name when it is a software rasteriser (no GPU: SwiftShader in headless Chromium), else null.
+// Such a webgl backend is 10-20x slower than wasm and its shaders take seconds to compile, so it is not tried.
+export function softwareWebgl() {
+  try {
+    const canvas = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(1, 1) : document.createElement('canvas');
+    const gl = canvas.getContext('webgl2') || canvas.getContext('webgl');
+    if (!gl) return 'no WebGL context';
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    const lose = gl.getExtension('WEBGL_lose_context');
+    if (lose) lose.loseContext();
+    return SOFTWARE_RENDERER.test(renderer) ? renderer : null;
+  } catch (error) {
+    return String(error && error.message || error);
+  }
 }
 
 // Makes `name` the active backend; false when it does not initialise (within INIT_TIMEOUT_MS).
@@ -35,10 +54,24 @@ export function configureWasm(wasmPath, threads) {
 }
 
 // candidates: backend names in order of preference; trial: async () => void (one representative run).
-// Returns {backend, ms: {name: median ms | null (did not initialise)}}; the winner is the active backend.
+// Returns {backend, ms: {name: median ms | null (not usable)}, skipped: {name: why}}; the winner is the active backend.
 export async function fastestBackend(candidates, trial) {
   const ms = {};
+  const skipped = {};
   for (const name of candidates) {
+    if (name === 'webgl' && tf.findBackendFactory('webgl')) {
+      const software = softwareWebgl();
+      if (software) {
+        ms[name] = null;
+        skipped[name] = software;
+        continue;
+      }
+    }
+    if (!tf.findBackendFactory(name)) {
+      ms[name] = null;
+      skipped[name] = 'not loaded';
+      continue;
+    }
     if (!(await initialise(name))) {
       ms[name] = null;
       continue;
@@ -60,13 +93,15 @@ export async function fastestBackend(candidates, trial) {
   const usable = Object.entries(ms).filter(([, value]) => value !== null).sort((a, b) => a[1] - b[1]);
   const backend = usable.length ? usable[0][0] : 'cpu';
   if (!(await initialise(backend))) throw new Error('no TensorFlow.js backend could be initialised');
-  return {backend, ms};
+  return {backend, ms, skipped};
 }
 
 // A short description for the page: "wasm (SIMD, 2 threads) 12.3 ms; webgl 40.1 ms".
 export function describeChoice(choice, threads) {
   return Object.entries(choice.ms).map(([name, value]) => {
     const detail = name === 'wasm' ? ` (${threads > 1 ? `${threads} threads` : '1 thread'})` : '';
-    return `${name}${detail} ${value === null ? 'unavailable' : `${value} ms`}${name === choice.backend ? ' ✓' : ''}`;
+    const why = (choice.skipped || {})[name];
+    return `${name}${detail} ${value === null ? `unavailable${why ? ` (${why})` : ''}` : `${value} ms`}` +
+      `${name === choice.backend ? ' ✓' : ''}`;
   }).join(' · ');
 }

@@ -16,6 +16,7 @@
 
 import {letterbox} from './preprocess.js';
 import {registerLayers} from './layers.js';
+import {compileLayersModel} from './layers_runner.js';
 
 function makeAnchors(meta) {
   const size = meta.input_size;
@@ -122,6 +123,9 @@ export class FaceDetector {
     this.size = meta.input_size;
     this.anchors = makeAnchors(meta);
     this.rowLength = 4 + 2 * meta.keypoints.length;  // per anchor: box centre and size, then (x, y) per keypoint
+    const direct = compileLayersModel(model);  // js/layers_runner.js; null: tfjs-layers' own predict
+    this.direct = direct !== null;
+    this.predict = direct || (x => model.predict(x));
   }
 
   // baseUrl: the detector folder ("models/blazeface/"), holding detector.json and the bundles it names ("tfjs").
@@ -144,7 +148,7 @@ export class FaceDetector {
   // Raw network outputs for a letterboxed input: {boxes: Float32Array N*rowLength, logits: Float32Array N}.
   async run(input) {
     const S = this.size;
-    const outputs = tf.tidy(() => this.model.predict(tf.tensor4d(input, [1, S, S, 3])));
+    const outputs = tf.tidy(() => this.predict(tf.tensor4d(input, [1, S, S, 3])));
     const tensors = outputs instanceof tf.Tensor ? [outputs] : outputs;
     const regress = tensors.find(t => t.shape[t.shape.length - 1] === this.rowLength);
     const classify = tensors.find(t => t.shape[t.shape.length - 1] === 1);
@@ -237,7 +241,8 @@ export class RemoteDetector {
         const message = event.data;
         if (message.type === 'loaded') {
           remote.meta = message.meta;
-          remote.backend = {name: message.backend, ms: message.ms, threads: message.threads};
+          remote.backend = {name: message.backend, ms: message.ms, skipped: message.skipped, threads: message.threads,
+            direct: message.direct};
           resolve(remote);
         } else if (message.type === 'faces' || message.type === 'error') {
           const request = remote.waiting.get(message.id);

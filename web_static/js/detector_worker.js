@@ -8,7 +8,8 @@
 //
 // Messages in:  {type: "load", baseUrl, wasmPath, threads}
 //               {type: "detect", id, width, height, pixels: ArrayBuffer (RGBA, transferred), photo (tiled search)}
-// Messages out: {type: "loaded", meta, backend, ms, threads} | {type: "faces", id, faces, ms} | {type: "error", id?, message}
+// Messages out: {type: "loaded", meta, backend, ms, skipped, threads, direct (js/layers_runner.js runs both models)}
+//               | {type: "faces", id, faces, ms} | {type: "error", id?, message}
 /* global importScripts */
 
 importScripts('../vendor/tf-core.min.js', '../vendor/tf-backend-cpu.min.js', '../vendor/tf-backend-wasm.min.js',
@@ -29,7 +30,8 @@ async function handle(message) {
     const blank = {data: new Uint8ClampedArray(640 * 480 * 4), width: 640, height: 480};
     const choice = await fastestBackend(BACKEND_CANDIDATES, () => detector.detectOnce(blank));
     await detector.detect(blank);  // the chosen backend warm before the first real frame
-    self.postMessage({type: 'loaded', meta: detector.meta, backend: choice.backend, ms: choice.ms, threads});
+    self.postMessage({type: 'loaded', meta: detector.meta, backend: choice.backend, ms: choice.ms, skipped: choice.skipped,
+      threads, direct: detector.direct && (!detector.closeRange || detector.closeRange.direct)});
     return;
   }
   if (message.type === 'detect') {
