@@ -30,8 +30,10 @@ async function handle(message) {
     const blank = {data: new Uint8ClampedArray(640 * 480 * 4), width: 640, height: 480};
     const choice = await fastestBackend(BACKEND_CANDIDATES, () => detector.detectOnce(blank));
     await detector.detect(blank);  // the chosen backend warm before the first real frame
+    // the threads the wasm module really runs (tfjs falls back to one where threads cannot start)
+    const running = choice.backend === 'wasm' ? self.tf.wasm.getThreadsCount() : 1;
     self.postMessage({type: 'loaded', meta: detector.meta, backend: choice.backend, ms: choice.ms, skipped: choice.skipped,
-      threads, direct: detector.direct && (!detector.closeRange || detector.closeRange.direct)});
+      threads: running, asked: threads, direct: detector.direct && (!detector.closeRange || detector.closeRange.direct)});
     return;
   }
   if (message.type === 'detect') {
