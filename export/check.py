@@ -8,6 +8,10 @@ page's) and, on a few faces, the pure-JS cpu backend (the page's fallback). Kera
 Pass criteria (the issue's): float32 weights: max |tfjs - Keras| <= 1e-4 on every probability; quantized weights
 (float16, uint8): top-1 agreement >= 99 %. Anything else raises `ExportError` with the numbers.
 
+`check_detector_bundle` does the same for a BlazeFace bundle against LiteRT running the .tflite it was rebuilt from,
+on every media/ photo and a few footage/photos/ (letterboxed as core.detector does): Keras and tfjs (wasm on all, cpu
+on a few) must give LiteRT's raw outputs within DETECTOR_ATOL + DETECTOR_RTOL * |LiteRT|.
+
 Sample faces: the expression model gets FER2013's PublicTest faces (all 3,589 by default); the mask model gets the
 face-mask images resized to its input, as training reads them.
 """

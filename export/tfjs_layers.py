@@ -44,6 +44,9 @@ ACTIVATIONS = ("linear", "relu", "softmax", "sigmoid", "tanh")
 # default). A bilinear UpSampling2D is therefore written as this class, a custom layer defined by the page
 # (web_static/js/layers.js, registered before any model loads) that resizes with half-pixel centres.
 HALF_PIXEL_UPSAMPLING = "HalfPixelUpSampling2D"
+MULTI_INPUT_LAYERS = ("Add", "Concatenate")  # called on a list of tensors
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Topology: Keras 3 layer configs -> Keras-2-style configs tfjs-layers 4.x deserializes
 # ---------------------------------------------------------------------------------------------------------------------
@@ -185,9 +188,6 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
     )
 
 
-MULTI_INPUT_LAYERS = ("Add", "Concatenate")
-
-
 def tfjs_class_name(class_name: str, config: dict) -> str:
     """The class tfjs instantiates for a Keras layer (the same name, except HALF_PIXEL_UPSAMPLING)."""
     if class_name == "UpSampling2D" and config.get("interpolation") == "bilinear":
@@ -227,8 +227,8 @@ def model_topology(keras_config: dict) -> dict:
             if index == 0 and layer["class_name"] != "InputLayer":
                 raise ExportError("a Sequential model must start with an InputLayer (build it with keras.Input)")
             inbound = [] if previous is None else [[[previous, 0, 0, {}]]]
-            layers_out.append({"class_name": tfjs_class_name(layer["class_name"], tf_config), "name": tf_config["name"], "config": tf_config,
-                               "inbound_nodes": inbound})
+            layers_out.append({"class_name": tfjs_class_name(layer["class_name"], tf_config), "name": tf_config["name"],
+                               "config": tf_config, "inbound_nodes": inbound})
             previous = tf_config["name"]
         inputs, outputs = [[layers_out[0]["name"], 0, 0]], [[previous, 0, 0]]
     elif class_name in ("Functional", "Model"):

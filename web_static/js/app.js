@@ -21,8 +21,8 @@ const VENDOR_URL = 'vendor/';
 const params = new URLSearchParams(location.search);
 // ?pipeline=0 runs detect -> classify -> draw strictly one frame after the other (for bench/browser_fps.py)
 const PIPELINE = params.get('pipeline') !== '0';
-const SESSION_REFRESH_MS = 250;
-const MAX_DETECTOR_THREADS = 4;  // the session panel (summary, timeline) is redrawn at most this often
+const SESSION_REFRESH_MS = 250;  // the session panel (summary, timeline) is redrawn at most this often
+const MAX_DETECTOR_THREADS = 4;
 
 const $ = id => document.getElementById(id);
 const view = $('view');

@@ -96,8 +96,9 @@ export async function fastestBackend(candidates, trial) {
   return {backend, ms, skipped};
 }
 
-// A short description for the page: "wasm (SIMD, 2 threads) 12.3 ms; webgl 40.1 ms".
+// A short description for the page, e.g. "wasm (1 thread) 12.3 ms ✓ · webgl unavailable (SwiftShader …)".
 export function describeChoice(choice, threads) {
+  if (!Object.keys(choice.ms).length) return `${choice.backend} (not measured)`;
   return Object.entries(choice.ms).map(([name, value]) => {
     const detail = name === 'wasm' ? ` (${threads > 1 ? `${threads} threads` : '1 thread'})` : '';
     const why = (choice.skipped || {})[name];

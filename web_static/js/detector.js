@@ -135,7 +135,9 @@ export class FaceDetector {
     if (!response.ok) throw new Error(`${baseUrl}detector.json: HTTP ${response.status}`);
     const meta = await response.json();
     if (meta.nms !== 'weighted') throw new Error(`detector.json: NMS "${meta.nms}" is not implemented`);
-    if (!meta.tfjs || !meta.tfjs.model) throw new Error('detector.json names no TensorFlow.js model (run python -m export --detector)');
+    if (!meta.tfjs || !meta.tfjs.model) {
+      throw new Error('detector.json names no TensorFlow.js model (run python -m export --detector)');
+    }
     registerLayers(tf);
     const close = meta.close_range;
     const [model, closeModel] = await Promise.all([

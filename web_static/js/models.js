@@ -1,5 +1,5 @@
-// The twin of core/models.py: the page's TensorFlow.js backend (chosen by measurement, js/backends.js), and the face classifiers exported by `python -m export`
-// (models/<name>/: model.json + weights + metadata.json).
+// The twin of core/models.py: the page's TensorFlow.js backend (chosen by measurement, js/backends.js), and the face
+// classifiers exported by `python -m export` (models/<name>/: model.json + weights + metadata.json).
 // Labels, input size/channels, test-time augmentation and crop constants come from metadata.json, never from here.
 // Mirrors core.models.FaceClassifier: all faces of a frame in one batch; with "flip" TTA the batch is doubled with
 // the mirrored crops and the two probability sets are averaged. A "temperature" T in metadata.json (absent = 1) is
@@ -36,10 +36,10 @@ async function classifierTrial() {
 
 // The page's backend for the classifiers, chosen by measurement (js/backends.js) among PAGE_BACKENDS; wasm runs
 // single-threaded here (the detector worker has the other core). `forceCpu` (?backend=cpu, for the tests) takes the
-// pure-JS cpu backend. Returns {backend, ms: {name: trial ms | null}, threads}.
+// pure-JS cpu backend (nothing measured). Returns {backend, ms: {name: trial ms | null}, skipped, threads}.
 export async function chooseBackend(wasmPath, forceCpu = false) {
   if (forceCpu) {
-    if (await initialise('cpu')) return {backend: 'cpu', ms: {cpu: null}, threads: 1};
+    if (await initialise('cpu')) return {backend: 'cpu', ms: {}, skipped: {}, threads: 1};
     throw new Error('no TensorFlow.js backend could be initialised');
   }
   const threads = configureWasm(wasmPath, 1);
