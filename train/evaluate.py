@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from core.labels import MASK_LABELS
-    from core.models import ModelFileError, load_keras_model
+    from core.model_folder import ModelFileError, load_keras_model
     from train.data import DataError, load_fer2013, load_image_folder
 
     try:
