@@ -1,8 +1,10 @@
 """A Keras 3 model -> TensorFlow.js "layers-model" bundle (model.json + binary weight shards), written by hand.
 
-Why not the `tensorflowjs` pip package: it downgrades TensorFlow and does not import on TF 2.21, and tfjs 4.x refuses
-the Keras 3 configs it would copy (InputLayer `batch_shape`, DTypePolicy dicts, `sequential/` weight prefixes); see
-../shared/notes/stack.md. The layers-model format is small and documented by tfjs itself, so this module writes it
+Why not the `tensorflowjs` pip package (4.22.0): `pip install tensorflowjs` downgrades TensorFlow to 2.19 (through
+tensorflow-decision-forests), and installed beside TF 2.21 with --no-deps it does not import (it imports
+tensorflow_decision_forests, whose compiled library does not load on 2.21); and tfjs 4.x refuses the Keras 3 configs
+it would copy ("An InputLayer should be passed either a batchInputShape or an inputShape"; DTypePolicy dicts;
+`sequential/` weight prefixes). The layers-model format is small and documented by tfjs itself, so this module writes it
 for exactly the layer types our networks use (train/networks.py) and refuses anything else by name.
 
 model.json:
