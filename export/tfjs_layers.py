@@ -85,6 +85,19 @@ def _require(layer: str, condition: bool, message: str) -> None:
         raise ExportError(f"layer {layer!r}: {message}")
 
 
+def _convolution_fields(layer: str, config: dict) -> dict:
+    """The fields Conv2D and DepthwiseConv2D share, in tfjs's order (after each one's own kernel fields)."""
+    _require(layer, config.get("padding") in ("valid", "same"), f"padding {config.get('padding')!r}")
+    return {
+        "strides": _pair(config.get("strides", 1)),
+        "padding": config["padding"],
+        "data_format": _channels_last(layer, config),
+        "dilation_rate": _pair(config.get("dilation_rate", 1)),
+        "activation": _activation(layer, config.get("activation")),
+        "use_bias": bool(config.get("use_bias", True)),
+    }
+
+
 def convert_layer_config(class_name: str, config: dict) -> dict:
     """One Keras 3 layer config -> the tfjs (Keras 2) config of the same layer, or ExportError naming the problem."""
     name = config["name"]
@@ -101,31 +114,11 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
         return {**base, "scale": float(scale), "offset": float(offset)}
     if class_name == "Conv2D":
         _require(name, config.get("groups", 1) == 1, "grouped convolutions are not exported")
-        _require(name, config.get("padding") in ("valid", "same"), f"padding {config.get('padding')!r}")
-        return {
-            **base,
-            "filters": int(config["filters"]),
-            "kernel_size": _pair(config["kernel_size"]),
-            "strides": _pair(config.get("strides", 1)),
-            "padding": config["padding"],
-            "data_format": _channels_last(name, config),
-            "dilation_rate": _pair(config.get("dilation_rate", 1)),
-            "activation": _activation(name, config.get("activation")),
-            "use_bias": bool(config.get("use_bias", True)),
-        }
+        return {**base, "filters": int(config["filters"]), "kernel_size": _pair(config["kernel_size"]),
+                **_convolution_fields(name, config)}
     if class_name == "DepthwiseConv2D":
-        _require(name, config.get("padding") in ("valid", "same"), f"padding {config.get('padding')!r}")
-        return {
-            **base,
-            "kernel_size": _pair(config["kernel_size"]),
-            "depth_multiplier": int(config.get("depth_multiplier", 1)),
-            "strides": _pair(config.get("strides", 1)),
-            "padding": config["padding"],
-            "data_format": _channels_last(name, config),
-            "dilation_rate": _pair(config.get("dilation_rate", 1)),
-            "activation": _activation(name, config.get("activation")),
-            "use_bias": bool(config.get("use_bias", True)),
-        }
+        return {**base, "kernel_size": _pair(config["kernel_size"]),
+                "depth_multiplier": int(config.get("depth_multiplier", 1)), **_convolution_fields(name, config)}
     if class_name == "BatchNormalization":
         axis = config.get("axis", -1)
         if isinstance(axis, list):
