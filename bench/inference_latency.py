@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from core.model_folder import EMOTION_MODEL_DIR
 
 

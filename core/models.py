@@ -26,9 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from core.model_folder import ARCHITECTURE_FILE  # noqa: F401  (tests that corrupt a folder name it from here)
-from core.model_folder import (EMOTION_MODEL_DIR, MASK_MODEL_DIR, METADATA_FILE, TFLITE_FILE, ModelFileError,
-                               check_folder_files, load_keras_model, matching_tflite)
+from core.model_folder import (
+    ARCHITECTURE_FILE,  # noqa: F401  (tests that corrupt a folder name it from here)
+    EMOTION_MODEL_DIR,
+    MASK_MODEL_DIR,
+    METADATA_FILE,
+    TFLITE_FILE,
+    ModelFileError,
+    check_folder_files,
+    load_keras_model,
+    matching_tflite,
+)
 from core.quiet import import_tensorflow, silenced_stderr
 
 PROBABILITY_FLOOR = 1e-12  # log(0) guard, the same in web_static/js/models.js

@@ -39,8 +39,8 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def export_tflite(folders, samples: int | None = None) -> None:
     """export.litert.write_tflite on each model folder, checked on real sample faces (FER2013 PublicTest / face-mask)."""
     from core.model_folder import ModelFileError, read_metadata
-    from export.litert import TFLITE_CHECK_FACES, write_tflite
     from export.check import sample_faces
+    from export.litert import TFLITE_CHECK_FACES, write_tflite
 
     for folder in folders:
         try:

@@ -16,8 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from core.files import write_atomically
-from core.model_folder import (ARCHITECTURE_FILE, TFLITE_FILE, TFLITE_RECORD_FILE, WEIGHTS_FILE, ModelFileError,
-                               load_keras_model, read_metadata, sha256_file)
+from core.model_folder import (
+    ARCHITECTURE_FILE,
+    TFLITE_FILE,
+    TFLITE_RECORD_FILE,
+    WEIGHTS_FILE,
+    ModelFileError,
+    load_keras_model,
+    read_metadata,
+    sha256_file,
+)
 from core.models import convert_to_tflite, interpreter_probabilities, litert_interpreter
 
 TFLITE_MAX_ABS_DIFF = 1e-4  # LiteRT vs Keras probabilities at write time (float32: ~1e-7 is typical)

@@ -67,9 +67,7 @@ def mask_crops(paths, whole_images: np.ndarray, size: int) -> np.ndarray:
 
 
 def evaluate_arrays(model_dir, images: np.ndarray, labels: np.ndarray) -> dict:
-    from core.models import FaceClassifier
-
-    from core.models import apply_temperature
+    from core.models import FaceClassifier, apply_temperature
     from train.calibration import calibration_report
 
     classifier = FaceClassifier(model_dir)

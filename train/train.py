@@ -32,8 +32,15 @@ from train import log
 import_tensorflow()  # before train.augment imports it: no start-up chatter
 from train.augment import ENGINES, AugmentConfig  # noqa: E402
 from train.data import FER2013_CSV, TRAIN_USAGE, VALIDATION_USAGE  # noqa: E402
-from train.run_folder import (BEST_WEIGHTS, CURVES, HISTORY, LAST_CHECKPOINT, STATE,  # noqa: E402
-                              make_checkpoint_callback, trim_history)
+from train.run_folder import (  # noqa: E402
+    BEST_WEIGHTS,
+    CURVES,
+    HISTORY,
+    LAST_CHECKPOINT,
+    STATE,
+    make_checkpoint_callback,
+    trim_history,
+)
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Setup
