@@ -1,4 +1,5 @@
-# Two commands do all the set-up: `make run` and `make test`. Both are idempotent (stamp files).
+# Two commands do all the set-up: `make run` (installs requirements.txt: serving) and `make test` (also
+# requirements-dev.txt: training + tests + lint). Both are idempotent (stamp files).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -17,9 +18,10 @@ $(PY_STAMP): requirements.txt
 	$(PY) -m pip check
 	touch $@
 
-# Test-only requirements (notebook execution); reinstalled when either requirements file changes.
-$(DEV_STAMP): $(PY_STAMP) requirements-dev.txt
-	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+# Training's and the tests' requirements (scipy; pytest, Playwright, ruff, notebook execution) on top of serving's;
+# reinstalled when any requirements file changes.
+$(DEV_STAMP): $(PY_STAMP) requirements-train.txt requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip check
 	touch $@
 

@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, raise_interrupt)  # `kill`: stop as Ctrl-C does (Ray shut down, parts kept)
     from tqdm import tqdm
 
-    from core.models import ModelFileError, check_folder_files
+    from core.model_folder import ModelFileError, check_folder_files
     from core.pipeline import EXIT_NO_MODELS, emotion_model_dir, mask_model_dir
 
     emotion_model, mask_model = args.emotion_model or emotion_model_dir(), args.mask_model or mask_model_dir()

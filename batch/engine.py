@@ -24,7 +24,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.models import REPO_ROOT
+from core.model_folder import REPO_ROOT
 
 LOCAL_OBJECT_STORE_BYTES = 128 << 20  # Ray's minimum is 75 MiB; its default would take 30 % of the RAM
 SHUTDOWN_GRACE_S, SHUTDOWN_POLL_S = 10.0, 0.2

@@ -212,7 +212,7 @@ def mask_right_by_side(result: dict) -> dict:
 
 
 def summarise(result: dict) -> dict:
-    """The figures the issue asks for, from one root's raw measurements."""
+    """The summary figures (BENCHMARKS.md), from one root's raw measurements."""
     summary: dict = {}
     if "videos" in result:
         clips = {}

@@ -1,4 +1,4 @@
-"""Peak memory and time of `app.py predict` on inputs that are small on disk and huge decoded (issue 20): a 1.2 MB PNG
+"""Peak memory and time of `app.py predict` on inputs that are small on disk and huge decoded (refused from their headers): a 1.2 MB PNG
 of 20000x20000 and a short 8K (7680x4320) H.264 video, beside a normal photo for reference, for one or more checkouts
 side by side (runs interleaved, so a changing load hits all of them alike).
 

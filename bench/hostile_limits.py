@@ -1,4 +1,5 @@
-"""Memory and time of the Gradio app's refusals of files that are small on disk and huge decoded (issue 20).
+"""Memory and time of the Gradio app's refusals of files that are small on disk and huge decoded (refused from
+their headers, before decoding).
 
     nice -n 19 .venv/bin/python -m bench.hostile_limits [--url URL --pid PID] [--repeat 3]
 

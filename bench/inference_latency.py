@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-from core.models import EMOTION_MODEL_DIR
+from core.model_folder import EMOTION_MODEL_DIR
 
 
 def timed(fn, runs: int) -> tuple[float, float]:

@@ -44,7 +44,7 @@ from train.data import data_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PEOPLE_COUNTS = REPO / "bench" / "people_counts.json"
-BEFORE_REF = "afa4d4b132fa0a7bfb7595304ae78ae324a067da"  # main before issue 21: the greedy IoU tracker
+BEFORE_REF = "afa4d4b132fa0a7bfb7595304ae78ae324a067da"  # the last commit with the greedy IoU tracker
 RESTART_FRAMES = 30  # a track starting this soon after another ended near it is a restart (1 s at 30 frames/s)
 
 

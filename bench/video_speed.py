@@ -1,4 +1,4 @@
-"""Wall time of the Video tab and of `app.py predict VIDEO --out DIR` on a 1080p clip, before and after issue 21's
+"""Wall time of the Video tab and of `app.py predict VIDEO --out DIR` on a 1080p clip, before and after the change of
 video writer (VP8/WebM at full size, encoded in the analysis loop -> H.264/MP4 at display size, in a thread of its
 own), side by side in one run; the bar is the clip's duration (real time).
 

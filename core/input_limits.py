@@ -5,7 +5,7 @@ A 1.2 MB PNG can hold 20000x20000 pixels (1.2 GB once decoded) and a small video
 
 - `check_image_header(path or bytes)`: PIL's lazy `Image.open` (reads the header, decodes nothing) -> (width, height), or
   `InputError` when it is not an image, smaller than MIN_SIDE or larger than MAX_PIXELS.
-- `check_video_header(path, max_seconds)`: PyAV (FFmpeg's demuxer, installed with aiortc) -> `VideoHeader`, or
+- `check_video_header(path, max_seconds)`: PyAV's container metadata (`core.video.open_container`) -> `VideoHeader`, or
   `VideoError` when it is not a video, its frames are larger than MAX_VIDEO_PIXELS or it lasts longer than
   `max_seconds` (MAX_VIDEO_SECONDS unless the caller bounds the work otherwise; None: no limit).
 - `image_size(path)` and `video_header(path)`: the sizes alone, None for a file that is not an image / a video.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.pipeline import MAX_PIXELS, MIN_SIDE, InputError
-from core.video import NOT_OPENED, VideoError, check_video_file
+from core.video import NOT_OPENED, VideoError, open_container, video_streams
 
 MAX_VIDEO_WIDTH, MAX_VIDEO_HEIGHT = 4096, 2160  # DCI 4K; an 8K frame (7680x4320) is 4x that
 MAX_VIDEO_PIXELS = MAX_VIDEO_WIDTH * MAX_VIDEO_HEIGHT
@@ -109,15 +109,8 @@ def check_video_header(path, max_seconds: float | None = MAX_VIDEO_SECONDS, limi
     duration). Decodes at most what FFmpeg's probe needs to read the header."""
     import av
 
-    check_video_file(path)  # no such file, a directory, empty, audio only: core.video's own messages
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except Exception:  # FFmpeg's errors (InvalidDataError, ...) and OSError
-        raise VideoError(NOT_OPENED) from None
-    with container:
-        if not container.streams.video:
-            raise VideoError("has no video stream")
-        stream = container.streams.video[0]
+    with open_container(path) as container:  # no such file, empty, not a video, audio only: core.video's messages
+        stream = video_streams(container)[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         if container.duration:

@@ -1,6 +1,6 @@
 """The label lists, in the order the networks output them. Defined here only.
 
-`core.models.make_metadata` writes them into each model folder's `metadata.json` ("labels"); the exporter copies that
+`core.model_folder.make_metadata` writes them into each model folder's `metadata.json` ("labels"); the exporter copies that
 file into the web bundle, and the browser reads the labels from there.
 """
 

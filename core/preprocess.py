@@ -2,8 +2,10 @@
 reading the constants from the exported `metadata.json` ("crop").
 
 Steps for one detected face box (x, y, w, h) in an RGB frame:
-1. a square around the box centre, side = CROP_SCALE * max(w, h), the centre moved down by CROP_SHIFT_Y * side
-   (FER2013 faces are framed from the forehead to the chin); parts outside the frame are filled by edge replication;
+1. a square around the box centre, side = CROP_SCALE * max(w, h); parts outside the frame are filled by edge
+   replication. (CROP_SHIFT_Y would move the centre down by that fraction of the side; it is 0, the value every
+   shipped model was trained with, and stays a field of the exported "crop" because the page's preprocess.js
+   computes the same square from it);
 2. resize to the network's size (48 for expression, 64 for mask) with area interpolation;
 3. grayscale (ITU-R BT.601 weights, as OpenCV) for 1-channel networks, RGB for 3-channel ones;
 4. float32 pixels 0-255. The network rescales them itself.

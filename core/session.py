@@ -15,7 +15,8 @@ core.pipeline, track ids from core.tracking.FaceTracker) and keeps, in memory on
   the count; a face that already raised its alert never raises another).
 
 `reset()` clears it all. The Gradio webcam tab (demo/gradio_app.py) and the page (web_static/js/session.js, the twin
-of this module) both use it; the constants reach the page through models/index.json ("pipeline" -> "session"),
+of this module) both use it; the constants reach the page through web_static/models/index.json ("pipeline" ->
+"session", written by `python -m export`),
 the label lists through the models' metadata.json.
 """
 
@@ -39,7 +40,8 @@ ALERT_TEXT = "face {track} unmasked for \u2265 {seconds:g} s"
 
 
 def session_metadata() -> dict:
-    """The constants web_static/js/session.js shares with this module (index.json, "pipeline" -> "session")."""
+    """The constants web_static/js/session.js shares with this module (web_static/models/index.json, "pipeline" ->
+    "session")."""
     return {
         "sample_every_s": SAMPLE_EVERY_S,
         "alert_after_s": ALERT_AFTER_S,

@@ -50,7 +50,8 @@ MASK_SMOOTHING = 0.9  # weight of the past for the mask probabilities
 
 
 def tracking_metadata() -> dict:
-    """The constants web_static/js/tracking.js shares with this module (index.json, "pipeline" -> "tracking")."""
+    """The constants web_static/js/tracking.js shares with this module (web_static/models/index.json, "pipeline" ->
+    "tracking")."""
     return {"match_iou": MATCH_IOU, "max_size_change": MAX_SIZE_CHANGE, "high_score": HIGH_SCORE,
             "max_missed_frames": MAX_MISSED_FRAMES, "min_track_frames": MIN_TRACK_FRAMES,
             "velocity_smoothing": VELOCITY_SMOOTHING, "smoothing": SMOOTHING}

@@ -1,13 +1,15 @@
 """Reading video files frame by frame and writing annotated videos that browsers play.
 
-Reading is OpenCV's; `read_frames_ahead` decodes in a thread of its own, a few frames before they are analysed.
+A file is first opened with PyAV (`open_container`: any container FFmpeg knows, checked from its header, so that an
+empty, audio-only or unreadable file gets its own message); its frames are decoded with OpenCV (`read_frames`), and
+`read_frames_ahead` decodes in a thread of its own, a few frames before they are analysed.
 Writing is H.264 in MP4 (yuv420p, `+faststart`: the index comes first, so a browser starts
 playing before the whole file has arrived), which Chrome, Firefox and Safari play and Gradio serves as it is, encoded
 with PyAV (FFmpeg's libx264, in PyAV's wheel; OpenCV here has no H.264 encoder). The writer scales frames wider than
 OUTPUT_MAX_WIDTH down to it (display size: a 1080p clip comes back as 1280x720) and encodes in a thread of its own,
 fed through a short queue, so encoding runs beside the analysis of the next frames. PyAV reports a failed write,
-where OpenCV's `VideoWriter.write` returns nothing and a full disk went unnoticed (issue 20). bench/video_speed.py
-measures it against the VP8/WebM writer it replaced (issue 21: 15x slower than real time on a 1080p clip).
+where OpenCV's `VideoWriter.write` returns nothing and a full disk would go unnoticed. bench/video_speed.py
+measures it against the VP8/WebM writer it replaced (15x slower than real time on a 1080p clip).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import errno
 import os
 import queue
-import struct
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -44,6 +45,7 @@ class VideoError(ValueError):
 NOT_OPENED = "cannot be opened as a video (corrupt or unsupported format)"
 NO_FRAME = "has no frame that can be decoded (corrupt video data)"
 AUDIO_ONLY = "is an audio-only file (no video stream)"
+NO_VIDEO_STREAM = "has no video stream"
 EMPTY = "is empty (0 bytes)"
 
 
@@ -51,67 +53,22 @@ def is_video_path(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES + AUDIO_SUFFIXES
 
 
-def mp4_track_kinds(head: bytes, path) -> list[str] | None:
-    """The handler types ('vide', 'soun', ...) of an MP4/MOV/M4A file's tracks, or None if it is not one (or its
-    `moov` box cannot be found). Reads only the box headers and the `moov` box."""
-    if head[4:8] != b"ftyp":
-        return None
-    with open(path, "rb") as handle:
-        handle.seek(0, 2)
-        end = handle.tell()
-        offset, moov = 0, None
-        while offset + 8 <= end:
-            handle.seek(offset)
-            size, kind = struct.unpack(">I4s", handle.read(8))
-            if size == 1:
-                size = struct.unpack(">Q", handle.read(8))[0]
-            elif size == 0:
-                size = end - offset
-            if size < 8:
-                return None
-            if kind == b"moov":
-                handle.seek(offset)
-                moov = handle.read(min(size, 64 << 20))
-                break
-            offset += size
-    if moov is None:
-        return None
+def video_streams(container) -> list:
+    """A PyAV container's video streams, without the still pictures that audio files carry as a "video" stream
+    (an MP3's or M4A's cover art: disposition attached_pic)."""
+    import av
 
-    def children(data: bytes, start: int, stop: int):
-        while start + 8 <= stop:
-            size, kind = struct.unpack(">I4s", data[start:start + 8])
-            if size < 8:
-                return
-            yield kind, start + 8, min(start + size, stop)
-            start += size
-
-    kinds = []
-    for kind, start, stop in children(moov, 8, len(moov)):
-        if kind != b"trak":
-            continue
-        for kind2, start2, stop2 in children(moov, start, stop):
-            if kind2 != b"mdia":
-                continue
-            for kind3, start3, _ in children(moov, start2, stop2):
-                if kind3 == b"hdlr":
-                    kinds.append(moov[start3 + 8:start3 + 12].decode("latin-1"))
-    return kinds
+    return [stream for stream in container.streams.video
+            if not stream.disposition & av.stream.Disposition.attached_pic]
 
 
-def _looks_like_audio(head: bytes, path) -> bool:
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE" or head[:4] == b"fLaC" or head[:3] == b"ID3":
-        return True
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and Path(path).suffix.lower() in AUDIO_SUFFIXES:
-        return True  # an MPEG audio frame header
-    if head[:4] == b"OggS":
-        return b"theora" not in head and b"VP8" not in head
-    kinds = mp4_track_kinds(head, path)
-    return bool(kinds) and "soun" in kinds and "vide" not in kinds
+def open_container(path):
+    """The file opened with PyAV (FFmpeg's demuxers: whatever container FFmpeg knows, read from its header), checked
+    to hold a video stream; the caller closes it. `VideoError` with its own message for what OpenCV would only call
+    unreadable: no such file, a directory, an empty file, a file FFmpeg cannot open, an audio-only file, a file with
+    no video stream."""
+    import av
 
-
-def check_video_file(path) -> None:
-    """`VideoError` with its own message for what OpenCV would only call unreadable: no such file, a directory,
-    an empty file, an audio-only file."""
     path = Path(path)
     if path.is_dir():
         raise VideoError("is a directory, not a video file")
@@ -119,10 +76,20 @@ def check_video_file(path) -> None:
         raise VideoError("no such file")
     if path.stat().st_size == 0:
         raise VideoError(EMPTY)
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
-    if _looks_like_audio(head, path):
-        raise VideoError(AUDIO_ONLY)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except Exception:  # FFmpeg's errors (InvalidDataError, ...) and OSError
+        raise VideoError(NOT_OPENED) from None
+    if not video_streams(container):
+        has_audio = bool(container.streams.audio)
+        container.close()
+        raise VideoError(AUDIO_ONLY if has_audio else NO_VIDEO_STREAM)
+    return container
+
+
+def check_video_file(path) -> None:
+    """`open_container`'s checks alone (the container is closed again)."""
+    open_container(path).close()
 
 
 def video_info(path) -> tuple[float, int]:

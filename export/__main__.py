@@ -4,7 +4,7 @@
     python -m export --model models/mask --out web_static/models/mask
     python -m export --detector [full|short] --out web_static/models/blazeface
     python -m export --all [--quantize ...]     # all of the above that exist, into web_static/models/
-    python -m export --tflite models/emotion [models/mask]   # (re)write a model folder's model.tflite (core.models.write_tflite)
+    python -m export --tflite models/emotion [models/mask]   # (re)write a model folder's model.tflite (export.litert.write_tflite)
 
 A classifier bundle folder (face-api.js style, one folder per network, weights named after the model):
     model.json             tfjs layers model: the Keras architecture as JSON (Keras-2 dialect) + weights manifest
@@ -40,9 +40,10 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def export_tflite(folders, samples: int | None = None) -> None:
-    """core.models.write_tflite on each model folder, checked on real sample faces (FER2013 PublicTest / face-mask)."""
-    from core.models import TFLITE_CHECK_FACES, ModelFileError, read_metadata, write_tflite
+    """export.litert.write_tflite on each model folder, checked on real sample faces (FER2013 PublicTest / face-mask)."""
+    from core.model_folder import ModelFileError, read_metadata
     from export.check import sample_faces
+    from export.litert import TFLITE_CHECK_FACES, write_tflite
 
     for folder in folders:
         try:

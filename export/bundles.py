@@ -52,7 +52,7 @@ def _swap_in(staging: Path, out: Path) -> None:
 def export_classifier(model_dir: Path, out: Path, quantization: str | None = None, samples: int | None = None,
                       log=print) -> dict:
     """Write and check one classifier bundle. Returns its metadata.json dict."""
-    from core.models import ModelFileError, load_keras_model
+    from core.model_folder import ModelFileError, load_keras_model
     from export.check import check_bundle, sample_faces
     from export.tfjs_layers import build_bundle, dumps
 
@@ -174,7 +174,7 @@ def export_all(root: Path = DEFAULT_WEB_MODELS, quantization: str | None = None,
                log=print) -> None:
     """The detector, models/emotion and (when present) models/mask into `root`."""
     from core.detector import DEFAULT_DETECTOR
-    from core.models import EMOTION_MODEL_DIR, MASK_MODEL_DIR
+    from core.model_folder import EMOTION_MODEL_DIR, MASK_MODEL_DIR
 
     root = Path(root)
     export_detector(DEFAULT_DETECTOR, root / DETECTOR_FOLDER, log=log)

@@ -5,7 +5,7 @@ node_modules, the page's versions) which serves the bundle over HTTP on 127.0.0.
 `tf.loadLayersModel(url)`, exactly as the page does, then predicts on the sample faces with the wasm backend (the
 page's) and, on a few faces, the pure-JS cpu backend (the page's fallback). Keras predicts the same faces.
 
-Pass criteria (the issue's): float32 weights: max |tfjs - Keras| <= 1e-4 on every probability; quantized weights
+Pass criteria (what the page needs to give the same labels as Python): float32 weights: max |tfjs - Keras| <= 1e-4 on every probability; quantized weights
 (float16, uint8): top-1 agreement >= 99 %. Anything else raises `ExportError` with the numbers.
 
 `check_detector_bundle` does the same for a BlazeFace bundle against LiteRT running the .tflite it was rebuilt from,

@@ -1,8 +1,10 @@
 """A Keras 3 model -> TensorFlow.js "layers-model" bundle (model.json + binary weight shards), written by hand.
 
-Why not the `tensorflowjs` pip package: it downgrades TensorFlow and does not import on TF 2.21, and tfjs 4.x refuses
-the Keras 3 configs it would copy (InputLayer `batch_shape`, DTypePolicy dicts, `sequential/` weight prefixes); see
-../shared/notes/stack.md. The layers-model format is small and documented by tfjs itself, so this module writes it
+Why not the `tensorflowjs` pip package (4.22.0): `pip install tensorflowjs` downgrades TensorFlow to 2.19 (through
+tensorflow-decision-forests), and installed beside TF 2.21 with --no-deps it does not import (it imports
+tensorflow_decision_forests, whose compiled library does not load on 2.21); and tfjs 4.x refuses the Keras 3 configs
+it would copy ("An InputLayer should be passed either a batchInputShape or an inputShape"; DTypePolicy dicts;
+`sequential/` weight prefixes). The layers-model format is small and documented by tfjs itself, so this module writes it
 for exactly the layer types our networks use (train/networks.py, and BlazeFace rebuilt by export/blazeface_keras.py)
 and refuses anything else by name.
 
@@ -87,6 +89,19 @@ def _require(layer: str, condition: bool, message: str) -> None:
         raise ExportError(f"layer {layer!r}: {message}")
 
 
+def _convolution_fields(layer: str, config: dict) -> dict:
+    """The fields Conv2D and DepthwiseConv2D share, in tfjs's order (after each one's own kernel fields)."""
+    _require(layer, config.get("padding") in ("valid", "same"), f"padding {config.get('padding')!r}")
+    return {
+        "strides": _pair(config.get("strides", 1)),
+        "padding": config["padding"],
+        "data_format": _channels_last(layer, config),
+        "dilation_rate": _pair(config.get("dilation_rate", 1)),
+        "activation": _activation(layer, config.get("activation")),
+        "use_bias": bool(config.get("use_bias", True)),
+    }
+
+
 def convert_layer_config(class_name: str, config: dict) -> dict:
     """One Keras 3 layer config -> the tfjs (Keras 2) config of the same layer, or ExportError naming the problem."""
     name = config["name"]
@@ -103,31 +118,11 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
         return {**base, "scale": float(scale), "offset": float(offset)}
     if class_name == "Conv2D":
         _require(name, config.get("groups", 1) == 1, "grouped convolutions are not exported")
-        _require(name, config.get("padding") in ("valid", "same"), f"padding {config.get('padding')!r}")
-        return {
-            **base,
-            "filters": int(config["filters"]),
-            "kernel_size": _pair(config["kernel_size"]),
-            "strides": _pair(config.get("strides", 1)),
-            "padding": config["padding"],
-            "data_format": _channels_last(name, config),
-            "dilation_rate": _pair(config.get("dilation_rate", 1)),
-            "activation": _activation(name, config.get("activation")),
-            "use_bias": bool(config.get("use_bias", True)),
-        }
+        return {**base, "filters": int(config["filters"]), "kernel_size": _pair(config["kernel_size"]),
+                **_convolution_fields(name, config)}
     if class_name == "DepthwiseConv2D":
-        _require(name, config.get("padding") in ("valid", "same"), f"padding {config.get('padding')!r}")
-        return {
-            **base,
-            "kernel_size": _pair(config["kernel_size"]),
-            "depth_multiplier": int(config.get("depth_multiplier", 1)),
-            "strides": _pair(config.get("strides", 1)),
-            "padding": config["padding"],
-            "data_format": _channels_last(name, config),
-            "dilation_rate": _pair(config.get("dilation_rate", 1)),
-            "activation": _activation(name, config.get("activation")),
-            "use_bias": bool(config.get("use_bias", True)),
-        }
+        return {**base, "kernel_size": _pair(config["kernel_size"]),
+                "depth_multiplier": int(config.get("depth_multiplier", 1)), **_convolution_fields(name, config)}
     if class_name == "BatchNormalization":
         axis = config.get("axis", -1)
         if isinstance(axis, list):

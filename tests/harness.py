@@ -157,9 +157,11 @@ SHOWN_PIXELS_JS = """(selector) => { const element = document.querySelector(sele
 WEBRTC_PLAYING_JS = "() => document.getElementById('webrtc-video').videoWidth > 0"
 
 
-def start_webrtc(page, timeout_ms: int = 60_000) -> None:
-    """Click "Start camera" and wait until the annotated video plays (the connection is up, frames come back)."""
-    page.click("#webrtc-start")
+def start_webrtc(page, timeout_ms: int = 60_000, click: bool = True) -> None:
+    """Click "Start camera" (unless already clicked) and wait until the annotated video plays (the connection is up,
+    frames come back)."""
+    if click:
+        page.click("#webrtc-start")
     page.wait_for_function(WEBRTC_PLAYING_JS, timeout=timeout_ms)
 
 

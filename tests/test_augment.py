@@ -1,6 +1,8 @@
-"""The camera degradations of train.augment (used by the mask training) on real face-mask photos."""
+"""The camera degradations of train.augment (used by the mask training) on real face-mask photos, and the Keras
+augmentation that has none refusing a recipe that needs them."""
 
 import numpy as np
+import pytest
 
 from train.augment import AugmentConfig, augment_batch
 from train.data import read_image
@@ -53,3 +55,22 @@ def test_low_light_darkens_whole_faces(facemask_dir):
     assert (gains >= DARK_GAIN[0] - 1e-3).all() and (gains <= DARK_GAIN[1] + 1e-3).all()
     # one gain per face: the picture is darker, not changed in shape
     np.testing.assert_allclose(dark, x * gains[:, None, None, None], atol=0.05)
+
+
+def test_the_keras_augmentation_refuses_the_camera_degradations_it_does_not_have():
+    """`--augment keras` has the warp, jitter and erasing but no degradation: the mask recipe (which needs them) is
+    refused by the augmenter and by the command line, with the reason, instead of training without them."""
+    import subprocess
+    import sys
+
+    from tests.harness import REPO
+    from train.augment import keras_augmenter
+    from train.train import TASK_DEFAULTS
+
+    keras_augmenter(TASK_DEFAULTS["emotion"]["augment"])  # no degradation asked: built
+    with pytest.raises(ValueError, match="no camera degradations"):
+        keras_augmenter(TASK_DEFAULTS["mask"]["augment"])
+    result = subprocess.run([sys.executable, "-m", "train.train", "--task", "mask", "--augment", "keras"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--augment keras has no camera degradations" in result.stderr and "Traceback" not in result.stderr

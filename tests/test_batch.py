@@ -30,7 +30,7 @@ from batch.faces import SCHEMA
 from batch.plan import FACES_SUFFIX, FAILURES_FILE, PARTS_DIR, PLOT_SUFFIX, SUMMARY_SUFFIX, WARMUP_FRAMES
 from core.files import temporary_path
 from core.labels import EMOTIONS
-from core.models import ARCHITECTURE_FILE
+from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 from tests.harness import REPO, free_port, media_collage, require, skip_or_fail
 

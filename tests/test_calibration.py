@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tests.harness import REPO
-from core.models import EMOTION_MODEL_DIR, FacialExpressionModel, apply_temperature
+from core.model_folder import EMOTION_MODEL_DIR
+from core.models import FacialExpressionModel, apply_temperature
 from train.calibration import (
     expected_calibration_error,
     fit_temperature,

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from core.models import EMOTION_MODEL_DIR, MASK_MODEL_DIR
+from core.model_folder import EMOTION_MODEL_DIR, MASK_MODEL_DIR
 from tests.harness import REPO, train_command
 
 

@@ -98,7 +98,7 @@ def test_uint8_and_float16_quantization_follow_the_tfjs_format():
 
 
 def test_cli_export_runs_in_node_and_matches_keras(emotion_dir, node_ready, fer_ready, tmp_path):
-    from core.models import load_keras_model
+    from core.model_folder import load_keras_model
 
     out = tmp_path / "models" / "emotion"
     result = subprocess.run([sys.executable, "-m", "export", "--model", str(emotion_dir), "--out", str(out),
@@ -140,7 +140,7 @@ def test_a_bundle_that_disagrees_with_keras_fails_loudly(emotion_dir, node_ready
     """Weights of a differently initialised network under the real model's topology: the JS check must refuse it."""
     import keras
 
-    from core.models import load_keras_model
+    from core.model_folder import load_keras_model
     from export.check import check_bundle
 
     model, metadata = load_keras_model(emotion_dir)
@@ -180,7 +180,7 @@ def test_detector_export_mirrors_core_detector(tmp_path):
 def test_committed_bundles_are_current():
     """web_static/models/ holds the export of the model folders: same detector constants, same weights bytes."""
     from core.detector import detector_metadata
-    from core.models import EMOTION_MODEL_DIR, MASK_MODEL_DIR, load_keras_model
+    from core.model_folder import EMOTION_MODEL_DIR, MASK_MODEL_DIR, load_keras_model
     from core.pipeline import pipeline_metadata
 
     index = json.loads((WEB_MODELS / "index.json").read_text())

@@ -17,7 +17,7 @@ import pytest
 
 from demo.webrtc import WebRTCPeers  # noqa: F401  (first: it imports aiortc safely, see demo/webrtc.py)
 from aiortc import RTCPeerConnection  # noqa: E402
-from core.models import ARCHITECTURE_FILE
+from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 from demo.gradio_fixes import UNEXPECTED_ERROR
 from demo.gradio_security import MALFORMED_REQUEST, SECURITY_HEADERS

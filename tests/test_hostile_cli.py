@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.models import ARCHITECTURE_FILE
+from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 from tests.harness import REPO, huge_png, read_rgb, require, run_with_peak_rss, synthetic_video
 from tests.test_predict_cli import run_cli

@@ -15,7 +15,7 @@ import pytest
 
 from tests.harness import REPO
 from core.labels import MASK_LABELS
-from core.models import MASK_MODEL_DIR
+from core.model_folder import MASK_MODEL_DIR
 
 ONE_FACE_PHOTOS = ("obama.jpg", "biden.jpg", "happy.jpg", "surprised.jpg", "angry.jpg", "sad.jpg")
 GROUP_PHOTOS = ("two_people.jpg", "bbt1.jpg", "2008_002506.jpg", "obama_and_biden.jpg")

@@ -1,4 +1,4 @@
-"""core.models: the shipped model folders load from Keras JSON + weights, round-trip exactly, and the shipped
+"""core.model_folder and core.models: the shipped model folders load from Keras JSON + weights, round-trip exactly, and the shipped
 expression model holds its accuracy on FER2013 PublicTest."""
 
 import json
@@ -7,17 +7,11 @@ import numpy as np
 import pytest
 
 from core.labels import EMOTIONS
-from core.models import (
-    EMOTION_MODEL_DIR,
-    FacialExpressionModel,
-    ModelFileError,
-    apply_temperature,
-    load_keras_model,
-    save_model_folder,
-)
+from core.model_folder import EMOTION_MODEL_DIR, ModelFileError, load_keras_model, save_model_folder
+from core.models import FacialExpressionModel, apply_temperature
 
-SHIPPED_ACCURACY_FLOOR = 0.665  # issue 2: at least 66.5 % on PublicTest
-SHIPPED_ECE_CEILING = 0.03  # issue 12: calibrated on PublicTest (its validation split)
+SHIPPED_ACCURACY_FLOOR = 0.665  # the shipped model holds at least 66.5 % on PublicTest
+SHIPPED_ECE_CEILING = 0.03  # calibrated on PublicTest (its validation split)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +86,7 @@ def test_shipped_model_accuracy_on_public_test(expression_model, fer_csv):
     recorded = json.loads((EMOTION_MODEL_DIR / "training.json").read_text())["validation_metrics"]["accuracy"]
     assert result["accuracy"] == pytest.approx(recorded, abs=0.0006)  # at most 2 of 3589 faces may flip (float order)
 
-    # issue 12: the shipped temperature lowers the calibration error, as metadata.json (and the README) say
+    # the shipped temperature lowers the calibration error, as metadata.json (and the README) say
     calibration = json.loads((EMOTION_MODEL_DIR / "metadata.json").read_text())["calibration"]
     assert result["temperature"] != 1.0
     assert result["ece"] <= SHIPPED_ECE_CEILING and result["ece"] < result["calibration"]["ece_uncalibrated"]
@@ -100,18 +94,13 @@ def test_shipped_model_accuracy_on_public_test(expression_model, fer_csv):
     assert result["calibration"]["ece_uncalibrated"] == pytest.approx(calibration["ece_uncalibrated"], abs=1e-3)
 
 
-# --- model.tflite (issue 10: cold start) -------------------------------------------------------------------------
+# --- model.tflite (a start without converting) -------------------------------------------------------------------
 
 import shutil  # noqa: E402
 
-from core.models import (  # noqa: E402
-    MASK_MODEL_DIR,
-    TFLITE_FILE,
-    TFLITE_MAX_ABS_DIFF,
-    TFLITE_RECORD_FILE,
-    FaceClassifier,
-    sha256_file,
-)
+from core.model_folder import MASK_MODEL_DIR, TFLITE_FILE, TFLITE_RECORD_FILE, sha256_file  # noqa: E402
+from core.models import FaceClassifier  # noqa: E402
+from export.litert import TFLITE_MAX_ABS_DIFF, write_tflite  # noqa: E402
 
 MODEL_FILES = ("model.json", "model.weights.h5", "metadata.json", TFLITE_FILE, TFLITE_RECORD_FILE)
 
@@ -134,12 +123,12 @@ def test_shipped_tflite_matches_its_weights_and_keras(folder):
     np.testing.assert_allclose(lite.predict_proba(faces), FaceClassifier(folder).predict_proba(faces), atol=1e-5)
 
 
-def test_save_model_folder_writes_a_checked_tflite(tmp_path, fer_csv):
+def test_write_tflite_after_save_model_folder_writes_a_checked_tflite(tmp_path, fer_csv):
     from train.data import load_fer2013
 
     keras_model, metadata = load_keras_model(EMOTION_MODEL_DIR)
     images, _, _ = load_fer2013(fer_csv, usage="PublicTest")
-    save_model_folder(keras_model, tmp_path, metadata, check_faces=images[:40])
+    write_tflite(tmp_path, images[:40], model=save_model_folder(keras_model, tmp_path, metadata))
     record = json.loads((tmp_path / TFLITE_RECORD_FILE).read_text())
     assert record["check"]["faces"] == "40 real faces" and record["check"]["top1_agreement"] == 1.0
     assert FaceClassifier(tmp_path, backend="litert").tflite_source == "file"

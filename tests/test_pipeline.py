@@ -7,7 +7,7 @@ import pytest
 from tests.harness import require
 from core import draw
 from core.labels import EMOTIONS
-from core.models import ARCHITECTURE_FILE
+from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import MAX_FACES, FacePipeline, InputError, emotion_model_dir
 from core.tracking import MAX_MISSED_FRAMES, SMOOTHING, FaceTracker
 from tests.harness import MEDIA_FACES, read_rgb

@@ -10,7 +10,7 @@ import pytest
 
 from tests.harness import REPO, require
 from core.labels import EMOTIONS
-from core.models import ARCHITECTURE_FILE
+from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 
 VIDEO_FRAMES = 5

@@ -25,7 +25,7 @@ def test_killed_training_resumes_and_writes_a_loadable_model(tiny_csv, tmp_path)
     The model folder it then writes loses the figures drawn for the model it held before."""
     import shutil
 
-    from core.models import EMOTION_MODEL_DIR
+    from core.model_folder import EMOTION_MODEL_DIR
 
     out, run_dir = tmp_path / "model", tmp_path / "run"
     process = subprocess.Popen(_train_command(tiny_csv, out, run_dir, 30), cwd=REPO,
@@ -130,7 +130,7 @@ def test_evaluate_rejects_wrong_task_and_missing_model(tmp_path):
 def test_initial_weights_start_a_further_cycle_from_a_trained_folder(tiny_csv, tmp_path):
     """`--initial-weights DIR`: the network starts from DIR's weights (at learning rate 0 its kernels stay exactly
     those), the record names DIR with its own epochs and time; another network's folder is refused by name."""
-    from core.models import EMOTION_MODEL_DIR, load_keras_model
+    from core.model_folder import EMOTION_MODEL_DIR, load_keras_model
 
     shipped = json.loads((EMOTION_MODEL_DIR / "training.json").read_text())
     out = tmp_path / "again"

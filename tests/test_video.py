@@ -157,3 +157,57 @@ def test_frames_decoded_ahead_are_the_frames_in_order_and_the_thread_stops_with_
     with pytest.raises(VideoError, match=re.escape(NOT_OPENED)):
         next(read_frames_ahead(corrupt))
     assert decoder_threads(corrupt.name) == []
+
+
+def write_with_pyav(path, audio: bool, video: bool, cover: bool = False) -> None:
+    """A short file in `path`'s container: a tone and/or eight grey frames; `cover` adds an MJPEG cover picture (the
+    still image an MP3 or M4A carries as a "video" stream with disposition attached_pic). Streams are all added before
+    the first packet is written (the header)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        packets = []
+        if video:
+            stream = container.add_stream("mpeg4", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            for index in range(8):
+                frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 * index, np.uint8), format="rgb24")
+                frame.pts = index
+                packets.append(lambda frame=frame, stream=stream: stream.encode(frame))
+            packets.append(lambda stream=stream: stream.encode())
+        if cover:
+            picture = container.add_stream("mjpeg", rate=1)
+            picture.width, picture.height, picture.pix_fmt = 64, 64, "yuvj420p"
+            picture.disposition = av.stream.Disposition.attached_pic
+            still = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 100, np.uint8), format="rgb24")
+            packets.append(lambda: picture.encode(still) + picture.encode())
+        if audio:
+            tone = container.add_stream("libmp3lame", rate=8000)
+            samples = (np.sin(np.arange(8000) / 5) * 8000).astype("<i2")[None]
+            sound = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+            sound.sample_rate = 8000
+            packets.append(lambda: tone.encode(sound) + tone.encode())
+        for encode in packets:
+            container.mux(encode())
+
+
+@pytest.mark.parametrize("name, audio, video, cover, message", [
+    ("tone.mp3", True, False, False, "is an audio-only file"),
+    ("tone.mkv", True, False, False, "is an audio-only file"),
+    ("tone_with_cover.mp3", True, False, True, "is an audio-only file"),
+    ("clip.mkv", True, True, False, None),
+    ("clip.avi", False, True, False, None),
+])
+def test_any_container_ffmpeg_reads_is_told_video_or_audio_only_from_its_header(tmp_path, name, audio, video, cover, message):
+    """The container is read by PyAV whatever it is (no parser of one format's boxes): an audio-only MP3 or Matroska
+    file is named audio-only, an MP3 with a cover picture too (FFmpeg calls the picture a video stream); a Matroska or
+    AVI video passes and its frames decode."""
+    from core.video import VideoError, check_video_file
+
+    write_with_pyav(tmp_path / name, audio, video, cover)
+    if message:
+        with pytest.raises(VideoError, match=message):
+            check_video_file(tmp_path / name)
+    else:
+        check_video_file(tmp_path / name)
+        assert len(list(read_frames(tmp_path / name))) == 8

@@ -129,9 +129,20 @@ def augment_batch(images: tf.Tensor, config: AugmentConfig = AugmentConfig()) ->
     return tf.clip_by_value(x, 0.0, 255.0)
 
 
+def config_degrades(config: AugmentConfig) -> bool:
+    """Whether `config` asks for any camera degradation (only `augment_batch` has them)."""
+    return any((config.lowres_probability, config.blur_probability, config.gray_probability, config.max_color_cast,
+                config.dark_probability))
+
+
 def keras_augmenter(config: AugmentConfig = AugmentConfig(), seed: int | None = None):
-    """The same augmentation from Keras's own preprocessing layers (backend-agnostic: they run inside tf.data whatever
-    the Keras backend is, so training also runs on JAX or torch). Pixels stay in 0-255 float32."""
+    """`augment_batch`'s flip, warp, brightness/contrast jitter and erasing from Keras's own preprocessing layers
+    (backend-agnostic: they run inside tf.data whatever the Keras backend is, so training also runs on JAX or torch).
+    Pixels stay in 0-255 float32. It has no camera degradations: a config that asks for them is refused
+    (ValueError), not silently trained without them."""
+    if config_degrades(config):
+        raise ValueError("the keras augmentation has no camera degradations (low resolution, blur, grey, colour cast, "
+                         "low light); use the warp augmentation (augment_batch) for this config")
     import keras
     from keras import layers
 

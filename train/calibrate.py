@@ -46,7 +46,7 @@ def raw_probabilities(folder: Path, images: np.ndarray) -> np.ndarray:
 def fit_and_store(folder: Path, images: np.ndarray, labels: np.ndarray, split: str) -> dict:
     """Fit T on (images, labels), write it into folder/metadata.json; returns the calibration report."""
     from core.files import write_atomically
-    from core.models import METADATA_FILE
+    from core.model_folder import METADATA_FILE
     from train.calibration import calibration_report, fit_temperature
 
     folder = Path(folder)
@@ -73,18 +73,17 @@ def fit_and_store(folder: Path, images: np.ndarray, labels: np.ndarray, split: s
 
 def validation_split(task: str, data: Path | None, skip_bad_rows: bool, seed: int):
     """(images, labels, description) of train.train's validation split for `task`."""
-    from types import SimpleNamespace
-
-    from train.data import data_dir, load_fer2013
-    from train.train import TASK_DEFAULTS, VALIDATION_USAGE, load_mask_data
+    from train.data import VALIDATION_USAGE, data_dir, load_fer2013
+    from train.mask_data import load_mask_data
+    from train.train import TASK_DEFAULTS
 
     if task == "emotion":
         path = Path(data) if data else data_dir() / TASK_DEFAULTS["emotion"]["data"]
         images, labels, report = load_fer2013(path, usage=VALIDATION_USAGE, skip_bad_rows=skip_bad_rows)
         print(report.summary(), file=sys.stderr)
         return images, labels, f"FER2013 {VALIDATION_USAGE} ({path.name})"
-    path, _, (images, labels), how = load_mask_data(SimpleNamespace(data=data, skip_bad_rows=skip_bad_rows, seed=seed,
-                                                                    bare_faces=0))
+    path = Path(data) if data else data_dir() / TASK_DEFAULTS["mask"]["data"]
+    _, (images, labels), how = load_mask_data(path, TASK_DEFAULTS["mask"]["size"], seed, 0, skip_bad_rows)
     return images, labels, f"face-mask validation split: {how} ({Path(path).name})"
 
 
@@ -103,7 +102,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
     args = parser.parse_args(argv)
 
-    from core.models import ModelFileError, load_keras_model
+    from core.model_folder import ModelFileError, load_keras_model
     from train.data import DataError
 
     try:

@@ -8,9 +8,9 @@ model's metadata.json; `core.models.apply_temperature` (Python) and `applyTemper
 
 - `expected_calibration_error`: top-1 confidence in `ECE_BINS` equal-width bins; the gap |accuracy - confidence| of
   each bin weighted by its share of the samples.
-- `fit_temperature`: the T minimising the negative log-likelihood of the true labels (golden-section search on
-  log T; the NLL of temperature scaling is smooth and unimodal in practice), from probabilities that are *not*
-  calibrated yet.
+- `fit_temperature`: the T minimising the negative log-likelihood of the true labels (`scipy.optimize.minimize_scalar`,
+  bounded, on log T; the NLL of temperature scaling is smooth and unimodal in practice), from probabilities that are
+  *not* calibrated yet.
 - `plot_reliability`: accuracy per confidence bin against the diagonal, before and after T.
 """
 
@@ -83,25 +83,17 @@ def _nll_at(log_p: np.ndarray, labels: np.ndarray, temperature: float) -> float:
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature minimising the NLL of softmax(log(p) / T) on (probabilities, labels); uncalibrated inputs."""
+    """The temperature minimising the NLL of softmax(log(p) / T) on (probabilities, labels); uncalibrated inputs.
+    Searched on log T within TEMPERATURE_RANGE by scipy's bounded scalar minimiser (Brent's method)."""
+    from scipy.optimize import minimize_scalar
+
     labels = np.asarray(labels)
     if len(labels) == 0:
         raise ValueError("fit_temperature: no samples")
     log_p = np.log(np.maximum(np.asarray(probabilities, dtype=np.float64), NLL_FLOOR))
-    low, high = np.log(TEMPERATURE_RANGE[0]), np.log(TEMPERATURE_RANGE[1])
-    ratio = (np.sqrt(5.0) - 1.0) / 2.0
-    a, b = high - ratio * (high - low), low + ratio * (high - low)
-    fa, fb = _nll_at(log_p, labels, np.exp(a)), _nll_at(log_p, labels, np.exp(b))
-    while high - low > SEARCH_TOLERANCE:
-        if fa < fb:
-            high, b, fb = b, a, fa
-            a = high - ratio * (high - low)
-            fa = _nll_at(log_p, labels, np.exp(a))
-        else:
-            low, a, fa = a, b, fb
-            b = low + ratio * (high - low)
-            fb = _nll_at(log_p, labels, np.exp(b))
-    return float(np.exp((low + high) / 2.0))
+    found = minimize_scalar(lambda log_t: _nll_at(log_p, labels, np.exp(log_t)), method="bounded",
+                            bounds=np.log(TEMPERATURE_RANGE), options={"xatol": SEARCH_TOLERANCE})
+    return float(np.exp(found.x))
 
 
 def calibration_report(raw_probabilities: np.ndarray, labels: np.ndarray, temperature: float) -> dict:

@@ -2,7 +2,8 @@
 
 Every loader returns `(images, labels)`: `images` uint8 of shape (N, H, W, C), `labels` int64 class indices in the
 order of `core.labels`. Bad input raises `DataError` naming the file, the row and what was expected; with
-`skip_bad_rows=True` the bad rows are counted and reported instead (`LoadReport`).
+`skip_bad_rows=True` the bad rows are counted and reported instead (`LoadReport`). `grouped_split` holds out a
+validation split of a folder that keeps near-duplicate photos together (the face-mask folder has no split of its own).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ FER_COLUMNS = ("emotion", "pixels")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DATA_DIR_ENV = "FACEXP_DATA"
 FER2013_CSV = "fer2013/fer2013_train_public.csv.gz"  # FER2013 (Kaggle CSV, gzipped), relative to data_dir()
+TRAIN_USAGE, VALIDATION_USAGE = "Training", "PublicTest"  # FER2013's Usage column: train.train's two splits
+MANIFEST_FILE = "manifest.csv"  # beside a face-mask folder's class folders: file -> near-duplicate group
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
@@ -238,3 +241,30 @@ def load_fer2013(
     folder = path if (has_classes or usage is None) else _split_folder(path, usage)
     images, labels, report, _ = load_image_folder(folder, EMOTIONS, FER_SIZE, 1, skip_bad_rows=skip_bad_rows)
     return images, labels, report
+
+
+def grouped_split(paths, labels, fraction: float, seed: int) -> np.ndarray:
+    """Validation indices: whole near-duplicate groups (from the folder's MANIFEST_FILE when present), about `fraction`
+    of each class, the groups drawn in a seeded random order."""
+    groups = {}
+    manifest = Path(paths[0]).parent.parent / MANIFEST_FILE
+    if manifest.is_file():
+        with open(manifest, newline="") as handle:
+            groups = {row["file"]: row["dup_group"] for row in csv.DictReader(handle)}
+    keys = [groups.get(f"{Path(p).parent.name}/{Path(p).name}", str(p)) for p in paths]
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        by_group = {}
+        for i in members:
+            by_group.setdefault(keys[i], []).append(i)
+        order = list(by_group)
+        rng.shuffle(order)
+        target, taken = fraction * len(members), []
+        for key in order:
+            if len(taken) >= target:
+                break
+            taken.extend(by_group[key])
+        val.extend(taken)
+    return np.array(sorted(val))

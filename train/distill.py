@@ -2,7 +2,7 @@
 
     python -m train.train --task emotion --network sepvgg --teacher models/emotion [runs/teacher2 ...]
 
-Teachers are model folders (`core.models` layout). Several teachers form an ensemble: their softened probabilities
+Teachers are model folders (`core.model_folder` layout). Several teachers form an ensemble: their softened probabilities
 are averaged. The teachers see the same augmented batch as the student (they run inside the tf.data pipeline, after
 augmentation), so the soft target always describes the image the student is shown.
 
@@ -28,7 +28,7 @@ EPSILON = 1e-7
 
 def load_teachers(folders, num_classes: int, input_shape) -> list:
     """The Keras models of the teacher folders, checked to fit the student's task (labels and input)."""
-    from core.models import ModelFileError, load_keras_model
+    from core.model_folder import ModelFileError, load_keras_model
 
     teachers = []
     for folder in folders:

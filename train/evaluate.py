@@ -67,9 +67,7 @@ def mask_crops(paths, whole_images: np.ndarray, size: int) -> np.ndarray:
 
 
 def evaluate_arrays(model_dir, images: np.ndarray, labels: np.ndarray) -> dict:
-    from core.models import FaceClassifier
-
-    from core.models import apply_temperature
+    from core.models import FaceClassifier, apply_temperature
     from train.calibration import calibration_report
 
     classifier = FaceClassifier(model_dir)
@@ -142,7 +140,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from core.labels import MASK_LABELS
-    from core.models import ModelFileError, load_keras_model
+    from core.model_folder import ModelFileError, load_keras_model
     from train.data import DataError, load_fer2013, load_image_folder
 
     try:

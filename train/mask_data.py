@@ -9,16 +9,22 @@
 3. Training only: `fer_count` FER2013 Training faces (nobody in FER2013 wears a mask), enlarged to FER_SIZE_UP, given a
    random skin-like colour (`tint`; FER2013 is grey and grey must be no cue) and cropped the same way: bare
    (`without_mask`), and for FER_MASKED_FRACTION of them also a copy with a drawn mask (`with_mask`).
-Validation stays the folder's grouped split of real photos (no drawn image in it).
+Validation stays the folder's grouped split of real photos (no drawn image in it): `train.data.grouped_split`,
+MASK_VALIDATION_FRACTION of each class. `load_mask_data` puts the three together for `train.train` and
+`train.calibrate`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from core.labels import MASK_LABELS
+from train import log as log_to_stderr
 
 WITH_MASK, WITHOUT_MASK = MASK_LABELS.index("with_mask"), MASK_LABELS.index("without_mask")
+MASK_VALIDATION_FRACTION = 0.15
 COLLAR_FRACTION = 0.3
 FER_SIZE_UP = 144  # FER2013's 48-pixel faces enlarged so that the detector finds them and the crop is not tiny
 FER_MASKED_FRACTION = 0.5
@@ -105,3 +111,43 @@ def fer_examples(fer_faces: np.ndarray, size: int, seed: int, detector):
             labels.append(WITH_MASK)
             counts["fer_masks_drawn"] += 1
     return np.stack(crops), np.asarray(labels, np.int64), counts
+
+
+def fer2013_faces(path: Path, count: int, seed: int, log) -> np.ndarray:
+    """`count` random FER2013 Training faces (count, 48, 48, 1) uint8 from `path`: nobody in FER2013 wears a mask."""
+    from train.data import TRAIN_USAGE, load_fer2013
+
+    faces, _, report = load_fer2013(path, usage=TRAIN_USAGE)
+    log(report.summary())
+    pick = np.random.default_rng(seed).choice(len(faces), size=min(count, len(faces)), replace=False)
+    return faces[np.sort(pick)]
+
+
+def load_mask_data(path: Path, size: int, seed: int, bare_faces: int, skip_bad_rows: bool = False, fer_path=None,
+                   log=log_to_stderr):
+    """The face-mask folder at `path` cropped as the apps crop faces (`size` x `size` RGB), its grouped validation
+    split, and for training drawn masks, hard negatives and `bare_faces` FER2013 Training faces from `fer_path`
+    (default: FER2013 under `train.data.data_dir()`). Returns ((x_train, y_train), (x_val, y_val), how the split
+    was made)."""
+    from core.detector import FaceDetector
+    from train.data import FER2013_CSV, data_dir, grouped_split, load_image_folder
+
+    whole, y, report, paths = load_image_folder(path, MASK_LABELS, size, 3, skip_bad_rows=skip_bad_rows)
+    log(report.summary())
+    val = grouped_split(paths, y, MASK_VALIDATION_FRACTION, seed)
+    train = np.setdiff1d(np.arange(len(y)), val)
+    detector = FaceDetector()
+    crops, drawn, drawn_y, counts = folder_examples(paths, y, whole, train, size, seed, detector)
+    x_train, y_train = np.concatenate([crops[train], drawn]), np.concatenate([y[train], drawn_y])
+    how = (f"{100 * MASK_VALIDATION_FRACTION:.0f}% held out for validation, near-duplicate groups kept together "
+           f"(seed {seed}); every photo cropped as the apps crop its largest face ({counts['face_found']} of "
+           f"{len(y)} with a face found, the others used whole); training only: {counts['masks_drawn']} bare photos "
+           f"with a drawn mask, {counts['collars_drawn']} with a collar or scarf (without_mask)")
+    if bare_faces > 0:
+        fer_faces = fer2013_faces(fer_path or data_dir() / FER2013_CSV, bare_faces, seed, log)
+        fer_x, fer_y, fer_counts = fer_examples(fer_faces, size, seed, detector)
+        x_train, y_train = np.concatenate([x_train, fer_x]), np.concatenate([y_train, fer_y])
+        how += (f"; {fer_counts['fer_faces']} random FER2013 Training faces (seed {seed}), tinted, as "
+                f"without_mask, {fer_counts['fer_masks_drawn']} of them also with a drawn mask")
+    log(how)
+    return (x_train, y_train), (crops[val], y[val]), how

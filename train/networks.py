@@ -51,21 +51,30 @@ def vggbn(input_shape=(48, 48, 1), num_classes: int = 7, widths=(32, 64, 128, 25
     One cheap convolution at 48x48, then three stages of two 3x3 convolutions at 24, 12 and 6 pixels, global average
     pooling and a small dense head: 1.23M parameters, about twice the training speed of two convolutions at 48x48.
     """
+    def two_convolutions(x, width: int, stage: int):
+        return _conv_bn(_conv_bn(x, width, f"stage{stage}a"), width, f"stage{stage}b")
+
+    return _staged(input_shape, num_classes, widths, two_convolutions, dropout=0.4, name="vggbn")
+
+
+def _staged(input_shape, num_classes: int, widths, stage_blocks, dropout: float, name: str) -> keras.Model:
+    """The frame `vggbn` and `sepvgg` share: rescaling, one convolution at full size and a pool, then a stage per
+    further width (`stage_blocks(x, width, stage)`, pooled after each but the last), global average pooling and a
+    dense head with dropout."""
     inputs = keras.Input(shape=input_shape, name="face")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     x = _conv_bn(x, widths[0], "stage1")
     x = layers.MaxPooling2D(2, name="stage1_pool")(x)
     for stage, width in enumerate(widths[1:], start=2):
-        x = _conv_bn(x, width, f"stage{stage}a")
-        x = _conv_bn(x, width, f"stage{stage}b")
+        x = stage_blocks(x, width, stage)
         if stage < len(widths):
             x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dropout(0.4, name="drop1")(x)
+    x = layers.Dropout(dropout, name="drop1")(x)
     x = layers.Dense(256, activation="relu", name="fc1")(x)
-    x = layers.Dropout(0.4, name="drop2")(x)
+    x = layers.Dropout(dropout, name="drop2")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="vggbn")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def _separable_bn(x, filters: int, name: str):
@@ -78,21 +87,12 @@ def _separable_bn(x, filters: int, name: str):
 
 def sepvgg(input_shape=(48, 48, 1), num_classes: int = 7, widths=(32, 64, 128, 256), blocks: int = 3) -> keras.Model:
     """`vggbn`'s stages with separable convolutions, `blocks` per stage: about 20 M multiply-adds, 0.2 M parameters."""
-    inputs = keras.Input(shape=input_shape, name="face")
-    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-    x = _conv_bn(x, widths[0], "stage1")
-    x = layers.MaxPooling2D(2, name="stage1_pool")(x)
-    for stage, width in enumerate(widths[1:], start=2):
+    def separable_stage(x, width: int, stage: int):
         for block in range(blocks):
             x = _separable_bn(x, width, f"stage{stage}{'abcdef'[block]}")
-        if stage < len(widths):
-            x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dropout(0.3, name="drop1")(x)
-    x = layers.Dense(256, activation="relu", name="fc1")(x)
-    x = layers.Dropout(0.3, name="drop2")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="sepvgg")
+        return x
+
+    return _staged(input_shape, num_classes, widths, separable_stage, dropout=0.3, name="sepvgg")
 
 
 def sepvgg_wide(input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:

@@ -6,8 +6,8 @@
 # 1. explore FER2013: samples per class and the class balance (`train.explore`),
 # 2. generate augmented batches (`train.augment`),
 # 3. build the original 4-convolution + 2-dense network (`train.networks.seed`),
-# 4. train it briefly with live loss/accuracy plots (`train.train.plot_history`),
-# 5. save it as JSON + weights (`core.models.save_model_folder`) and fit its temperature (`train.calibrate`),
+# 4. train it briefly with live loss/accuracy plots (`train.run_folder.plot_history`),
+# 5. save it as JSON + weights (`core.model_folder.save_model_folder`) and fit its temperature (`train.calibrate`),
 # 6. load it with `FacialExpressionModel` and label a detected face (`core.detector`, `core.preprocess`),
 # 7. evaluate it: confusion matrix and reliability diagram (`train.evaluate`, `train.calibration`).
 #
@@ -119,7 +119,7 @@ model.summary()
 # `history.csv`, by the same `plot_history` that `python -m train.train` uses for `curves.png`.
 
 # %%
-from train.train import plot_history
+from train.run_folder import plot_history
 
 keras.utils.set_random_seed(SEED)
 train_x, train_y = x_train[:TRAIN_ROWS], y_train[:TRAIN_ROWS]
@@ -153,11 +153,12 @@ history = model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, verbose=0,
 # %%
 import json
 
-from core.models import make_metadata, save_model_folder
+from core.model_folder import make_metadata, save_model_folder
+from export.litert import write_tflite
 from train.calibrate import fit_and_store
 
 folder = WORK / "seed_model"
-save_model_folder(model, folder, make_metadata("emotion", (48, 48, 1), ["flip"]))
+write_tflite(folder, model=save_model_folder(model, folder, make_metadata("emotion", (48, 48, 1), ["flip"])))
 print(sorted(p.name for p in folder.iterdir()))
 print(model.to_json()[:200], "...")
 calibration = fit_and_store(folder, val_x, val_y, f"first {VALIDATION_ROWS} PublicTest faces")
@@ -172,7 +173,8 @@ print(json.dumps(json.loads((folder / "metadata.json").read_text())["calibration
 
 # %%
 from core.detector import FaceDetector
-from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
+from core.model_folder import EMOTION_MODEL_DIR
+from core.models import FacialExpressionModel
 from core.preprocess import crop_face
 
 photo = cv2.cvtColor(cv2.imread(str(data_dir() / "media" / "happy.jpg")), cv2.COLOR_BGR2RGB)
