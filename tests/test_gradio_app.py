@@ -17,7 +17,7 @@ from core.models import ARCHITECTURE_FILE
 from core.pipeline import MAX_FACES_PHOTO, emotion_model_dir, mask_model_dir
 
 FRAME_TTL_S = 2  # shorter than the app's default so the test waits less
-CLEAN_EVERY_S = 3  # demo.gradio_app.CLEAN_EVERY_S
+CLEAN_EVERY_S = 3  # demo.gradio_temp.CLEAN_EVERY_S
 IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
 
 
@@ -361,8 +361,8 @@ def test_image_stream_fallback_in_headless_chromium(server, media_dir, playwrigh
 @pytest.mark.parametrize("camera", ["denied", "none"])
 def test_webcam_without_camera_says_why(server, media_dir, playwright_instance, tmp_path, camera):
     """Chromium with a (fake) camera whose permission is refused, or with camera permission but no camera device at
-    all (this machine has none): the Webcam tab says so, in the words of demo.gradio_app.CAMERA_ERRORS."""
-    from demo.gradio_app import CAMERA_ERRORS
+    all (this machine has none): the Webcam tab says so, in the words of demo.gradio_head.CAMERA_ERRORS."""
+    from demo.gradio_head import CAMERA_ERRORS
 
     if camera == "denied":
         browser = launch_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path),

@@ -1,0 +1,54 @@
+"""One browser tab's webcam state in the Gradio app (kept in the tab's gr.State): its tracker, its session analytics,
+its stream slot, the Mirror and Smooth switches, its frames/s, and the widget values its last frame and the session
+panel left for the timers to show. Either transport (WebRTC, the image stream) fills it through
+demo.gradio_app.analyse_webcam_frame."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from core.labels import EMOTIONS
+from core.session import LiveSession
+from core.tracking import FaceTracker
+
+FPS_SMOOTHING = 0.8  # weight of the previous average gap in frames/s
+
+
+def new_session_id() -> int:
+    """The key of the session's stream slot (demo.stream_slots): random, so one tab cannot take another's."""
+    return int.from_bytes(os.urandom(8), "little")
+
+
+@dataclass
+class WebcamSession:
+    tracker: FaceTracker = field(default_factory=FaceTracker)
+    live: LiveSession = field(default_factory=lambda: LiveSession(EMOTIONS))
+    id: int = field(default_factory=new_session_id)
+    mirror: bool = True
+    smoothing: bool = True
+    last_frame_time: float | None = None  # time.time() of the last analysed frame
+    gap_s: float = 0.0  # moving average of the time between analysed frames (0: fewer than two frames yet)
+    widgets_time: float = 0.0  # when `widgets` was last refreshed
+    widgets: tuple | None = None  # (main-face chart, face table, readout) for the webcam widgets
+    shown_version: int = -1  # the `live.version` the session panel shows
+    shown_alerts: int = 0  # how many of `live.alerts` were announced (one toast each)
+    view: tuple | None = None  # the session panel's (summary, timeline, alerts) for shown_version
+
+    def frame_analysed(self, now: float) -> None:
+        """Frames/s = 1 / the moving average of the gaps (an average of 1/gap would overstate it whenever gaps vary)."""
+        if self.last_frame_time is not None:
+            gap = max(now - self.last_frame_time, 1e-3)
+            self.gap_s = gap if not self.gap_s else FPS_SMOOTHING * self.gap_s + (1 - FPS_SMOOTHING) * gap
+        self.last_frame_time = now
+
+    @property
+    def fps(self) -> float | None:
+        """Frames analysed per second; None until two frames give a gap."""
+        return 1.0 / self.gap_s if self.gap_s else None
+
+    def reset(self) -> None:
+        """Forget the analytics (samples, faces, alerts); the tracker restarts its ids."""
+        self.live.reset()
+        self.tracker = FaceTracker()
+        self.shown_alerts = 0
