@@ -11,7 +11,7 @@ import {chooseBackend} from './models.js';
 import {drawBars, clearBars} from './draw.js';
 import {FrameStats} from './stats.js';
 import {FaceTracker} from './tracking.js';
-import {LiveSession, drawTimeline} from './session.js';
+import {LiveSession, alertLine, drawTimeline} from './session.js';
 
 const MODELS_URL = 'models/';
 const VENDOR_URL = 'vendor/';
@@ -256,18 +256,13 @@ function addToSession(result) {
 function showSession() {
   const session = state.session;
   const summary = session.summary();
-  const spent = Object.entries(summary.seconds).filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1])
-    .map(([label, s]) => `${label} ${s.toFixed(1)} s`).join(', ');
-  $('session-summary').textContent = summary.faces
-    ? `${summary.faces} face(s) seen, ${summary.unmasked_faces} unmasked · ${summary.samples} samples · ` +
-      `time per expression: ${spent || 'n/a'}`
-    : 'No face seen yet in this session.';
+  $('session-summary').textContent = session.summaryText();
   const list = $('session-alerts');
   while (list.children.length > summary.alerts.length) list.lastChild.remove();
   for (const alert of summary.alerts.slice(list.children.length)) {
     const item = document.createElement('li');
     item.dataset.track = alert.track;
-    item.textContent = `${alert.text} (at ${alert.time_s.toFixed(1)} s)`;
+    item.textContent = alertLine(alert);
     list.append(item);
   }
   drawTimeline($('session-timeline'), session);
