@@ -5,6 +5,7 @@ demo.gradio_app.analyse_webcam_frame."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -32,7 +33,8 @@ class WebcamSession:
     widgets_time: float = 0.0  # when `widgets` was last refreshed
     widgets: tuple | None = None  # (main-face chart, face table, readout) for the webcam widgets
     shown_version: int = -1  # the `live.version` the session panel shows
-    shown_alerts: int = 0  # how many of `live.alerts` were announced (one toast each)
+    shown_alerts: int = 0  # how many of `live.alerts` were announced in a toast
+    toast_time: float = -math.inf  # time.monotonic() of the last alert toast
     view: tuple | None = None  # the session panel's (summary, timeline, alerts) for shown_version
 
     def frame_analysed(self, now: float) -> None:
@@ -51,4 +53,4 @@ class WebcamSession:
         """Forget the analytics (samples, faces, alerts); the tracker restarts its ids."""
         self.live.reset()
         self.tracker = FaceTracker()
-        self.shown_alerts = 0
+        self.shown_alerts, self.toast_time = 0, -math.inf

@@ -13,6 +13,7 @@ import pytest
 from tests.harness import (camera_file_from_image, collect_errors, free_port, launch_chromium, open_image_stream,
                            require, shown_pixels, start_server, start_webrtc, stop_server)
 from core import draw
+from core.labels import EMOTIONS
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import MAX_FACES_PHOTO, emotion_model_dir, mask_model_dir
 
@@ -458,15 +459,33 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
     assert server["process"].poll() is None
 
 
+def timeline_marks(page) -> dict:
+    """The session timeline as Chromium shows it: its legend, its face rows, and how many of its pixels have an
+    expression's colour outside the legend."""
+    import cv2
+
+    from core.draw import expression_colors
+
+    svg = page.locator("#session-timeline svg")
+    shot = cv2.cvtColor(cv2.imdecode(np.frombuffer(svg.screenshot(), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    legend_bottom = int(svg.evaluate("s => { const r = s.querySelector('rect.legend').getBoundingClientRect();"
+                                     " return r.bottom - s.getBoundingClientRect().top + 1; }"))
+    marks = shot[legend_bottom:].astype(int)
+    colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in expression_colors().values()]
+    texts = svg.evaluate("s => [...s.querySelectorAll('text')].map(t => t.textContent)")
+    return {"legend": [t for t in texts if t in EMOTIONS], "rows": [t for t in texts if t.startswith("face ")],
+            "pixels": int(sum((np.abs(marks - c).max(axis=2) < 12).sum() for c in colours))}
+
+
 def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(server, media_dir, playwright_instance,
                                                                             tmp_path):
     """The webcam tab's session panel (core.session via the WebRTC stream's tracker): two bare faces on the fake camera,
-    unmasked for more than the minimum duration, raise exactly one alert each; the session CSV has one row per
-    tracked face per sample and no image data; "Reset session" clears it."""
+    unmasked for more than the minimum duration, raise exactly one alert each, announced in one toast; the timeline
+    draws a coloured row per face under a legend; the session CSV has one row per tracked face per sample and no
+    image data; "Reset session" clears it."""
     import csv
     import io
 
-    from core.labels import EMOTIONS
     from core.session import ALERT_AFTER_S, csv_header
 
     if not (mask_model_dir() / ARCHITECTURE_FILE).is_file():
@@ -480,8 +499,14 @@ def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(serv
         start_webrtc(page)
         page.wait_for_function("document.querySelectorAll('#session-alerts li').length >= 2", timeout=90_000)
         first = page.evaluate(alerts_js)
+        toasts = page.locator(".toast-body.warning").count()  # two alerts, one toast (at most one at a time)
         page.wait_for_timeout(int((2 * ALERT_AFTER_S + 1) * 1000))  # still unmasked: no further alert
+        timeline = timeline_marks(page)
         page.click("#webrtc-stop")
+        assert toasts <= 1
+        assert timeline["legend"] == list(EMOTIONS) and timeline["rows"] == ["face 1", "face 2"], timeline
+        assert timeline["pixels"] > 1000, timeline  # coloured marks drawn, beyond the legend
+        assert all(a.endswith("s since the session started)") for a in first), first
         alerts = page.evaluate(alerts_js)
         assert alerts == first and len(alerts) == 2, (first, alerts)
         assert sorted(re.search(r"face (\d+) unmasked", a).group(1) for a in alerts) == ["1", "2"]
