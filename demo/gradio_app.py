@@ -66,10 +66,12 @@ from demo.gradio_security import app_kwargs
 from demo.gradio_session import session_panel
 from demo.gradio_settings import (
     DEFAULT_HOST, DEFAULT_PORT, IMAGE_CONCURRENCY, MAX_FILE_SIZE, MAX_STREAMS, MAX_VIDEO_FRAMES, QUEUE_MAX_SIZE,
-    STREAM_EVENT_LIMIT, STREAM_EVERY_S, STREAM_FRAME_FORMAT, STREAM_SIZE, STREAM_TIME_LIMIT_S, VIDEO_CONCURRENCY,
+    STREAM_EVENT_LIMIT, STREAM_EVERY_S, STREAM_FRAME_FORMAT, STREAM_SIZE, STREAM_TIME_LIMIT_S, STREAM_WIDTH_HEIGHT,
+    VIDEO_CONCURRENCY,
     VIDEO_STATUS_EVERY_S, WIDGETS_EVERY_S, camera_constraints,
 )
-from demo.gradio_temp import FRAME_TTL_S, RESULT_TTL_S, STREAM_FRAMES, TempDirCleaner, make_private_temp_dir, temp_dir
+from demo.gradio_temp import (FRAME_TTL_S, RESULT_TTL_S, TempDirCleaner, make_private_temp_dir, mark_stream_frames,
+                              temp_dir)
 from demo.gradio_uploads import accept_received_files
 from demo.process_tuning import freeze_startup_objects, tune_malloc
 from demo.stream_slots import StreamSlots
@@ -77,21 +79,6 @@ from demo.webcam_session import WebcamSession
 from demo.webrtc import OfferError, WebRTCPeers, parse_offer
 
 log = logging.getLogger("facexp.gradio")
-
-
-def mark_stream_frames(image: gr.Image) -> gr.Image:
-    """The image stream's shown frames: each file Gradio writes for this output is a stream frame for the temp-dir
-    cleaner (deleted after FRAME_TTL_S, not kept as long as results)."""
-    postprocess = image.postprocess
-
-    def marked_postprocess(value):
-        data = postprocess(value)
-        if getattr(data, "path", None):
-            STREAM_FRAMES.add(data.path)
-        return data
-
-    image.postprocess = marked_postprocess
-    return image
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -120,13 +107,15 @@ def analyse_webcam_frame(pipeline: FacePipeline, slots: StreamSlots, frame: np.n
         return None
     finally:
         slots.frame_done()
-    now = time.time()
+    now, size = time.time(), (frame.shape[1], frame.shape[0])
     session.live.add(now, result.track_ids, result.faces)
-    session.frame_analysed(now)
+    session.frame_analysed(now, size)
+    if session.ended is not None:  # a frame finished after Stop: the readout keeps saying so
+        return annotated
     if now - session.widgets_time >= WIDGETS_EVERY_S or session.widgets is None:
         latency = (time.perf_counter() - start) * 1000
         timings = result.timings_ms
-        readout = (f"{session.fps or 0.0:.1f} frames/s | server latency {latency:.0f} ms "
+        readout = (f"{session.rate_text(size, STREAM_WIDTH_HEIGHT)} | server latency {latency:.0f} ms "
                    f"(detect {timings['detect']:.0f}, expression {timings['emotion']:.0f}, mask {timings['mask']:.0f}, "
                    f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
         if result.note:
@@ -157,7 +146,7 @@ async def webrtc_start(pipeline: FacePipeline, slots: StreamSlots, peers: WebRTC
     session = session or WebcamSession()
     session.mirror, session.smoothing = bool(mirror), bool(smoothing)
     if not offer:
-        return "", "The camera did not start (the message above says why).", session, gr.Timer(active=False)
+        return "", "The camera did not start (the red message below says why).", session, gr.Timer(active=False)
     try:
         parse_offer(offer)  # junk is refused before it takes a stream slot
     except OfferError as error:
@@ -170,8 +159,11 @@ async def webrtc_start(pipeline: FacePipeline, slots: StreamSlots, peers: WebRTC
         return analyse_webcam_frame(pipeline, slots, frame, session)
 
     def on_end(reason: str) -> None:
+        session.ended = reason
         chart, table, _ = session.widgets
         session.widgets = (chart, table, f"Camera {reason}.")
+
+    session.ended = None
 
     try:
         answer = await peers.answer(request.session_hash, offer, analyse, on_end,

@@ -9,6 +9,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 STREAM_EVERY_S = float(os.environ.get("FACEXP_STREAM_EVERY_S", 0.066))  # the browser sends a frame this often (0.1 caps at 10/s)
 STREAM_SIZE = os.environ.get("FACEXP_STREAM_SIZE", "640x480")  # the camera is asked for this (Gradio's default: 1920x1440)
+STREAM_WIDTH_HEIGHT = tuple(int(value) for value in STREAM_SIZE.lower().split("x"))
 STREAM_TIME_LIMIT_S = 600  # one webcam session streams at most this long, then the user clicks again
 STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per second
 MAX_FILE_SIZE = os.environ.get("FACEXP_MAX_FILE_SIZE", "200mb")  # larger uploads are refused (413) while they arrive
@@ -41,5 +42,5 @@ SESSION_REFRESH_S = float(os.environ.get("FACEXP_SESSION_REFRESH_S", 1.0))
 def camera_constraints(size: str) -> dict:
     """getUserMedia constraints asking for a WIDTHxHEIGHT camera: every streamed frame is JPEG-encoded in the browser
     and decoded in the server, so a smaller frame is cheaper on both sides (the detector sees 192x192 anyway)."""
-    width, height = (int(value) for value in size.lower().split("x"))
+    width, height = (int(value) for value in size.lower().split("x"))  # as STREAM_WIDTH_HEIGHT
     return {"video": {"width": {"ideal": width}, "height": {"ideal": height}}}

@@ -312,6 +312,8 @@ def test_webcam_over_webrtc_in_headless_chromium(server, media_dir, playwright_i
         page.click("#webrtc-stop")
         page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('Camera stopped')",
                                timeout=10_000)
+        page.wait_for_timeout(2500)  # frames in flight and timer ticks after Stop do not bring frames/s back
+        stopped = page.locator("#webcam-readout").inner_text()
         assert page.inner_text("#webrtc-state") == "stopped"
         assert page.evaluate("document.getElementById('webrtc-video').srcObject") is None
     finally:
@@ -319,8 +321,36 @@ def test_webcam_over_webrtc_in_headless_chromium(server, media_dir, playwright_i
     assert annotated.shape[:2] == (480, 640)
     assert box_pixels(annotated) > 500  # boxes and labels were drawn
     assert fps > 1, readout
+    assert "camera 640x480" in readout and "less than" not in readout, readout
+    assert "frames/s" not in stopped and "Camera stopped" in stopped, stopped
     assert ids and set(ids) <= {"1", "2"}, table  # the tracker numbers the two faces 1 and 2
     assert frames_left_on_disk(server, started) == []
+
+
+def test_webcam_readout_says_the_camera_resolution_received_and_when_it_is_low(server, media_dir, playwright_instance,
+                                                                              tmp_path):
+    """A camera that gives 320x240 where 640x480 is asked (as WebRTC gives under load): the readout says the size it
+    receives and a visible note says it is less than asked; the first readout never says "0.0 frames/s"."""
+    camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path, size=(320, 240))
+    browser = launch_chromium(playwright_instance, camera)
+    try:
+        page = browser.new_page()
+        page.goto(server["url"])
+        page.wait_for_selector("#webcam-readout")
+        page.evaluate("""() => { window.__readouts = []; const box = document.querySelector('#webcam-readout');
+          new MutationObserver(() => window.__readouts.push(box.innerText)).observe(box, {subtree: true,
+            childList: true, characterData: true}); }""")
+        start_webrtc(page)
+        page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('camera 320x240')",
+                               timeout=60_000)
+        note = page.locator("#webcam-readout strong")
+        note.wait_for(timeout=10_000)
+        assert note.is_visible() and "less than the 640x480 asked" in note.inner_text()
+        readouts = page.evaluate("() => window.__readouts")
+        page.click("#webrtc-stop")
+    finally:
+        browser.close()
+    assert readouts and not any("0.0 frames/s" in text for text in readouts), readouts
 
 
 def test_image_stream_fallback_in_headless_chromium(server, media_dir, playwright_instance, tmp_path):
