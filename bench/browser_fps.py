@@ -124,7 +124,7 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
 
         context.on("requestfinished", finished)
         page = context.new_page()
-        query = f"?threads={threads}" + ("&pipeline=0" if mode == "sequential" else "")
+        query = f"?camera=1&threads={threads}" + ("&pipeline=0" if mode == "sequential" else "")
         start = time.time()
         page.goto(url + query)
         poll(page, "window.pageState && window.pageState.ready", 180)
