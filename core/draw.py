@@ -67,7 +67,12 @@ def face_label(face: dict, number: int | None = None, track: int | None = None) 
     expression = HIDDEN_EXPRESSION_TEXT if emotion is None else f"{emotion['label']} {emotion['scores'][emotion['label']]:.0%}"
     if mask is None:
         return expression
-    return f"{expression}\n{MASK_TEXT if mask['label'] == 'with_mask' else NO_MASK_TEXT} {mask['score']:.0%}"
+    return f"{expression}\n{mask_text(mask)} {mask['score']:.0%}"
+
+
+def mask_text(mask: dict) -> str:
+    """The mask status in the words of the label ("mask", "no mask"): the boxes and the apps' tables say the same."""
+    return MASK_TEXT if mask["label"] == "with_mask" else NO_MASK_TEXT
 
 
 def expression_text(face: dict) -> str:

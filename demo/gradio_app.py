@@ -61,7 +61,7 @@ from core.video import VideoError, VideoWriter, video_info
 from demo.gradio_examples import example_images
 from demo.gradio_fixes import apply_gradio_fixes, keep_gradio_files_in
 from demo.gradio_head import CAMERA_ERROR_ID, head_html
-from demo.gradio_results import TABLE_COLUMNS, face_table, face_table_empty, main_face_chart, summary, track_plot, video_tracks
+from demo.gradio_results import PHOTO_TABLE_COLUMNS, TABLE_COLUMNS, face_table, face_table_empty, main_face_chart, summary, track_plot, video_tracks
 from demo.gradio_security import app_kwargs
 from demo.gradio_session import session_panel
 from demo.gradio_settings import (
@@ -207,7 +207,7 @@ def predict_image(pipeline: FacePipeline, image):
     except InputError as error:
         raise gr.Error(str(error)) from None
     faces_json = {"faces": result.faces, "ms": result.timings_ms["total"], "note": result.note}
-    return annotated, main_face_chart(result), face_table(result), faces_json, summary(result)
+    return annotated, main_face_chart(result), face_table(result, tracked=False), faces_json, summary(result)
 
 
 def predict_video(pipeline: FacePipeline, slots: StreamSlots, video_path, smoothing: bool, progress=gr.Progress()):
@@ -360,7 +360,7 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                     image_out = gr.Image(label="Annotated", format="jpeg")
                     image_summary = gr.Markdown()
                     image_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
-            image_table = gr.Dataframe(headers=TABLE_COLUMNS, label="Faces", interactive=False)
+            image_table = gr.Dataframe(headers=PHOTO_TABLE_COLUMNS, label="Faces", interactive=False)
             image_json = gr.JSON(label="Faces (as the CLI prints them)")
             image_button.click(bind(predict_image, pipeline), [image_in], [image_out, image_chart, image_table, image_json, image_summary],
                                api_name="predict_image", concurrency_limit=IMAGE_CONCURRENCY)
@@ -377,7 +377,8 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                         video_cancel = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
                 with gr.Column():
                     video_out = gr.Video(label="Annotated (MP4)", elem_id="video-output")
-                    video_csv = accept_received_files(gr.File(label="Faces per frame (CSV)"))
+                    video_csv = accept_received_files(gr.File(label="Faces per frame (CSV)", interactive=False,
+                                                              elem_id="video-csv"))
                     video_summary = gr.Markdown(elem_id="video-summary")
             video_track = gr.Dropdown(choices=[], label="Track (the number on its box; longest first)",
                                       interactive=True)

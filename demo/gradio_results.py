@@ -14,9 +14,13 @@ from core.labels import EMOTIONS
 from core.pipeline import FrameResult
 
 TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
+PHOTO_TABLE_COLUMNS = [column for column in TABLE_COLUMNS if column != "track"]  # a photo has no tracks
+NO_MASK_MODEL = "n/a (no mask model)"
 
 
-def face_table(result: FrameResult) -> pd.DataFrame:
+def face_table(result: FrameResult, tracked: bool = True) -> pd.DataFrame:
+    """One row per face, numbered as on the boxes, in the boxes' words (core.draw); `tracked`: with the track
+    column (webcam), else without (a photo)."""
     rows = []
     for i, face in enumerate(result.faces):
         emotion, mask = face["emotion"], face["mask"]
@@ -26,11 +30,12 @@ def face_table(result: FrameResult) -> pd.DataFrame:
             str(face["box"]),
             draw.expression_text(face),
             round(emotion["scores"][emotion["label"]], 3) if emotion else "",
-            mask["label"] if mask else ("" if face["too_small"] else "n/a (no mask model)"),
+            draw.mask_text(mask) if mask else ("" if face["too_small"] else NO_MASK_MODEL),
             round(mask["score"], 3) if mask else "",
             round(face["score"], 3),
         ])
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return table if tracked else table[PHOTO_TABLE_COLUMNS]
 
 
 def face_table_empty() -> pd.DataFrame:

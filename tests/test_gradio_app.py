@@ -65,6 +65,9 @@ def test_predict_image_from_gradio_client(client, media_dir):
     assert len(faces_json["faces"]) == 2
     assert "2 face(s)" in text
     assert chart["label"] == faces_json["faces"][0]["emotion"]["label"]
+    assert table["headers"][:2] == ["face", "box [x, y, w, h]"], table["headers"]  # a photo has no track column
+    mask_column = [row[table["headers"].index("mask")] for row in table["data"]]
+    assert set(mask_column) <= {draw.MASK_TEXT, draw.NO_MASK_TEXT} and mask_column, mask_column  # the boxes' words
     annotated, original = read_rgb(annotated_path), read_rgb(media_dir / "two_people.jpg")
     assert annotated.shape == original.shape
     assert box_pixels(annotated) > box_pixels(original) + 500
@@ -108,7 +111,7 @@ def test_image_examples_label_their_faces(client, tmp_path):
     two-face example two numbered faces, the astronaut bare and happy. (The cameraman, a grey photo with a camera held
     to his face, is called masked at 62 % by the mask model shipped on 2026-12-03, so his expression is hidden: a known
     miss, said in README.)"""
-    from demo.gradio_app import example_images
+    from demo.gradio_examples import example_images
 
     found = {}
     for path in example_images(tmp_path):
@@ -239,7 +242,8 @@ def test_video_tab_in_chromium_reports_progress_as_it_goes_and_plays_a_1080p_cli
     """Issue 21: a 1080p clip took 15x its duration, its status sat at "frame 1 of 105" for seconds, and the output
     was a 16 MB full-size WebM. In the page: upload a 1080p clip (a media photo of four faces, panned), "Label every
     frame"; the status line reports frame after frame while the run goes on (read every 0.2 s), and the annotated
-    video is an MP4 at display size (1280x720) that plays in the tab's own player, boxes drawn."""
+    video is an MP4 at display size (1280x720) that plays in the tab's own player, boxes drawn. The output CSV is no
+    upload area before the run."""
     from core.video import VideoWriter
     from tests.test_video import panned_frames
 
@@ -253,6 +257,8 @@ def test_video_tab_in_chromium_reports_progress_as_it_goes_and_plays_a_1080p_cli
         page.get_by_role("tab", name="Video").click()
         page.locator("#video-input input[type=file]").set_input_files(str(clip.path))
         page.locator("#video-input video").wait_for(timeout=30_000)  # the upload is in
+        assert page.locator("#video-csv").is_visible()
+        assert page.locator("#video-csv input[type=file]").count() == 0  # the output CSV is no upload area
         page.get_by_role("button", name="Label every frame").click()
         reported, done = [], f"{CLIP_1080P_FRAMES} frames,"
         for _ in range(3000):  # at most 10 minutes
