@@ -58,6 +58,7 @@ from core.labels import EMOTIONS
 from core.pipeline import EXIT_NO_MODELS, FacePipeline, InputError, load_pipeline
 from core.tracking import SMOOTHING, FaceTracker
 from core.video import VideoError, VideoWriter, video_info
+from demo.gradio_errors import user_error
 from demo.gradio_examples import example_images
 from demo.gradio_fixes import apply_gradio_fixes, keep_gradio_files_in
 from demo.gradio_head import CAMERA_ERROR_ID, head_html
@@ -150,7 +151,7 @@ async def webrtc_start(pipeline: FacePipeline, slots: StreamSlots, peers: WebRTC
     try:
         parse_offer(offer)  # junk is refused before it takes a stream slot
     except OfferError as error:
-        raise gr.Error(str(error)) from None
+        raise user_error(str(error)) from None
     if not slots.admit(session.id):
         return "", slots.busy_text(), session, gr.Timer(active=False)
     session.widgets = ({}, face_table_empty(), "Connecting...")
@@ -170,7 +171,7 @@ async def webrtc_start(pipeline: FacePipeline, slots: StreamSlots, peers: WebRTC
                                     client=request.client.host if request.client else "")
     except OfferError as error:
         slots.release(session.id)
-        raise gr.Error(str(error)) from None
+        raise user_error(str(error)) from None
     return answer, "Connecting...", session, gr.Timer(active=True)
 
 
@@ -201,11 +202,11 @@ def webcam_options(mirror: bool, smoothing: bool, session: WebcamSession | None)
 def predict_image(pipeline: FacePipeline, image):
     """Plain endpoint: an image -> (annotated image, main-face probabilities, face table, faces JSON, summary)."""
     if image is None:
-        raise gr.Error("Upload an image first (or pick an example).")
+        raise user_error("Upload an image first (or pick an example).")
     try:
         annotated, result = pipeline.run(image, photo=True)
     except InputError as error:
-        raise gr.Error(str(error)) from None
+        raise user_error(str(error)) from None
     faces_json = {"faces": result.faces, "ms": result.timings_ms["total"], "note": result.note}
     return annotated, main_face_chart(result), face_table(result, tracked=False), faces_json, summary(result)
 
@@ -216,12 +217,12 @@ def predict_video(pipeline: FacePipeline, slots: StreamSlots, video_path, smooth
     first frame and then every VIDEO_STATUS_EVERY_S, so Cancel (or a closed tab) stops it between two frames and frees
     the worker; the files of a stopped run are removed."""
     if not video_path:
-        raise gr.Error("Upload a video first.")
+        raise user_error("Upload a video first.")
     name = Path(video_path).name  # its header was checked on the way in (accept_received_files)
     try:
         fps, count = video_info(video_path)
     except VideoError as error:
-        raise gr.Error(f"{name}: {error}") from None
+        raise user_error(f"{name}: {error}") from None
     out_dir = Path(tempfile.mkdtemp(dir=temp_dir(), prefix="video-"))
     stem = Path(video_path).stem
     tracker = FaceTracker() if smoothing else None
@@ -252,7 +253,7 @@ def predict_video(pipeline: FacePipeline, slots: StreamSlots, video_path, smooth
                 slots.give_way()  # webcam frames first
         finished = True
     except VideoError as error:
-        raise gr.Error(f"{name}: {error}") from None
+        raise user_error(f"{name}: {error}") from None
     finally:
         if not finished:  # cancelled, disconnected or failed: nothing of this run is kept
             log.info("video %s stopped after %d of %d frames", name, frames_done, total)
@@ -412,6 +413,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests, one INFO line each
     tune_malloc()  # before the models and servers start their threads
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # so atexit removes the temp dir on terminate
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -436,5 +438,7 @@ def main(argv=None) -> int:
     app.queue(default_concurrency_limit=IMAGE_CONCURRENCY, max_size=QUEUE_MAX_SIZE).launch(
         server_name=args.host, server_port=args.port, share=args.share, show_error=True,
         allowed_paths=[str(examples_dir)], head=head_html(peers.browser_config(camera_constraints(STREAM_SIZE)["video"])),
-        max_file_size=args.max_file_size, app_kwargs=app_kwargs())
+        max_file_size=args.max_file_size, app_kwargs=app_kwargs(), quiet=True, prevent_thread_lock=True)
+    log.info("serving on %s%s (Ctrl+C stops)", app.local_url, f" and {app.share_url}" if app.share_url else "")
+    app.block_thread()
     return 0

@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import gradio as gr
 import pandas as pd
 
 from core import draw
 from core.labels import EMOTIONS
 from core.pipeline import FrameResult
+from demo.gradio_errors import user_error
 
 TABLE_COLUMNS = ["face", "track", "box [x, y, w, h]", "expression", "confidence", "mask", "mask score", "detector score"]
 PHOTO_TABLE_COLUMNS = [column for column in TABLE_COLUMNS if column != "track"]  # a photo has no tracks
@@ -83,5 +83,5 @@ def track_plot(csv_path, track: str | None) -> pd.DataFrame:
                     if (row["face"] == "1" if track == "main" else row["track"] == str(track)) and row["emotion"]]
         points = [(float(row["time_s"]), label, float(row[f"p_{label}"])) for row in rows for label in EMOTIONS]
     except (KeyError, ValueError, TypeError, csv.Error):  # UnicodeDecodeError is a ValueError
-        raise gr.Error(f"{Path(csv_path).name} is not a faces CSV of the Video tab (its columns or values differ).") from None
+        raise user_error(f"{Path(csv_path).name} is not a faces CSV of the Video tab (its columns or values differ).") from None
     return pd.DataFrame(points, columns=columns)

@@ -23,6 +23,7 @@ import gradio as gr
 
 from core.draw import expression_colors
 from core.session import ALERT_AFTER_S, MAX_GAP_S, TIMELINE_WINDOW_S, LiveSession, alert_line
+from demo.gradio_errors import user_error
 from demo.gradio_settings import SESSION_REFRESH_S
 from demo.gradio_temp import temp_dir
 from demo.webcam_session import WebcamSession
@@ -144,7 +145,7 @@ def announce(session: WebcamSession, now: float | None = None) -> str | None:
 def session_csv(session: WebcamSession | None):
     """The session's samples as a CSV file (written now, into the private temp dir) for download."""
     if session is None or not session.live.rows:
-        raise gr.Error("Nothing recorded yet: start the camera first.")
+        raise user_error("Nothing recorded yet: start the camera first.")
     out_dir = Path(tempfile.mkdtemp(dir=temp_dir(), prefix="session-"))
     path = out_dir / f"session-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     path.write_text(session.live.csv_text())

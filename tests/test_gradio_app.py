@@ -137,6 +137,10 @@ def test_bad_inputs_give_a_clear_message_and_the_server_stays_up(client, server,
         call_predict_image(client, tmp_path / "tiny.png")
     with pytest.raises(AppError, match="cannot be opened as a video"):
         client.predict(handle_file(str(tmp_path / "corrupt.mp4")), True, api_name="/predict_video")
+    log = wait_for_log(server, "corrupt.mp4")  # the terminal: one line per user error, no traceback, no noise
+    errors = [line for line in log.splitlines() if "user error:" in line]
+    assert [any(name in line for line in errors) for name in ("notes.png", "tiny.png", "corrupt.mp4")] == [True] * 3
+    assert "Traceback" not in log and "httpx" not in log and "share=True" not in log, log[-3000:]
 
     happy = cv2.imread(str(media_dir / "happy.jpg"))
     cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(happy, cv2.COLOR_BGR2BGRA))
