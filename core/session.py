@@ -38,7 +38,7 @@ MAX_ROWS = 200_000  # memory bound, 16 MB (about 14 h of one face at 4 samples/s
 TIMELINE_WINDOW_S = 60.0  # the timeline plot shows the last minute
 TIME_DECIMALS = 3
 UNMASKED = MASK_LABELS[1]  # "without_mask"
-ALERT_TEXT = "face {track} unmasked for \u2265 {seconds:g} s"
+ALERT_TEXT = "track {track} unmasked for \u2265 {seconds:g} s"  # "track 2": the "t2" on its box
 SUMMARY_FACES = 5  # the summary sentence lists the time per expression of at most this many faces (most seen first)
 
 
@@ -224,14 +224,14 @@ class LiveSession:
         summary = self.summary()
         if not summary["faces"]:
             return "No face seen yet in this session."
-        listed = [f"face {face['track']}: " + (", ".join(f"{label} {tenths(value)} s" for label, value in
+        listed = [f"track {face['track']}: " + (", ".join(f"{label} {tenths(value)} s" for label, value in
                                                           face["seconds"].items()) or "no readable expression")
                   for face in summary["per_face"][:SUMMARY_FACES]]
         more = len(summary["per_face"]) - len(listed)
         if more > 0:
             listed.append(f"{more} more face(s)")
         return (f"{summary['faces']} face(s) seen, {summary['unmasked_faces']} unmasked · {summary['frames']} frames "
-                f"analysed in {tenths(summary['duration_s'])} s · time per expression, per face: {'; '.join(listed)}")
+                f"analysed in {tenths(summary['duration_s'])} s · time per expression, per tracked face: {'; '.join(listed)}")
 
     def timeline(self, window_s: float = TIMELINE_WINDOW_S) -> list[tuple[float, int, str, float]]:
         """(time_s, track, expression, its probability) of the samples in the last `window_s` seconds that have a

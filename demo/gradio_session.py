@@ -4,7 +4,8 @@ SESSION_REFRESH_S from the tab's WebcamSession, which the stream fills; in memor
 private temp dir when asked for.
 
 The timeline is an SVG drawn here (`timeline_svg`, shown by gr.HTML), as the page draws its canvas
-(web_static/js/session.js drawTimeline): one row per face (the TIMELINE_FACES most recently seen), a bar per stretch
+(web_static/js/session.js drawTimeline): one row per tracked face, named "track N" as the session's alerts and the
+boxes' "tN" (the TIMELINE_FACES most recently seen), a bar per stretch
 of samples with the same expression, coloured by expression (core.draw.expression_colors), a legend of all
 expressions, seconds since the session started. (Gradio's ScatterPlot drew nothing here: built from an empty table,
 it kept empty colour scales and drew every later point transparent, with no legend.)
@@ -89,14 +90,14 @@ def timeline_svg(live: LiveSession | None) -> str:
     for r, track in enumerate(shown):
         y = LEGEND_HEIGHT + r * row
         parts.append(f'<text x="{left - 6}" y="{y + row / 2 + font * 0.35:.1f}" text-anchor="end" '
-                     f'font-size="{font}" {TEXT}>face {track}</text>')
+                     f'font-size="{font}" {TEXT}>track {track}</text>')
     for track, expression, t0, t1 in bars:
         if track not in shown:
             continue
         y = LEGEND_HEIGHT + shown.index(track) * row
         x0, x1 = x_of(max(t0, start)), x_of(t1)
         parts.append(f'<rect class="mark" x="{x0:.1f}" y="{y + 1.5:.1f}" width="{max(x1 - x0, 2):.1f}" '
-                     f'height="{row - 3}" fill="{colors[expression]}"><title>face {track}: {expression}, '
+                     f'height="{row - 3}" fill="{colors[expression]}"><title>track {track}: {expression}, '
                      f'{t0:.1f}-{t1:.1f} s</title></rect>')
     axis_y = LEGEND_HEIGHT + len(shown) * row
     parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{left + plot}" y2="{axis_y}" stroke="#999"/>')
@@ -164,7 +165,7 @@ def session_panel(session: gr.State) -> None:
     with gr.Accordion("Session (this webcam stream)", open=True):
         with gr.Row():
             with gr.Column(scale=2):
-                gr.Markdown("Expression timeline (per face, last minute)")
+                gr.Markdown("Expression timeline (per tracked face, last minute)")
                 timeline = gr.HTML(timeline_svg(None), elem_id="session-timeline")
             with gr.Column(scale=1):
                 summary = gr.Markdown(NO_FACE_YET, elem_id="session-summary")

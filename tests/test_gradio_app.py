@@ -513,7 +513,7 @@ def timeline_marks(page) -> dict:
     marks = shot[legend_bottom:].astype(int)
     colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in expression_colors().values()]
     texts = svg.evaluate("s => [...s.querySelectorAll('text')].map(t => t.textContent)")
-    return {"legend": [t for t in texts if t in EMOTIONS], "rows": [t for t in texts if t.startswith("face ")],
+    return {"legend": [t for t in texts if t in EMOTIONS], "rows": [t for t in texts if t.startswith("track ")],
             "pixels": int(sum((np.abs(marks - c).max(axis=2) < 12).sum() for c in colours))}
 
 
@@ -544,12 +544,12 @@ def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(serv
         timeline = timeline_marks(page)
         page.click("#webrtc-stop")
         assert toasts <= 1
-        assert timeline["legend"] == list(EMOTIONS) and timeline["rows"] == ["face 1", "face 2"], timeline
+        assert timeline["legend"] == list(EMOTIONS) and timeline["rows"] == ["track 1", "track 2"], timeline
         assert timeline["pixels"] > 1000, timeline  # coloured marks drawn, beyond the legend
         assert all(a.endswith("s since the session started)") for a in first), first
         alerts = page.evaluate(alerts_js)
         assert alerts == first and len(alerts) == 2, (first, alerts)
-        assert sorted(re.search(r"face (\d+) unmasked", a).group(1) for a in alerts) == ["1", "2"]
+        assert sorted(re.search(r"track (\d+) unmasked", a).group(1) for a in alerts) == ["1", "2"]
         assert all(f"unmasked for \u2265 {ALERT_AFTER_S:g} s" in a for a in alerts), alerts
         page.wait_for_function("document.querySelector('#session-summary').innerText.includes('2 unmasked')",
                                timeout=10_000)

@@ -58,8 +58,8 @@ def test_timeline_draws_coloured_marks_per_face_with_a_legend(playwright_instanc
     legend_only = {label: coloured_pixels(empty_image, colour) for label, colour in colours.items()}
     for label, colour in colours.items():  # every expression shown (each face goes through all 7 in 35 s)
         assert coloured_pixels(image, colour) > legend_only[label] + 1000, label  # marks beside the legend
-    rows = [t for t in layout["texts"] if t["text"].startswith("face ")]
-    assert [t["text"] for t in rows] == [f"face {k}" for k in range(1, min(faces, TIMELINE_FACES) + 1)]
+    rows = [t for t in layout["texts"] if t["text"].startswith("track ")]
+    assert [t["text"] for t in rows] == [f"track {k}" for k in range(1, min(faces, TIMELINE_FACES) + 1)]
     for above, below in zip(rows, rows[1:]):
         assert above["bottom"] <= below["top"] + 1, (above, below)  # readable: labels do not overlap
     assert all(0 <= t["left"] and t["right"] <= layout["width"] and t["bottom"] <= layout["height"]

@@ -34,7 +34,7 @@ def test_unmasked_for_the_minimum_duration_raises_one_alert_per_face():
     raised = feed(session, 6.0, 0.05, {1: ("happy", "without_mask"), 2: ("sad", "with_mask")})
     assert [alert["track"] for alert in raised] == [1]  # once, for the unmasked face only, though seen for 6 s
     assert raised[0]["time_s"] == pytest.approx(ALERT_AFTER_S, abs=SAMPLE_EVERY_S)
-    assert "face 1 unmasked for \u2265 2 s" == raised[0]["text"]
+    assert "track 1 unmasked for \u2265 2 s" == raised[0]["text"]
     assert session.summary()["faces"] == 2 and session.summary()["unmasked_faces"] == 1
 
 
@@ -98,7 +98,7 @@ def test_frames_without_tracked_faces_add_nothing_and_constants_are_exported():
     assert session.add(0.0, [], []) == [] and session.samples == 0 and session.frames == 1  # analysed, no sample
     meta = session_metadata()
     assert meta["unmasked_label"] == MASK_LABELS[1] and meta["alert_after_s"] == ALERT_AFTER_S
-    assert meta["alert_text"].format(track=1, seconds=2) == "face 1 unmasked for \u2265 2 s"
+    assert meta["alert_text"].format(track=1, seconds=2) == "track 1 unmasked for \u2265 2 s"
 
 
 def test_masked_faces_get_no_expression_time_and_small_faces_are_not_counted():
@@ -175,7 +175,7 @@ def test_browser_twin_tracks_and_summarises_the_same_session(node, tmp_path):
     assert browser["ids"] == ids
     assert browser["alerts"] == alerts
     assert browser["summary"] == session.summary()
-    assert browser["summaryText"] == session.summary_text() and "per face: face 1: " in session.summary_text()
+    assert browser["summaryText"] == session.summary_text() and "per tracked face: track 1: " in session.summary_text()
     assert browser["alertLines"] == [alert_line(alert) for alert in session.alerts]
 
     def parsed(text):
@@ -221,5 +221,5 @@ def test_times_count_from_the_first_analysed_frame_and_expression_time_is_per_fa
     assert summary["per_face"] == [{"track": 1, "seconds": {"happy": pytest.approx(3.0)}},
                                    {"track": 2, "seconds": {}}]  # face 2 masked: no readable expression
     text = session.summary_text()
-    assert text == ("2 face(s) seen, 1 unmasked · 101 frames analysed in 5.0 s · time per expression, per face: "
-                    "face 1: happy 3.0 s; face 2: no readable expression")
+    assert text == ("2 face(s) seen, 1 unmasked · 101 frames analysed in 5.0 s · time per expression, per tracked "
+                    "face: track 1: happy 3.0 s; track 2: no readable expression")

@@ -118,13 +118,13 @@ export class LiveSession {
   summaryText() {
     const summary = this.summary();
     if (!summary.faces) return 'No face seen yet in this session.';
-    const listed = summary.per_face.slice(0, this.constants.summary_faces).map(face => `face ${face.track}: ` +
+    const listed = summary.per_face.slice(0, this.constants.summary_faces).map(face => `track ${face.track}: ` +
       (Object.entries(face.seconds).map(([label, s]) => `${label} ${tenths(s)} s`).join(', ') ||
        'no readable expression'));
     const more = summary.per_face.length - listed.length;
     if (more > 0) listed.push(`${more} more face(s)`);
     return `${summary.faces} face(s) seen, ${summary.unmasked_faces} unmasked · ${summary.frames} frames ` +
-      `analysed in ${tenths(summary.duration_s)} s · time per expression, per face: ${listed.join('; ')}`;
+      `analysed in ${tenths(summary.duration_s)} s · time per expression, per tracked face: ${listed.join('; ')}`;
   }
 
   // [time_s, track, expression, its probability] of the samples in the last timeline_window_s seconds.
@@ -188,7 +188,7 @@ export function drawTimeline(canvas, session) {
   const rowH = (height - legend - 4) / tracks.length;
   tracks.forEach((track, r) => {
     ctx.fillStyle = '#444';
-    ctx.fillText(`face ${track}`, 2, legend + r * rowH + rowH / 2 + 4);
+    ctx.fillText(`track ${track}`, 2, legend + r * rowH + rowH / 2 + 4);
   });
   const markW = Math.max(2, 1.5 * (width - left) * session.sampleEveryS / Math.max(t1 - t0, session.sampleEveryS * 20));
   for (const [t, track, expression, p] of points) {
