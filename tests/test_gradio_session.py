@@ -75,10 +75,12 @@ def test_alerts_are_announced_in_one_toast_at_a_time():
     for now in np.arange(0, 4, 0.05):  # three faces unmasked from the start: three alerts at once
         session.live.add(float(now), [1, 2, 3], [face("happy", "without_mask")] * 3)
     assert len(session.live.alerts) == 3
-    assert announce(session, now=100.0) == "3 faces unmasked (faces 1, 2, 3)"
+    with pytest.warns(UserWarning, match=r"ALERT: 3 faces unmasked \(faces 1, 2, 3\)"):  # gr.Warning outside an event
+        assert announce(session, now=100.0) == "3 faces unmasked (faces 1, 2, 3)"
     for now in np.arange(4, 7, 0.05):
         session.live.add(float(now), [4], [face("sad", "without_mask")])
     assert len(session.live.alerts) == 4
     assert announce(session, now=100.0 + ALERT_TOAST_S / 2) is None  # the first toast is still up: it waits
-    assert announce(session, now=100.0 + ALERT_TOAST_S) == session.live.alerts[3]["text"]
+    with pytest.warns(UserWarning, match="ALERT: track 4 unmasked"):
+        assert announce(session, now=100.0 + ALERT_TOAST_S) == session.live.alerts[3]["text"]
     assert announce(session, now=200.0) is None  # nothing new
