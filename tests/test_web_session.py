@@ -114,3 +114,18 @@ def test_the_camera_waits_for_a_click_and_its_session_panel_leaves_with_an_uploa
         browser.close()
     assert readouts[0].startswith("camera 640x480 · measuring"), readouts  # not "0 frames/s"
     assert not any(text.endswith(" 0 frames/s") for text in readouts), readouts
+
+
+def test_the_readout_notes_a_camera_smaller_than_asked(web_server, media_dir, playwright_instance, tmp_path):
+    """A camera that gives 320x240 where the page asks 640x480: the readout says the size and that it is less."""
+    camera = camera_file_from_image(media_dir / PHOTO, tmp_path, size=(320, 240))
+    browser = launch_chromium(playwright_instance, camera)
+    try:
+        page = browser.new_page()
+        page.goto(web_server + "?camera=1")
+        wait_for(page, "document.getElementById('fps').textContent.includes(' frames/s')")
+        readout = page.locator("#fps").inner_text()
+        page.click("#stop-camera")
+    finally:
+        browser.close()
+    assert readout.startswith("camera 320x240 · ") and "less than the 640x480 asked" in readout, readout
