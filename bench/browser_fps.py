@@ -158,7 +158,8 @@ def run_mode(playwright, url: str, camera: Path, mode: str, seconds: float, thre
 
         context.on("requestfinished", finished)
         page = context.new_page()
-        query = "?" + "&".join(([f"threads={threads}"] if threads else []) + (["pipeline=0"] if mode == "sequential" else []))
+        query = "?" + "&".join(["camera=1"] + ([f"threads={threads}"] if threads else [])
+                               + (["pipeline=0"] if mode == "sequential" else []))
         start = time.time()
         page.goto(url + query)
         poll(page, "window.pageState && window.pageState.ready", 180)

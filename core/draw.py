@@ -5,8 +5,9 @@
 - Label, two short lines: "#2 happy 87%" over "no mask 95%" (the number is the "face" column of the apps' tables;
   face 1, the largest, is "#1 main", the face of the probability chart); a masked face's expression is not readable:
   "expression hidden" over "mask 98%"; a face too small to judge says so and nothing else.
-- Labels never cover each other or another face (layout_labels): above the box, else below, else inside it, at
-  smaller sizes, then the number alone; the page (draw.js) follows the same rule with the exported constants.
+- Labels never cover each other or any face, their own included (layout_labels): above the box, else below it (a
+  face at the top edge: under its chin, not over its eyes), at smaller sizes, then the number alone; never inside a
+  box. The page (draw.js layoutLabels) follows the same rule with the exported constants.
 - Banner at the bottom (the top-left corner is often covered by the viewer's own label): how many faces are without a mask (when the mask model is loaded), and any note from the
   pipeline (e.g. "30 faces found; the 20 largest are labelled").
 - Text and line sizes scale with the frame, so labels stay legible from 160 px thumbnails to 6000 px photos.
@@ -38,9 +39,10 @@ FONT_SCALE_PER_PIXEL = 1 / 700  # font scale per pixel of the frame's shorter si
 MIN_FONT_SCALE = 0.4
 # Label placement, in this order, at each of these sizes (fractions of the frame's font size): the first place whose
 # rectangle stays inside the frame and overlaps neither another face's box nor a label already placed (faces in table
-# order, so the main face's label goes first). When none fits, the label shrinks to the number alone ("#3", the table
-# tells the rest), and when even that has no room it is left out rather than drawn over another face.
-LABEL_PLACES = ("above", "below", "inside_top", "inside_bottom")
+# order, so the main face's label goes first); both places are outside the face's own box. When none fits, the label
+# shrinks to the number alone ("#3", the table tells the rest), and when even that has no room it is left out rather
+# than drawn over a face.
+LABEL_PLACES = ("above", "below")
 LABEL_SIZES = (1.0, 0.8, 0.65, 0.5)
 
 
@@ -65,7 +67,12 @@ def face_label(face: dict, number: int | None = None, track: int | None = None) 
     expression = HIDDEN_EXPRESSION_TEXT if emotion is None else f"{emotion['label']} {emotion['scores'][emotion['label']]:.0%}"
     if mask is None:
         return expression
-    return f"{expression}\n{MASK_TEXT if mask['label'] == 'with_mask' else NO_MASK_TEXT} {mask['score']:.0%}"
+    return f"{expression}\n{mask_text(mask)} {mask['score']:.0%}"
+
+
+def mask_text(mask: dict) -> str:
+    """The mask status in the words of the label ("mask", "no mask"): the boxes and the apps' tables say the same."""
+    return MASK_TEXT if mask["label"] == "with_mask" else NO_MASK_TEXT
 
 
 def expression_text(face: dict) -> str:
@@ -124,18 +131,17 @@ def overlaps(a, b) -> bool:
 
 
 def label_candidates(box, size, frame_wh):
-    """(left, top) of the label rectangle `size` = (width, height) at each of LABEL_PLACES around/inside `box`,
-    shifted sideways to stay inside the frame; None where it does not fit vertically."""
+    """(left, top) of the label rectangle `size` = (width, height) at each of LABEL_PLACES around `box`, shifted
+    sideways to stay inside the frame; None where it does not fit vertically."""
     x, y, w, h = box
     width, height = size
     frame_w, frame_h = frame_wh
     left = min(max(0, x), max(0, frame_w - width))
-    tops = {"above": y - height, "below": y + h, "inside_top": y, "inside_bottom": y + h - height}
+    tops = {"above": y - height, "below": y + h}
     places = []
     for place in LABEL_PLACES:
         top = tops[place]
-        inside = place.startswith("inside")
-        fits = 0 <= top and top + height <= frame_h and width <= frame_w and (not inside or height <= h)
+        fits = 0 <= top and top + height <= frame_h and width <= frame_w
         places.append((left, top) if fits else None)
     return places
 

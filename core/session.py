@@ -7,6 +7,7 @@ core.pipeline, track ids from core.tracking.FaceTracker) and keeps, in memory on
   probabilities, mask label and score; never an image) -> `csv_text()`, the session CSV the user may download;
 - time per expression: between two samples of the same face, the time goes to the expression of the earlier one
   (at most MAX_GAP_S: a face that left and came back is not credited for its absence);
+- time per expression per face, and summed over faces;
 - faces seen (distinct track ids) and how many of them were ever seen unmasked; a face too small to judge
   (`too_small`) is not counted at all, nor one without a track id yet (the tracker gives one only to a track seen in
   a few frames: core.tracking.MIN_TRACK_FRAMES), and a masked face (no readable expression) gets no expression time;
@@ -14,8 +15,10 @@ core.pipeline, track ids from core.tracking.FaceTracker) and keeps, in memory on
   `alert_after_s` seconds raises one alert, once per face (a mask in between, or a gap above MAX_GAP_S, restarts
   the count; a face that already raised its alert never raises another).
 
-`reset()` clears it all. The Gradio webcam tab (demo/gradio_app.py) and the page (web_static/js/session.js, the twin
-of this module) both use it; the constants reach the page through web_static/models/index.json ("pipeline" ->
+Times count from the session's start: its first analysed frame, with or without a face (after `reset()`, the next
+frame); `frames` counts the analysed frames. `summary_text()` says it in words a person reads (the same sentence in
+both UIs). `reset()` clears it all. The Gradio webcam tab (demo/gradio_app.py) and the page (web_static/js/session.js,
+the twin of this module) both use it; the constants reach the page through web_static/models/index.json ("pipeline" ->
 "session", written by `python -m export`),
 the label lists through the models' metadata.json.
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.labels import MASK_LABELS
 
@@ -36,7 +39,8 @@ MAX_ROWS = 200_000  # memory bound, 16 MB (about 14 h of one face at 4 samples/s
 TIMELINE_WINDOW_S = 60.0  # the timeline plot shows the last minute
 TIME_DECIMALS = 3
 UNMASKED = MASK_LABELS[1]  # "without_mask"
-ALERT_TEXT = "face {track} unmasked for \u2265 {seconds:g} s"
+ALERT_TEXT = "track {track} unmasked for \u2265 {seconds:g} s"  # "track 2": the "t2" on its box
+SUMMARY_FACES = 5  # the summary sentence lists the time per expression of at most this many faces (most seen first)
 
 
 def session_metadata() -> dict:
@@ -51,7 +55,18 @@ def session_metadata() -> dict:
         "time_decimals": TIME_DECIMALS,
         "unmasked_label": UNMASKED,
         "alert_text": ALERT_TEXT.replace("{seconds:g}", "{seconds}"),
+        "summary_faces": SUMMARY_FACES,
     }
+
+
+def tenths(value: float) -> str:
+    """A time in seconds to one decimal, halves rounded up (as session.js: Python's and JS's own rounding differ)."""
+    return f"{math.floor(value * 10 + 0.5) / 10:.1f}"
+
+
+def alert_line(alert: dict) -> str:
+    """One alert as the session panels list it."""
+    return f"{alert['text']} (at {tenths(alert['time_s'])} s since the session started)"
 
 
 def csv_header(emotion_labels) -> list[str]:
@@ -66,6 +81,7 @@ class FaceRecord:
     unmasked_since: float | None = None
     ever_unmasked: bool = False
     alerted: bool = False
+    seconds: dict = field(default_factory=dict)  # expression -> seconds this face showed it
 
 
 class SessionRows:
@@ -123,7 +139,9 @@ class LiveSession:
         self.reset()
 
     def reset(self) -> None:
-        self.start: float | None = None
+        self.start: float | None = None  # the first analysed frame
+        self.last_frame: float | None = None
+        self.frames = 0  # analysed frames, with or without faces
         self.last_sample: float | None = None
         self.rows = SessionRows(self.emotion_labels)
         self.samples = 0
@@ -134,10 +152,12 @@ class LiveSession:
 
     def add(self, now: float, track_ids, faces) -> list[dict]:
         """One analysed frame at time `now` (seconds, any clock). Returns the alerts it raised."""
-        if not len(track_ids):
-            return []
         if self.start is None:
             self.start = now
+        self.last_frame = now
+        self.frames += 1
+        if not len(track_ids):
+            return []
         if self.last_sample is not None and now - self.last_sample < self.sample_every_s:
             return []
         self.last_sample = now
@@ -156,6 +176,7 @@ class LiveSession:
                 if gap <= MAX_GAP_S:
                     if record.expression is not None:
                         self.seconds[record.expression] += gap
+                        record.seconds[record.expression] = record.seconds.get(record.expression, 0.0) + gap
                 else:
                     record.unmasked_since = None
                 record.last_s, record.expression = t, expression
@@ -182,20 +203,37 @@ class LiveSession:
         return {
             "faces": len(self.faces),
             "unmasked_faces": sum(record.ever_unmasked for record in self.faces.values()),
+            "frames": self.frames,
+            "duration_s": round(self.last_frame - self.start, 2) if self.frames else 0.0,
             "samples": self.samples,
             "rows": len(self.rows),
             "seconds": {label: round(value, 2) for label, value in self.seconds.items()},
+            "per_face": self.per_face(),
             "alerts": list(self.alerts),
         }
 
+    def per_face(self) -> list[dict]:
+        """[{"track", "seconds": {expression: seconds > 0, most first}}] per face, the face seen longest first."""
+        faces = []
+        for track, record in self.faces.items():
+            spent = sorted(((label, round(value, 2)) for label, value in record.seconds.items() if value > 0),
+                           key=lambda item: (-item[1], self.emotion_labels.index(item[0])))
+            faces.append({"track": track, "seconds": dict(spent)})
+        return sorted(faces, key=lambda face: (-sum(face["seconds"].values()), face["track"]))
+
     def summary_text(self) -> str:
+        """The summary in words (web_static/js/session.js `summaryText` says the same)."""
         summary = self.summary()
         if not summary["faces"]:
             return "No face seen yet in this session."
-        spent = ", ".join(f"{label} {value:.1f} s" for label, value in
-                          sorted(summary["seconds"].items(), key=lambda item: -item[1]) if value > 0)
-        return (f"**{summary['faces']}** face(s) seen, **{summary['unmasked_faces']}** unmasked · "
-                f"{summary['samples']} samples · time per expression: {spent or 'n/a'}")
+        listed = [f"track {face['track']}: " + (", ".join(f"{label} {tenths(value)} s" for label, value in
+                                                          face["seconds"].items()) or "no readable expression")
+                  for face in summary["per_face"][:SUMMARY_FACES]]
+        more = len(summary["per_face"]) - len(listed)
+        if more > 0:
+            listed.append(f"{more} more face(s)")
+        return (f"{summary['faces']} face(s) seen, {summary['unmasked_faces']} unmasked · {summary['frames']} frames "
+                f"analysed in {tenths(summary['duration_s'])} s · time per expression, per tracked face: {'; '.join(listed)}")
 
     def timeline(self, window_s: float = TIMELINE_WINDOW_S) -> list[tuple[float, int, str, float]]:
         """(time_s, track, expression, its probability) of the samples in the last `window_s` seconds that have a

@@ -6,7 +6,7 @@ Gradio writes every upload and every image it shows (each streamed frame too) in
 of killed runs are removed at the next start) before the app is built. `TempDirCleaner` deletes files by where they
 came from, not by their suffix:
 - the image stream's frames (the camera frames it uploads and the annotated frames it shows, recorded in
-  `STREAM_FRAMES` by demo.gradio_uploads as they pass): after FRAME_TTL_S;
+  `STREAM_FRAMES` by demo.gradio_uploads and `mark_stream_frames` as they pass): after FRAME_TTL_S;
 - everything else (uploads waiting in the queue or being labelled, annotated images, videos, CSVs): after
   RESULT_TTL_S, as README says;
 - files there at start (the examples): kept.
@@ -76,6 +76,21 @@ class StreamFrames:
 
 
 STREAM_FRAMES = StreamFrames()
+
+
+def mark_stream_frames(image):
+    """The image stream's shown frames: each file Gradio writes for this output is a stream frame for the temp-dir
+    cleaner (deleted after FRAME_TTL_S, not kept as long as results)."""
+    postprocess = image.postprocess
+
+    def marked_postprocess(value):
+        data = postprocess(value)
+        if getattr(data, "path", None):
+            STREAM_FRAMES.add(data.path)
+        return data
+
+    image.postprocess = marked_postprocess
+    return image
 
 
 class TempDirCleaner(threading.Thread):

@@ -27,8 +27,8 @@ import binascii
 from pathlib import Path
 from typing import Callable
 
-import gradio as gr
 
+from demo.gradio_errors import user_error
 from demo.gradio_temp import STREAM_FRAMES, temp_dir
 
 NOT_RECEIVED = ("{name} is not a file this server received, or no longer one it keeps (uploads are deleted after 15 "
@@ -49,16 +49,16 @@ def received_path(payload) -> Path:
     name = display_name(payload)
     path = getattr(payload, "path", None)
     if not isinstance(path, str) or not path or "://" in path or path.startswith("data:"):
-        raise gr.Error(NOT_RECEIVED.format(name=name))
+        raise user_error(NOT_RECEIVED.format(name=name))
     folder = temp_dir().resolve()
     try:
         resolved = Path(path).resolve()
     except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
-        raise gr.Error(NOT_RECEIVED.format(name=name)) from None
+        raise user_error(NOT_RECEIVED.format(name=name)) from None
     if not resolved.is_relative_to(folder) or resolved == folder:
-        raise gr.Error(NOT_RECEIVED.format(name=name))
+        raise user_error(NOT_RECEIVED.format(name=name))
     if not resolved.is_file():
-        raise gr.Error(NOT_RECEIVED.format(name=name))  # the same words: no oracle through Gradio's cache copies
+        raise user_error(NOT_RECEIVED.format(name=name))  # the same words: no oracle through Gradio's cache copies
     return resolved
 
 
@@ -69,11 +69,11 @@ def data_url_bytes(payload) -> bytes | None:
         return None
     head, _, encoded = url.partition(",")
     if len(url) > MAX_DATA_URL_CHARS or not head.endswith(";base64"):
-        raise gr.Error(NOT_DATA_URL.format(name=display_name(payload), limit=MAX_DATA_URL_CHARS))
+        raise user_error(NOT_DATA_URL.format(name=display_name(payload), limit=MAX_DATA_URL_CHARS))
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise gr.Error(NOT_DATA_URL.format(name=display_name(payload), limit=MAX_DATA_URL_CHARS)) from None
+        raise user_error(NOT_DATA_URL.format(name=display_name(payload), limit=MAX_DATA_URL_CHARS)) from None
 
 
 def accept_received_files(component, read: Callable[[Path], object] | None = None,
@@ -95,7 +95,7 @@ def accept_received_files(component, read: Callable[[Path], object] | None = Non
             try:
                 return read(data)
             except ValueError as error:
-                raise gr.Error(f"{display_name(payload)}: {error}") from None
+                raise user_error(f"{display_name(payload)}: {error}") from None
         files = payload.root if isinstance(getattr(payload, "root", None), list) else [payload]
         for file in files:
             path = received_path(file)
@@ -108,7 +108,7 @@ def accept_received_files(component, read: Callable[[Path], object] | None = Non
                 if read is not None:
                     return read(path)
             except ValueError as error:  # InputError, VideoError: their texts are written for people
-                raise gr.Error(f"{display_name(file)}: {error}") from None
+                raise user_error(f"{display_name(file)}: {error}") from None
         return preprocess(payload)
 
     component.preprocess = checked_preprocess

@@ -24,6 +24,7 @@ import argparse
 import gzip
 import logging
 import mimetypes
+import os
 import sys
 import threading
 from pathlib import Path
@@ -101,6 +102,7 @@ ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-
 MAX_PATH_CHARS = 1024  # longer request paths get 414 (the longest file under web_static/ is far shorter)
 
 log = logging.getLogger("facexp.web")
+request_log = logging.getLogger("facexp.web.requests")  # one line per request: only with --log-requests
 
 # Compressed once per file version and kept in memory (JS and wasm shrink to a third; weights hardly shrink).
 COMPRESSIBLE = {".html", ".js", ".css", ".json", ".wasm"}
@@ -209,7 +211,7 @@ def create_app(cross_origin_isolation: bool = True):
             response.headers["Content-Security-Policy"] = WORKER_CONTENT_SECURITY_POLICY
         if cross_origin_isolation:
             response.headers.update(ISOLATION_HEADERS)
-        log.info("%s %s %s", request.method, request.full_path.rstrip("?"), response.status_code)
+        request_log.info("%s %s %s", request.method, request.full_path.rstrip("?"), response.status_code)
         return response
 
     return app
@@ -223,7 +225,9 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=4, help="waitress worker threads (default 4)")
     parser.add_argument("--no-isolation", action="store_true",
                         help="omit COOP/COEP (cross-origin isolation); the wasm backends then run single-threaded")
-    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.add_argument("--log-requests", action="store_true", default=bool(os.environ.get("FACEXP_LOG_REQUESTS")),
+                        help="log one line per request (default: env FACEXP_LOG_REQUESTS, else off)")
+    parser.add_argument("--quiet", action="store_true", help="log warnings and errors only")
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port}: must be 1-65535")
@@ -235,6 +239,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    request_log.setLevel(logging.INFO if args.log_requests else logging.WARNING)
     missing = missing_files()
     if missing:
         print("cannot serve the page, missing:\n  " + "\n  ".join(missing), file=sys.stderr)

@@ -1,5 +1,5 @@
 // The Gradio webcam tab's browser side of WebRTC (demo/webrtc.py is the server side). Loaded into the page's <head>
-// by demo.gradio_app; the tab's buttons call these through Gradio events:
+// by demo.gradio_head; the tab's buttons call these through Gradio events:
 //   Start: facexpWebrtc.start(mirror, smoothing) -> [offer JSON, mirror, smoothing], the inputs of the Python
 //          handler, which answers; then facexpWebrtc.accept(answer JSON) completes the connection.
 //   Stop:  facexpWebrtc.stop() closes it (the server closes its side in the same click).

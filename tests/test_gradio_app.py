@@ -13,11 +13,12 @@ import pytest
 from tests.harness import (camera_file_from_image, collect_errors, free_port, launch_chromium, open_image_stream,
                            require, shown_pixels, start_server, start_webrtc, stop_server)
 from core import draw
+from core.labels import EMOTIONS
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import MAX_FACES_PHOTO, emotion_model_dir, mask_model_dir
 
 FRAME_TTL_S = 2  # shorter than the app's default so the test waits less
-CLEAN_EVERY_S = 3  # demo.gradio_app.CLEAN_EVERY_S
+CLEAN_EVERY_S = 3  # demo.gradio_temp.CLEAN_EVERY_S
 IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg"}
 
 
@@ -64,6 +65,9 @@ def test_predict_image_from_gradio_client(client, media_dir):
     assert len(faces_json["faces"]) == 2
     assert "2 face(s)" in text
     assert chart["label"] == faces_json["faces"][0]["emotion"]["label"]
+    assert table["headers"][:2] == ["face", "box [x, y, w, h]"], table["headers"]  # a photo has no track column
+    mask_column = [row[table["headers"].index("mask")] for row in table["data"]]
+    assert set(mask_column) <= {draw.MASK_TEXT, draw.NO_MASK_TEXT} and mask_column, mask_column  # the boxes' words
     annotated, original = read_rgb(annotated_path), read_rgb(media_dir / "two_people.jpg")
     assert annotated.shape == original.shape
     assert box_pixels(annotated) > box_pixels(original) + 500
@@ -107,7 +111,7 @@ def test_image_examples_label_their_faces(client, tmp_path):
     two-face example two numbered faces, the astronaut bare and happy. (The cameraman, a grey photo with a camera held
     to his face, is called masked at 62 % by the mask model shipped on 2026-12-03, so his expression is hidden: a known
     miss, said in README.)"""
-    from demo.gradio_app import example_images
+    from demo.gradio_examples import example_images
 
     found = {}
     for path in example_images(tmp_path):
@@ -133,6 +137,10 @@ def test_bad_inputs_give_a_clear_message_and_the_server_stays_up(client, server,
         call_predict_image(client, tmp_path / "tiny.png")
     with pytest.raises(AppError, match="cannot be opened as a video"):
         client.predict(handle_file(str(tmp_path / "corrupt.mp4")), True, api_name="/predict_video")
+    log = wait_for_log(server, "corrupt.mp4")  # the terminal: one line per user error, no traceback, no noise
+    errors = [line for line in log.splitlines() if "user error:" in line]
+    assert [any(name in line for line in errors) for name in ("notes.png", "tiny.png", "corrupt.mp4")] == [True] * 3
+    assert "Traceback" not in log and "httpx" not in log and "share=True" not in log, log[-3000:]
 
     happy = cv2.imread(str(media_dir / "happy.jpg"))
     cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(happy, cv2.COLOR_BGR2BGRA))
@@ -238,7 +246,8 @@ def test_video_tab_in_chromium_reports_progress_as_it_goes_and_plays_a_1080p_cli
     """Issue 21: a 1080p clip took 15x its duration, its status sat at "frame 1 of 105" for seconds, and the output
     was a 16 MB full-size WebM. In the page: upload a 1080p clip (a media photo of four faces, panned), "Label every
     frame"; the status line reports frame after frame while the run goes on (read every 0.2 s), and the annotated
-    video is an MP4 at display size (1280x720) that plays in the tab's own player, boxes drawn."""
+    video is an MP4 at display size (1280x720) that plays in the tab's own player, boxes drawn. The output CSV is no
+    upload area before the run."""
     from core.video import VideoWriter
     from tests.test_video import panned_frames
 
@@ -252,6 +261,8 @@ def test_video_tab_in_chromium_reports_progress_as_it_goes_and_plays_a_1080p_cli
         page.get_by_role("tab", name="Video").click()
         page.locator("#video-input input[type=file]").set_input_files(str(clip.path))
         page.locator("#video-input video").wait_for(timeout=30_000)  # the upload is in
+        assert page.locator("#video-csv").is_visible()
+        assert page.locator("#video-csv input[type=file]").count() == 0  # the output CSV is no upload area
         page.get_by_role("button", name="Label every frame").click()
         reported, done = [], f"{CLIP_1080P_FRAMES} frames,"
         for _ in range(3000):  # at most 10 minutes
@@ -311,6 +322,8 @@ def test_webcam_over_webrtc_in_headless_chromium(server, media_dir, playwright_i
         page.click("#webrtc-stop")
         page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('Camera stopped')",
                                timeout=10_000)
+        page.wait_for_timeout(2500)  # frames in flight and timer ticks after Stop do not bring frames/s back
+        stopped = page.locator("#webcam-readout").inner_text()
         assert page.inner_text("#webrtc-state") == "stopped"
         assert page.evaluate("document.getElementById('webrtc-video').srcObject") is None
     finally:
@@ -318,8 +331,36 @@ def test_webcam_over_webrtc_in_headless_chromium(server, media_dir, playwright_i
     assert annotated.shape[:2] == (480, 640)
     assert box_pixels(annotated) > 500  # boxes and labels were drawn
     assert fps > 1, readout
+    assert "camera 640x480" in readout and "less than" not in readout, readout
+    assert "frames/s" not in stopped and "Camera stopped" in stopped, stopped
     assert ids and set(ids) <= {"1", "2"}, table  # the tracker numbers the two faces 1 and 2
     assert frames_left_on_disk(server, started) == []
+
+
+def test_webcam_readout_says_the_camera_resolution_received_and_when_it_is_low(server, media_dir, playwright_instance,
+                                                                              tmp_path):
+    """A camera that gives 320x240 where 640x480 is asked (as WebRTC gives under load): the readout says the size it
+    receives and a visible note says it is less than asked; the first readout never says "0.0 frames/s"."""
+    camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path, size=(320, 240))
+    browser = launch_chromium(playwright_instance, camera)
+    try:
+        page = browser.new_page()
+        page.goto(server["url"])
+        page.wait_for_selector("#webcam-readout")
+        page.evaluate("""() => { window.__readouts = []; const box = document.querySelector('#webcam-readout');
+          new MutationObserver(() => window.__readouts.push(box.innerText)).observe(box, {subtree: true,
+            childList: true, characterData: true}); }""")
+        start_webrtc(page)
+        page.wait_for_function("document.querySelector('#webcam-readout').innerText.includes('camera 320x240')",
+                               timeout=60_000)
+        note = page.locator("#webcam-readout strong")
+        note.wait_for(timeout=10_000)
+        assert note.is_visible() and "less than the 640x480 asked" in note.inner_text()
+        readouts = page.evaluate("() => window.__readouts")
+        page.click("#webrtc-stop")
+    finally:
+        browser.close()
+    assert readouts and not any("0.0 frames/s" in text for text in readouts), readouts
 
 
 def test_image_stream_fallback_in_headless_chromium(server, media_dir, playwright_instance, tmp_path):
@@ -361,8 +402,8 @@ def test_image_stream_fallback_in_headless_chromium(server, media_dir, playwrigh
 @pytest.mark.parametrize("camera", ["denied", "none"])
 def test_webcam_without_camera_says_why(server, media_dir, playwright_instance, tmp_path, camera):
     """Chromium with a (fake) camera whose permission is refused, or with camera permission but no camera device at
-    all (this machine has none): the Webcam tab says so, in the words of demo.gradio_app.CAMERA_ERRORS."""
-    from demo.gradio_app import CAMERA_ERRORS
+    all (this machine has none): the Webcam tab says so, in the words of demo.gradio_head.CAMERA_ERRORS."""
+    from demo.gradio_head import CAMERA_ERRORS
 
     if camera == "denied":
         browser = launch_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path),
@@ -458,15 +499,33 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
     assert server["process"].poll() is None
 
 
+def timeline_marks(page) -> dict:
+    """The session timeline as Chromium shows it: its legend, its face rows, and how many of its pixels have an
+    expression's colour outside the legend."""
+    import cv2
+
+    from core.draw import expression_colors
+
+    svg = page.locator("#session-timeline svg")
+    shot = cv2.cvtColor(cv2.imdecode(np.frombuffer(svg.screenshot(), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    legend_bottom = int(svg.evaluate("s => { const r = s.querySelector('rect.legend').getBoundingClientRect();"
+                                     " return r.bottom - s.getBoundingClientRect().top + 1; }"))
+    marks = shot[legend_bottom:].astype(int)
+    colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in expression_colors().values()]
+    texts = svg.evaluate("s => [...s.querySelectorAll('text')].map(t => t.textContent)")
+    return {"legend": [t for t in texts if t in EMOTIONS], "rows": [t for t in texts if t.startswith("track ")],
+            "pixels": int(sum((np.abs(marks - c).max(axis=2) < 12).sum() for c in colours))}
+
+
 def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(server, media_dir, playwright_instance,
                                                                             tmp_path):
     """The webcam tab's session panel (core.session via the WebRTC stream's tracker): two bare faces on the fake camera,
-    unmasked for more than the minimum duration, raise exactly one alert each; the session CSV has one row per
-    tracked face per sample and no image data; "Reset session" clears it."""
+    unmasked for more than the minimum duration, raise exactly one alert each, announced in one toast; the timeline
+    draws a coloured row per face under a legend; the session CSV has one row per tracked face per sample and no
+    image data; "Reset session" clears it."""
     import csv
     import io
 
-    from core.labels import EMOTIONS
     from core.session import ALERT_AFTER_S, csv_header
 
     if not (mask_model_dir() / ARCHITECTURE_FILE).is_file():
@@ -480,11 +539,17 @@ def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(serv
         start_webrtc(page)
         page.wait_for_function("document.querySelectorAll('#session-alerts li').length >= 2", timeout=90_000)
         first = page.evaluate(alerts_js)
+        toasts = page.locator(".toast-body.warning").count()  # two alerts, one toast (at most one at a time)
         page.wait_for_timeout(int((2 * ALERT_AFTER_S + 1) * 1000))  # still unmasked: no further alert
+        timeline = timeline_marks(page)
         page.click("#webrtc-stop")
+        assert toasts <= 1
+        assert timeline["legend"] == list(EMOTIONS) and timeline["rows"] == ["track 1", "track 2"], timeline
+        assert timeline["pixels"] > 1000, timeline  # coloured marks drawn, beyond the legend
+        assert all(a.endswith("s since the session started)") for a in first), first
         alerts = page.evaluate(alerts_js)
         assert alerts == first and len(alerts) == 2, (first, alerts)
-        assert sorted(re.search(r"face (\d+) unmasked", a).group(1) for a in alerts) == ["1", "2"]
+        assert sorted(re.search(r"track (\d+) unmasked", a).group(1) for a in alerts) == ["1", "2"]
         assert all(f"unmasked for \u2265 {ALERT_AFTER_S:g} s" in a for a in alerts), alerts
         page.wait_for_function("document.querySelector('#session-summary').innerText.includes('2 unmasked')",
                                timeout=10_000)

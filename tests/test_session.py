@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from core.labels import EMOTIONS, MASK_LABELS
-from core.session import (ALERT_AFTER_S, MAX_GAP_S, SAMPLE_EVERY_S, LiveSession, csv_header, session_metadata)
+from core.session import (ALERT_AFTER_S, MAX_GAP_S, SAMPLE_EVERY_S, LiveSession, alert_line, csv_header,
+                          session_metadata)
 
 
 def face(expression: str, mask: str | None, too_small: bool = False) -> dict:
@@ -33,7 +34,7 @@ def test_unmasked_for_the_minimum_duration_raises_one_alert_per_face():
     raised = feed(session, 6.0, 0.05, {1: ("happy", "without_mask"), 2: ("sad", "with_mask")})
     assert [alert["track"] for alert in raised] == [1]  # once, for the unmasked face only, though seen for 6 s
     assert raised[0]["time_s"] == pytest.approx(ALERT_AFTER_S, abs=SAMPLE_EVERY_S)
-    assert "face 1 unmasked for \u2265 2 s" == raised[0]["text"]
+    assert "track 1 unmasked for \u2265 2 s" == raised[0]["text"]
     assert session.summary()["faces"] == 2 and session.summary()["unmasked_faces"] == 1
 
 
@@ -78,8 +79,8 @@ def test_samples_time_per_expression_csv_and_reset():
     assert len(timeline) == len(rows) and timeline[-1][3] == 0.7
 
     session.reset()
-    assert session.summary() == {"faces": 0, "unmasked_faces": 0, "samples": 0, "rows": 0,
-                                 "seconds": {label: 0.0 for label in EMOTIONS}, "alerts": []}
+    assert session.summary() == {"faces": 0, "unmasked_faces": 0, "frames": 0, "duration_s": 0.0, "samples": 0,
+                                 "rows": 0, "seconds": {label: 0.0 for label in EMOTIONS}, "per_face": [], "alerts": []}
     assert session.csv_text().strip() == ",".join(csv_header(EMOTIONS))
 
 
@@ -94,10 +95,10 @@ def test_a_face_that_left_is_not_credited_for_its_absence():
 
 def test_frames_without_tracked_faces_add_nothing_and_constants_are_exported():
     session = LiveSession(EMOTIONS)
-    assert session.add(0.0, [], []) == [] and session.samples == 0
+    assert session.add(0.0, [], []) == [] and session.samples == 0 and session.frames == 1  # analysed, no sample
     meta = session_metadata()
     assert meta["unmasked_label"] == MASK_LABELS[1] and meta["alert_after_s"] == ALERT_AFTER_S
-    assert meta["alert_text"].format(track=1, seconds=2) == "face 1 unmasked for \u2265 2 s"
+    assert meta["alert_text"].format(track=1, seconds=2) == "track 1 unmasked for \u2265 2 s"
 
 
 def test_masked_faces_get_no_expression_time_and_small_faces_are_not_counted():
@@ -174,6 +175,8 @@ def test_browser_twin_tracks_and_summarises_the_same_session(node, tmp_path):
     assert browser["ids"] == ids
     assert browser["alerts"] == alerts
     assert browser["summary"] == session.summary()
+    assert browser["summaryText"] == session.summary_text() and "per tracked face: track 1: " in session.summary_text()
+    assert browser["alertLines"] == [alert_line(alert) for alert in session.alerts]
 
     def parsed(text):
         rows = list(csv.reader(io.StringIO(text)))
@@ -201,3 +204,22 @@ def test_the_session_record_stays_small():
     assert len(session.rows) == 43_200
     assert grown < 5e6, f"{grown / 1e6:.1f} MB for 43,200 rows"
     assert session.rows[-1][2:4] == ["fear", frames[-1][2]["emotion"]["scores"]["angry"]]
+
+
+def test_times_count_from_the_first_analysed_frame_and_expression_time_is_per_face():
+    """The session starts with its first analysed frame, face or not: an alert 1 s into the session after 2 s of
+    empty frames is at 3 s (both UIs list it so). Two faces happy for 3 s are 3 s each, not 6 s summed."""
+    session = LiveSession(EMOTIONS, alert_after_s=1.0)
+    for now in np.arange(10.0, 12.0, 0.05):  # 2 s of frames without a face
+        session.add(float(now), [], [])
+    for now in np.arange(12.0, 15.0 + 1e-9, 0.05):
+        session.add(float(now), [1, 2], [face("happy", "without_mask"), face("happy", "with_mask")])
+    assert session.alerts[0]["time_s"] == pytest.approx(3.0, abs=SAMPLE_EVERY_S)
+    assert alert_line(session.alerts[0]).endswith("s since the session started)")
+    summary = session.summary()
+    assert summary["frames"] == 101 and summary["duration_s"] == pytest.approx(5.0)
+    assert summary["per_face"] == [{"track": 1, "seconds": {"happy": pytest.approx(3.0)}},
+                                   {"track": 2, "seconds": {}}]  # face 2 masked: no readable expression
+    text = session.summary_text()
+    assert text == ("2 face(s) seen, 1 unmasked · 101 frames analysed in 5.0 s · time per expression, per tracked "
+                    "face: track 1: happy 3.0 s; track 2: no readable expression")

@@ -141,3 +141,71 @@ def test_numbered_labels_match_the_table_and_never_overlap(group_frames, node, t
         assert [e["text"].split(" ")[0] for e in layout] == [f"#{i}" for i in range(1, len(result.faces) + 1)]
         if name != "crowd":
             assert all(entry["rect"] for entry in layout), (name, layout)
+
+
+def bare_faces(*boxes) -> list[dict]:
+    return [face("happy", 0.9, {"label": "without_mask", "score": 0.9}) | {"box": list(box)} for box in boxes]
+
+
+# Bare faces on a black 640x480 frame. Spread: one at the top edge (no room above: its label goes under its chin), one
+# with room above, one whose space above is another face's box (its label goes below, not over its own eyes).
+# Stacked: three faces one above the other with no room between them (the middle one's label has no place outside
+# its box: it is left out, never drawn over the face).
+SPREAD = bare_faces([40, 4, 140, 150], [300, 150, 120, 130], [480, 200, 120, 120], [480, 60, 120, 138])
+STACKED = bare_faces([250, 10, 120, 100], [250, 112, 120, 100], [250, 214, 120, 100])
+PAGE_LABELS_JS = """async (faces) => {
+  const {drawFaces, pageLabelLayout} = await import('/js/draw.js');
+  const drawing = (await (await fetch('/models/index.json')).json()).pipeline.drawing;
+  const canvas = document.createElement('canvas');
+  canvas.width = 640; canvas.height = 480;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  ctx.fillStyle = '#000'; ctx.fillRect(0, 0, 640, 480);
+  drawFaces(ctx, faces, drawing, {hasMaskModel: true});
+  const textWidth = (text, px) => { ctx.font = `${px}px system-ui, sans-serif`; return ctx.measureText(text).width; };
+  const layout = pageLabelLayout(faces, drawing, [640, 480], textWidth);
+  return {layout, pixels: Array.from(ctx.getImageData(0, 0, 640, 480).data)};
+}"""
+
+
+def assert_labels_outside_their_faces(where, faces, layout, image_rgb):
+    """No label over any face, its own included; the inside of every box untouched (the frame is black)."""
+    for face_, entry in zip(faces, layout):
+        x, y, w, h = face_["box"]
+        if entry["rect"]:
+            left, top, width, height = entry["rect"]
+            assert top + height <= y or top >= y + h, (where, "label over its own face", face_["box"], entry)
+            assert not any(draw.overlaps(entry["rect"], other["box"]) for other in faces), (where, entry)
+        inside = image_rgb[y + 6:y + h - 6, x + 6:x + w - 6]
+        assert inside.max() == 0, (where, "something drawn inside the face", face_["box"])
+
+
+def assert_above_else_below(where, layout):
+    top_edge, free, under_another = (entry["rect"] for entry in layout[:3])
+    assert top_edge and top_edge[1] >= 4 + 150, (where, "top-edge face: label below its box", top_edge)
+    assert free and free[1] + free[3] <= 150, (where, "label above the box", free)
+    assert under_another and under_another[1] >= 200 + 120, (where, "no room above (another face): below",
+                                                              under_another)
+
+
+def test_labels_go_above_the_face_else_below_never_over_it_in_python_and_in_the_page(web_server, playwright_instance):
+    """The placement rule of core/draw.py and web_static/js/draw.js (the page's own module in Chromium, measuring
+    with its canvas font): above the box; at the top edge, or with another face above, below the box; never inside a
+    face's box (the README: labels never cover a face)."""
+    from tests.harness import launch_chromium
+
+    frame = np.zeros((480, 640, 3), np.uint8)
+    browser = launch_chromium(playwright_instance)
+    try:
+        page = browser.new_page()
+        page.goto(web_server)
+        for faces in (SPREAD, STACKED):
+            layout = draw.layout_labels(faces, frame.shape)
+            assert_labels_outside_their_faces("core/draw.py", faces, layout, draw.annotate(frame, faces))
+            page_result = page.evaluate(PAGE_LABELS_JS, faces)
+            pixels = np.array(page_result["pixels"], np.uint8).reshape(480, 640, 4)[:, :, :3]
+            assert_labels_outside_their_faces("draw.js", faces, page_result["layout"], pixels)
+            if faces is SPREAD:
+                assert_above_else_below("core/draw.py", layout)
+                assert_above_else_below("draw.js", page_result["layout"])
+    finally:
+        browser.close()

@@ -38,7 +38,7 @@ def test_fake_camera_face_gets_a_labelled_box(web_server, media_dir, playwright_
     try:
         page = browser.new_page()
         errors = collect_errors(page)
-        page.goto(web_server)
+        page.goto(web_server + "?camera=1")  # the camera starts at load (a user clicks "Start camera")
         wait_for(page, "window.lastResult && window.lastResult.source === 'camera' && window.lastResult.frame >= 5 "
                        "&& window.lastResult.faces.length > 0")
         result = page.evaluate("() => window.lastResult")
@@ -94,6 +94,8 @@ def test_camera_problems_give_a_clear_message(web_server, playwright_instance, c
     try:
         page = browser.new_context(permissions=[] if case == "denied" else ["camera"]).new_page()
         page.goto(web_server)
+        wait_for(page, "window.pageState && window.pageState.ready")
+        page.click("#start-camera")
         wait_for(page, "window.pageState && ['error', 'unavailable'].includes(window.pageState.camera)")
         assert page.evaluate("() => window.pageState.cameraError") == error
         message = page.locator("#message")

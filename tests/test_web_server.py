@@ -187,3 +187,19 @@ def test_scripts_and_wasm_are_compressed_and_revalidated(server):
     # without Accept-Encoding: the plain file
     status, headers, body = get(server, "/vendor/tfjs-backend-wasm-simd.wasm")
     assert status == 200 and "content-encoding" not in headers and body[:4] == b"\0asm"
+
+
+@pytest.mark.parametrize("flag", [None, "--log-requests"])
+def test_requests_are_logged_only_when_asked(tmp_path, flag):
+    """`app.py web` says where it serves and logs no line per request unless --log-requests (or FACEXP_LOG_REQUESTS)."""
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    process = start_server(["web", "--port", str(port)] + ([flag] if flag else []), port, log_path)
+    try:
+        for path in ("/", "/js/app.js", "/missing.js"):
+            get(port, path)
+    finally:
+        stop_server(process)
+    log = log_path.read_text()
+    assert f"http://127.0.0.1:{port}/" in log
+    assert ("GET /js/app.js 200" in log and "GET /missing.js 404" in log) == bool(flag), log

@@ -1,7 +1,8 @@
 """The page's live-session analytics in a real headless Chromium with a fake camera (web_static/js/session.js and
 tracking.js on the page's own camera loop): two bare faces, unmasked for more than the alert's minimum duration,
 raise exactly one alert each; the session CSV downloads with one row per tracked face per sample and no image data;
-"Reset session" clears it. (The twin's arithmetic against core.session: tests/test_session.py.)"""
+"Reset session" clears it. The camera waits for a click, and the session panel is the camera's. (The twin's
+arithmetic against core.session: tests/test_session.py.)"""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_unmasked_faces_raise_one_alert_each_and_the_session_csv_downloads(web_s
     try:
         page = browser.new_page(accept_downloads=True)
         errors = collect_errors(page)
-        page.goto(web_server)
+        page.goto(web_server + "?camera=1")
         wait_for(page, "document.querySelectorAll('#session-alerts li').length >= 2", timeout=120)
         assert page.locator("#alert-after").input_value() == f"{ALERT_AFTER_S:g}"  # the setting's default
         first = alerts_of(page)
@@ -72,3 +73,59 @@ def test_unmasked_faces_raise_one_alert_each_and_the_session_csv_downloads(web_s
         assert not errors, errors
     finally:
         browser.close()
+
+
+def test_the_camera_waits_for_a_click_and_its_session_panel_leaves_with_an_upload(web_server, media_dir,
+                                                                                 playwright_instance, tmp_path):
+    """The page does not start the camera by itself; "Start camera" does, and the readout says the resolution
+    received and no frames/s before there is a second to count, nor after "Stop camera"; an uploaded photo hides
+    the camera's session panel, the camera brings it back."""
+    camera = camera_file_from_image(media_dir / PHOTO, tmp_path)
+    browser = launch_chromium(playwright_instance, camera)
+    try:
+        page = browser.new_page()
+        errors = collect_errors(page)
+        page.goto(web_server)
+        wait_for(page, "window.pageState && window.pageState.ready")
+        time.sleep(1)
+        assert page.evaluate("() => window.pageState.camera") == "off"  # no camera light without a click
+        assert page.evaluate("() => window.lastResult") is None
+        assert "Start camera" in page.locator("#status").inner_text()
+        page.evaluate("""() => { window.__readouts = []; const box = document.getElementById('fps');
+          new MutationObserver(() => window.__readouts.push(box.textContent)).observe(box, {childList: true,
+            characterData: true, subtree: true}); }""")
+        page.click("#start-camera")
+        wait_for(page, "window.lastResult && window.lastResult.source === 'camera' && window.pageState.frame >= 5")
+        wait_for(page, "document.getElementById('fps').textContent.includes(' frames/s')")
+        assert page.locator("#session").is_visible()
+        readouts = page.evaluate("() => window.__readouts")
+        page.click("#stop-camera")
+        assert "frames/s" not in page.locator("#fps").inner_text()
+
+        page.locator("#upload").set_input_files(str(media_dir / PHOTO))
+        wait_for(page, "window.lastResult && window.lastResult.source === 'image'")
+        assert not page.locator("#session").is_visible()
+        page.click("#start-camera")
+        wait_for(page, "window.pageState.camera === 'on'")
+        assert page.locator("#session").is_visible()
+        page.click("#stop-camera")
+        assert not errors, errors
+    finally:
+        browser.close()
+    assert readouts[0].startswith("camera 640x480 · measuring"), readouts  # not "0 frames/s"
+    assert not any(text.endswith(" 0 frames/s") for text in readouts), readouts
+
+
+def test_the_readout_notes_a_camera_smaller_than_asked(web_server, media_dir, playwright_instance, tmp_path):
+    """A camera that gives 320x240 where the page asks 640x480: the readout says the size and that it is less."""
+    camera = camera_file_from_image(media_dir / PHOTO, tmp_path, size=(320, 240))
+    browser = launch_chromium(playwright_instance, camera)
+    try:
+        page = browser.new_page()
+        page.goto(web_server + "?camera=1")
+        wait_for(page, "document.getElementById('fps').textContent.includes(' frames/s')")
+        readout = page.locator("#fps").inner_text()
+        page.click("#stop-camera")
+    finally:
+        browser.close()
+    assert readout.startswith("camera 320x240 · ") and "less than the 640x480 asked" in readout, readout

@@ -2,10 +2,11 @@
 //   node tests/js/session_dump.mjs JOB.json
 // JOB.json: {labels: [expression labels], pipeline: index.json's pipeline block, alert_after_s,
 //            frames: [{now, faces: [face in the CLI's JSON shape]}]}
-// Prints {ids: [[track id per face] per frame], alerts: [alert per frame], summary, csv} as JSON.
+// Prints {ids: [[track id per face] per frame], alerts: [alert per frame], summary, summaryText, alertLines, csv}
+// as JSON.
 import fs from 'fs';
 import {FaceTracker} from '../../web_static/js/tracking.js';
-import {LiveSession} from '../../web_static/js/session.js';
+import {LiveSession, alertLine} from '../../web_static/js/session.js';
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const tracker = new FaceTracker(job.pipeline.tracking);
@@ -17,4 +18,5 @@ for (const frame of job.frames) {
   ids.push(frameIds);
   alerts.push(session.add(frame.now, frameIds, frame.faces));
 }
-process.stdout.write(JSON.stringify({ids, alerts, summary: session.summary(), csv: session.csvText()}));
+process.stdout.write(JSON.stringify({ids, alerts, summary: session.summary(), summaryText: session.summaryText(),
+  alertLines: session.alerts.map(alertLine), csv: session.csvText()}));

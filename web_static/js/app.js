@@ -14,13 +14,16 @@ import {describeChoice} from './backends.js';
 import {drawBars, clearBars} from './draw.js';
 import {FrameStats} from './stats.js';
 import {FaceTracker} from './tracking.js';
-import {LiveSession, drawTimeline} from './session.js';
+import {LiveSession, alertLine, drawTimeline} from './session.js';
 
 const MODELS_URL = 'models/';
 const VENDOR_URL = 'vendor/';
 const params = new URLSearchParams(location.search);
 // ?pipeline=0 runs detect -> classify -> draw strictly one frame after the other (for bench/browser_fps.py)
 const PIPELINE = params.get('pipeline') !== '0';
+// The camera starts when the user clicks "Start camera" (?camera=1 starts it at load: for tests and bench/)
+const START_CAMERA_AT_LOAD = params.get('camera') === '1';
+const CAMERA_SIZE = {width: 640, height: 480};  // asked of the camera (ideal); the readout says what it gives
 const SESSION_REFRESH_MS = 250;  // the session panel (summary, timeline) is redrawn at most this often
 const MAX_DETECTOR_THREADS = 4;
 
@@ -133,7 +136,8 @@ async function startCamera() {
   state.camera = 'starting';
   setStatus('Starting the camera…');
   try {
-    state.stream = await navigator.mediaDevices.getUserMedia({video: {width: {ideal: 640}, height: {ideal: 480}}, audio: false});
+    state.stream = await navigator.mediaDevices.getUserMedia(
+      {video: {width: {ideal: CAMERA_SIZE.width}, height: {ideal: CAMERA_SIZE.height}}, audio: false});
   } catch (error) {
     state.camera = 'error';
     state.cameraError = error && error.name;
@@ -146,6 +150,9 @@ async function startCamera() {
   if (video.readyState < 2) await new Promise(resolve => video.addEventListener('loadeddata', resolve, {once: true}));
   state.camera = 'on';
   state.running = true;
+  state.cameraSince = performance.now();
+  state.bestCameraPixels = 0;
+  $('session').hidden = false;  // the camera's session panel (hidden while an uploaded image is shown)
   frameStats.reset();
   setStatus(`Camera on · ${state.backend} backend`);
   state.loop = cameraLoop();
@@ -156,7 +163,24 @@ function stopCamera() {
   if (state.stream) state.stream.getTracks().forEach(track => track.stop());
   state.stream = null;
   video.srcObject = null;
-  if (state.camera === 'on') state.camera = 'off';
+  if (state.camera === 'on') {
+    state.camera = 'off';
+    $('fps').textContent = 'camera stopped';
+  }
+}
+
+// The readout: the camera resolution received (a note when it is below the one asked, or below the best this run),
+// frames/s once a second of frames has been counted.
+function cameraReadout(width, height) {
+  state.bestCameraPixels = Math.max(state.bestCameraPixels, width * height);
+  const size = `camera ${width}x${height}`;
+  const rate = performance.now() - state.cameraSince < 1000 ? 'measuring frames/s…' : `${frameStats.fps()} frames/s`;
+  let note = '';
+  if (width * height < state.bestCameraPixels) note = ' · the camera picture got smaller: small faces may be missed';
+  else if (width < CAMERA_SIZE.width || height < CAMERA_SIZE.height) {
+    note = ` · less than the ${CAMERA_SIZE.width}x${CAMERA_SIZE.height} asked: small faces may be missed`;
+  }
+  return `${size} · ${rate}${note}`;
 }
 
 // Camera frames are counted as they arrive (requestVideoFrameCallback), so that no frame is analysed twice.
@@ -229,7 +253,7 @@ async function cameraLoop() {
       showFrame(current.frame, result, current.start, 'camera');
       addToSession(result);
       frameStats.addCameraFrame();
-      $('fps').textContent = `${frameStats.fps()} frames/s`;
+      $('fps').textContent = cameraReadout(current.frame.width, current.frame.height);
       current = next;
       detection = nextDetection;
     } catch (error) {
@@ -261,18 +285,13 @@ function addToSession(result) {
 function showSession() {
   const session = state.session;
   const summary = session.summary();
-  const spent = Object.entries(summary.seconds).filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1])
-    .map(([label, s]) => `${label} ${s.toFixed(1)} s`).join(', ');
-  $('session-summary').textContent = summary.faces
-    ? `${summary.faces} face(s) seen, ${summary.unmasked_faces} unmasked · ${summary.samples} samples · ` +
-      `time per expression: ${spent || 'n/a'}`
-    : 'No face seen yet in this session.';
+  $('session-summary').textContent = session.summaryText();
   const list = $('session-alerts');
   while (list.children.length > summary.alerts.length) list.lastChild.remove();
   for (const alert of summary.alerts.slice(list.children.length)) {
     const item = document.createElement('li');
     item.dataset.track = alert.track;
-    item.textContent = `${alert.text} (at ${alert.time_s.toFixed(1)} s)`;
+    item.textContent = alertLine(alert);
     list.append(item);
   }
   drawTimeline($('session-timeline'), session);
@@ -344,6 +363,7 @@ async function analyseFile(file) {
   const result = await state.pipeline.analyseFrame(frame, null, true);
   showFrame(frame, result, start, 'image', ` · ${file.name}`);
   $('fps').textContent = 'image';
+  $('session').hidden = true;  // the session panel is the camera's: not about this image
   setStatus(`Image: ${result.faces.length} face(s) · ${state.backend} backend`);
 }
 
@@ -378,14 +398,15 @@ async function main() {
     if (!pipeline.mask) $('mask-bars').hidden = true;
     setUpSession(pipeline);
     state.ready = true;
-    setStatus(`Models ready (${state.backend} backend, detector on ${state.detectorBackend})`);
+    setStatus(`Models ready (${state.backend} backend, detector on ${state.detectorBackend}). ` +
+              'Click "Start camera", or analyse an image.');
   } catch (error) {
     state.error = String(error && error.message || error);
     setStatus('Could not load the models.');
     showMessage(`The models could not be loaded: ${state.error}`);
     return;
   }
-  if (params.get('camera') !== '0') await startCamera();
+  if (START_CAMERA_AT_LOAD) await startCamera();
 }
 
 main();

@@ -52,8 +52,9 @@ export function bannerText(faces, hasMaskModel, note, drawing) {
 const overlaps = (a, b) => a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
 
 // The label placement rule of core/draw.py (layout_rule): faces in table order, each label at the first of
-// drawing.label_places, at the first of drawing.label_sizes, that stays in the frame and overlaps neither another
-// face's box nor a label already placed; then the number alone; else left out (rect null). `measure(text, size)` ->
+// drawing.label_places (above the box, below it: never inside a face's box), at the first of drawing.label_sizes,
+// that stays in the frame and overlaps neither another face's box nor a label already placed; then the number alone;
+// else left out (rect null). `measure(text, size)` ->
 // [width, height] of the label rectangle. Returns per face {text, size, rect: [left, top, width, height] | null}.
 export function layoutLabels(boxes, texts, [frameW, frameH], measure, drawing) {
   const placed = [];
@@ -64,10 +65,10 @@ export function layoutLabels(boxes, texts, [frameW, frameH], measure, drawing) {
       for (const size of drawing.label_sizes) {
         const [width, height] = measure(text, size);
         const left = Math.min(Math.max(0, x), Math.max(0, frameW - width));
-        const tops = {above: y - height, below: y + h, inside_top: y, inside_bottom: y + h - height};
+        const tops = {above: y - height, below: y + h};
         for (const place of drawing.label_places) {
           const top = tops[place];
-          const fits = top >= 0 && top + height <= frameH && width <= frameW && (!place.startsWith('inside') || height <= h);
+          const fits = top >= 0 && top + height <= frameH && width <= frameW;
           if (!fits) continue;
           const rect = [Math.trunc(left), Math.trunc(top), Math.trunc(width), Math.trunc(height)];
           if (!others.concat(placed).some(other => overlaps(rect, other))) {

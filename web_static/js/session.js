@@ -2,8 +2,10 @@
 // frame (add(now, trackIds, faces), faces in the CLI JSON shape, ids from tracking.js, null for a face whose track
 // is not confirmed yet: not counted); keeps samples (at most one per
 // sample_every_s, a row per tracked face: time, track, expression and its probabilities, mask; never an image), the
-// time per expression, the faces seen and how many were unmasked, and the alerts with a minimum duration (a face
-// unmasked in every sample for >= alertAfterS raises one alert, once per face). The constants are
+// time per expression (per face and summed), the faces seen and how many were unmasked, and the alerts with a
+// minimum duration (a face unmasked in every sample for >= alertAfterS raises one alert, once per face). Times count
+// from the session's start, its first analysed frame (with or without a face); `frames` counts the analysed frames;
+// summaryText() says it in the same words as core.session.LiveSession.summary_text. The constants are
 // core.session.session_metadata() from models/index.json ("pipeline" -> "session"); the labels come from the
 // expression model's metadata.json.
 
@@ -17,11 +19,13 @@ export class LiveSession {
   }
 
   reset() {
-    this.start = null;
+    this.start = null;  // the first analysed frame
+    this.lastFrame = null;
+    this.frames = 0;  // analysed frames, with or without faces
     this.lastSample = null;
     this.rows = [];
     this.samples = 0;
-    this.faces = new Map();  // track id -> {firstS, lastS, expression, unmaskedSince, everUnmasked, alerted}
+    this.faces = new Map();  // track id -> {firstS, lastS, expression, unmaskedSince, everUnmasked, alerted, seconds}
     this.seconds = Object.fromEntries(this.labels.map(label => [label, 0]));
     this.alerts = [];
     this.version = 0;
@@ -30,8 +34,10 @@ export class LiveSession {
   // One analysed frame at time `now` (seconds). Returns the alerts it raised.
   add(now, trackIds, faces) {
     const c = this.constants;
-    if (!trackIds.length) return [];
     if (this.start === null) this.start = now;
+    this.lastFrame = now;
+    this.frames += 1;
+    if (!trackIds.length) return [];
     if (this.lastSample !== null && now - this.lastSample < this.sampleEveryS) return [];
     this.lastSample = now;
     const scale = 10 ** c.time_decimals;
@@ -43,12 +49,16 @@ export class LiveSession {
       const expression = face.emotion ? face.emotion.label : null;  // null: not readable (masked)
       let record = this.faces.get(track);
       if (!record) {
-        record = {firstS: t, lastS: t, expression, unmaskedSince: null, everUnmasked: false, alerted: false};
+        record = {firstS: t, lastS: t, expression, unmaskedSince: null, everUnmasked: false, alerted: false,
+          seconds: {}};
         this.faces.set(track, record);
       } else {
         const gap = t - record.lastS;
         if (gap <= c.max_gap_s) {
-          if (record.expression !== null) this.seconds[record.expression] += gap;
+          if (record.expression !== null) {
+            this.seconds[record.expression] += gap;
+            record.seconds[record.expression] = (record.seconds[record.expression] || 0) + gap;
+          }
         }
         else record.unmaskedSince = null;
         record.lastS = t;
@@ -83,11 +93,38 @@ export class LiveSession {
     return {
       faces: records.length,
       unmasked_faces: records.filter(r => r.everUnmasked).length,
+      frames: this.frames,
+      duration_s: this.frames ? Math.round((this.lastFrame - this.start) * 100) / 100 : 0,
       samples: this.samples,
       rows: this.rows.length,
       seconds: Object.fromEntries(this.labels.map(l => [l, Math.round(this.seconds[l] * 100) / 100])),
+      per_face: this.perFace(),
       alerts: this.alerts.slice(),
     };
+  }
+
+  // [{track, seconds: {expression: seconds > 0, most first}}] per face, the face seen longest first.
+  perFace() {
+    const sum = (face) => Object.values(face.seconds).reduce((a, b) => a + b, 0);
+    return [...this.faces.entries()].map(([track, record]) => {
+      const spent = Object.entries(record.seconds).map(([label, s]) => [label, Math.round(s * 100) / 100])
+        .filter(([, s]) => s > 0)
+        .sort((a, b) => b[1] - a[1] || this.labels.indexOf(a[0]) - this.labels.indexOf(b[0]));
+      return {track, seconds: Object.fromEntries(spent)};
+    }).sort((a, b) => sum(b) - sum(a) || a.track - b.track);
+  }
+
+  // The summary in words (core.session.LiveSession.summary_text says the same).
+  summaryText() {
+    const summary = this.summary();
+    if (!summary.faces) return 'No face seen yet in this session.';
+    const listed = summary.per_face.slice(0, this.constants.summary_faces).map(face => `track ${face.track}: ` +
+      (Object.entries(face.seconds).map(([label, s]) => `${label} ${tenths(s)} s`).join(', ') ||
+       'no readable expression'));
+    const more = summary.per_face.length - listed.length;
+    if (more > 0) listed.push(`${more} more face(s)`);
+    return `${summary.faces} face(s) seen, ${summary.unmasked_faces} unmasked · ${summary.frames} frames ` +
+      `analysed in ${tenths(summary.duration_s)} s · time per expression, per tracked face: ${listed.join('; ')}`;
   }
 
   // [time_s, track, expression, its probability] of the samples in the last timeline_window_s seconds.
@@ -107,6 +144,16 @@ export class LiveSession {
   csvText() {
     return [this.header(), ...this.rows].map(row => row.join(',')).join('\n') + '\n';
   }
+}
+
+// A time in seconds to one decimal, halves rounded up (as core.session.tenths).
+export function tenths(value) {
+  return (Math.floor(value * 10 + 0.5) / 10).toFixed(1);
+}
+
+// One alert as the session panels list it (core.session.alert_line).
+export function alertLine(alert) {
+  return `${alert.text} (at ${tenths(alert.time_s)} s since the session started)`;
 }
 
 // "{track}"-style placeholders, as Python's str.format.
@@ -141,7 +188,7 @@ export function drawTimeline(canvas, session) {
   const rowH = (height - legend - 4) / tracks.length;
   tracks.forEach((track, r) => {
     ctx.fillStyle = '#444';
-    ctx.fillText(`face ${track}`, 2, legend + r * rowH + rowH / 2 + 4);
+    ctx.fillText(`track ${track}`, 2, legend + r * rowH + rowH / 2 + 4);
   });
   const markW = Math.max(2, 1.5 * (width - left) * session.sampleEveryS / Math.max(t1 - t0, session.sampleEveryS * 20));
   for (const [t, track, expression, p] of points) {
