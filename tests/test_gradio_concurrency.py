@@ -14,7 +14,7 @@ from tests.harness import (free_port, launch_chromium, open_image_stream, requir
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 
-STREAM_IDLE_S = 3.0  # demo.gradio_app.STREAM_IDLE_S
+STREAM_IDLE_S = 3.0  # demo.stream_slots.STREAM_IDLE_S
 FRAMES_JS = "document.querySelector('#webcam-output img') ? document.querySelector('#webcam-output img').src : ''"
 
 

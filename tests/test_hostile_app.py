@@ -71,7 +71,8 @@ def raw_call(server, api_name: str, data) -> tuple[str, dict]:
 
 
 def join(server, events, api_name: str, data, session: str | None = None) -> dict:
-    """The queue's join + data stream, as the page calls any event (private ones too): the completing message."""
+    """The queue's join + data stream, as the page calls any event (private ones too): the completing message, or for
+    a streaming event (the webcam's) its first answered frame."""
     import httpx
 
     fn_index, trigger = events[api_name]
@@ -86,6 +87,8 @@ def join(server, events, api_name: str, data, session: str | None = None) -> dic
                 message = json.loads(line[5:])
                 if message.get("msg") in ("process_completed", "unexpected_error"):
                     return message
+                if message.get("msg") == "process_streaming":  # a stream's frame answered: the event itself lasts
+                    return {"success": True, **message}       # until its time limit (minutes), so do not wait for it
     raise AssertionError(f"no completion for {api_name}")
 
 
