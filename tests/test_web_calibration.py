@@ -51,7 +51,7 @@ def test_browser_and_python_give_the_same_calibrated_probabilities(web_server, f
                  const {FaceClassifier} = await import('./js/models.js');
                  const classifier = await FaceClassifier.load('models/emotion/');
                  return {temperature: classifier.temperature,
-                         probs: await classifier.classifyCrops(new Float32Array(faces), n)};
+                         probs: await classifier.predictProba(new Float32Array(faces), n)};
                }""",
             {"faces": faces.ravel().tolist(), "n": FACES},
         )

@@ -3,7 +3,7 @@
 // page (classifiers) and the detector worker each measure their backend at start (js/backends.js), shown on the page.
 //
 // Test hook: window.lastResult = {faces: [{box: [x, y, w, h], score, emotion: {label, scores} | null,
-// mask: {label, score} | null, too_small}], ms, timings: {detect, classify, draw, total}, source: "camera" | "image", width, height, frame}.
+// mask: {label, score} | null, too_small}], ms (grab to shown), timings: {detect, classify, track, total, draw, shown}, source: "camera" | "image", width, height, frame}.
 // window.pageState = {ready, backend, detectorBackend, backendChoice, error, camera, frame, stats(), session (js/session.js LiveSession)}.
 
 /* global tf */
@@ -76,19 +76,18 @@ function showBars(result, source) {
 
 function showTimings(t, suffix = '') {
   $('timings').textContent = `detect ${t.detect.toFixed(1)} ms · classify ${t.classify.toFixed(1)} ms · ` +
-    `draw ${t.draw.toFixed(1)} ms · total ${t.total.toFixed(1)} ms${suffix}`;
+    `total ${t.total.toFixed(1)} ms · draw ${t.draw.toFixed(1)} ms · grab to shown ${t.shown.toFixed(1)} ms${suffix}`;
 }
 
-// One analysed frame, from its grabbing at `start` to the annotated canvas: draw, bars, timings, test hook.
-// The camera loop and uploads both end here.
-function showFrame(frame, result, start, source, suffix = '') {
-  state.pipeline.annotate(ctx, frame, result);
+// One analysed and annotated frame (FacePipeline.run), grabbed at `start`: bars, timings, test hook. The camera loop
+// and uploads both end here; `shown` is the time from the frame's grabbing to its annotated canvas.
+function showFrame(result, start, source, suffix = '') {
+  result.timings.shown = performance.now() - start;
   showBars(result, source);
-  result.timings.total = performance.now() - start;
   showTimings(result.timings, suffix);
   state.frame += 1;
   window.lastResult = {
-    faces: result.faces, ms: state.pipeline.round(result.timings.total), timings: result.timings, note: result.note,
+    faces: result.faces, ms: state.pipeline.round(result.timings.shown), timings: result.timings, note: result.note,
     source, width: result.width, height: result.height, frame: state.frame, backend: state.backend,
   };
   frameStats.addTimings(result.timings);
@@ -243,14 +242,10 @@ async function cameraLoop() {
         if (next) lastId = next.id;
       }
       const nextDetection = next ? state.pipeline.detect(next.frame) : null;
-      const result = await state.pipeline.analyseFrame(current.frame, detection);
+      const result = await state.pipeline.process(current.frame, {tracker: state.tracker, detection});
       if (!state.running || state.generation !== generation) break;  // stopped (or an image uploaded) meanwhile
-      // track ids first, so that the boxes show them ("#2 t5"), as the session's alerts name the faces
-      if (state.tracker) {
-        const faces = result.faces;
-        result.trackIds = state.tracker.assign(faces.map(face => face.box), faces.map(face => face.score));
-      }
-      showFrame(current.frame, result, current.start, 'camera');
+      state.pipeline.annotate(ctx, current.frame, result);
+      showFrame(result, current.start, 'camera');
       addToSession(result);
       frameStats.addCameraFrame();
       $('fps').textContent = cameraReadout(current.frame.width, current.frame.height);
@@ -360,8 +355,8 @@ async function analyseFile(file) {
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   const frame = ctx.getImageData(0, 0, view.width, view.height);
-  const result = await state.pipeline.analyseFrame(frame, null, true);
-  showFrame(frame, result, start, 'image', ` · ${file.name}`);
+  const result = await state.pipeline.run(ctx, frame, {photo: true});
+  showFrame(result, start, 'image', ` · ${file.name}`);
   $('fps').textContent = 'image';
   $('session').hidden = true;  // the session panel is the camera's: not about this image
   setStatus(`Image: ${result.faces.length} face(s) · ${state.backend} backend`);

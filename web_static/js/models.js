@@ -76,7 +76,7 @@ export class FaceClassifier {
     tf.tidy(() => this.model.predict(tf.zeros([this.flip ? 2 : 1, this.size, this.size, this.channels])));
   }
 
-  // The preprocessed crops of all boxes (Float32Array n*size*size*channels, 0-255).
+  // The preprocessed crops of all boxes (Float32Array n*size*size*channels, 0-255): core.preprocess.crop_faces.
   crops(frame, boxes) {
     const per = this.size * this.size * this.channels;
     const batch = new Float32Array(boxes.length * per);
@@ -84,15 +84,10 @@ export class FaceClassifier {
     return batch;
   }
 
-  // Probabilities [[p per label] per box].
-  async classify(frame, boxes) {
-    if (!boxes.length) return [];
-    return this.classifyCrops(this.crops(frame, boxes), boxes.length);
-  }
-
   // Probabilities [[p per label] per crop] of n preprocessed crops (Float32Array n*size*size*channels, 0-255):
-  // the network, the flip TTA average, then the temperature.
-  async classifyCrops(batch, n) {
+  // the network, the flip TTA average, then the temperature (core.models.FaceClassifier.predict_proba).
+  async predictProba(batch, n) {
+    if (!n) return [];
     const probs = tf.tidy(() => {
       const x = tf.tensor4d(batch, [n, this.size, this.size, this.channels]);
       let p;

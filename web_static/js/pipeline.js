@@ -1,13 +1,17 @@
 // The twin of core/pipeline.py: one frame in, every face labelled out. Used by the page's camera loop and uploads.
 //
-// Follow one frame through `FacePipeline.analyseFrame` and `annotate`:
+// Follow one frame through `FacePipeline.run` (= `process`, then `annotate`), the steps and names of core/pipeline.py:
 // 1. `sizeError`: the frame's size is checked as core.pipeline.to_rgb_frame does (MIN_SIDE, MAX_PIXELS);
 // 2. `detect`: BlazeFace (detector.js, in the detector worker), for a photo also in tiles of a large frame; faces
 //    sorted largest first, at most max_faces (max_faces_photo for a photo) labelled (the result's `note` says so);
-// 3-5. crops (preprocess.js) and the expression and mask networks (models.js), all faces of the frame in one batch;
+// 3. crop: each classifier's `crops` (preprocess.js), all faces of the frame in one batch;
+// 4-5. expression and mask: each classifier's `predictProba` on its crops (models.js);
+// 6. track: with a tracker (tracking.js, the camera), each face's track id as core.tracking.FaceTracker gives it;
+//    the page does not smooth the probabilities over frames (the Python apps do, in the same step);
 // 7. judge: no label for a face too small to judge, no expression for a masked face;
 // 8. `annotate`: the frame with boxes, labels and the banner (draw.js).
-// (Step 6, smoothing over time, is the Python apps' only; the page tracks faces for its session analytics, js/tracking.js.)
+// Timings as in Python: `total` is `process` (steps 2-7: detect + classify + track, where classify = crop + expression
+// + mask), without drawing; `annotate` adds `draw`.
 //
 // The constants (max_faces, min_side, max_pixels, score_decimals, the note's text, the drawing's colours and texts) are
 // core.pipeline.pipeline_metadata(), read from models/index.json ("pipeline"); each face has the CLI's JSON shape:
@@ -67,18 +71,24 @@ export class FacePipeline {
     return {found: faces, detectMs: ms, photo};
   }
 
-  // 2-7. Every face of one frame labelled: {faces, note, timings: {detect, classify}, width, height}. `detection` is
-  // this frame's detect() when it was started already; `photo`: a still image (an upload), not a camera frame.
-  async analyseFrame(frame, detection = null, photo = false) {
+  // 2-7. Every face of one frame labelled: {faces, note, trackIds, timings: {detect, classify, track, total}, width,
+  // height}. `tracker`: the camera's FaceTracker (null for a still image); `detection`: this frame's detect() when it
+  // was started already; `photo`: a still image (an upload), not a camera frame.
+  async process(frame, {tracker = null, detection = null, photo = false} = {}) {
     const {found, detectMs} = await (detection || this.detect(frame, photo));
-    const start = performance.now();
+    let start = performance.now();
     const detections = found.slice(0, photo ? this.constants.max_faces_photo : this.constants.max_faces);
     const boxes = detections.map(d => d.box);
+    // 3-5. crops, then expression and mask probabilities of all faces in one batch per network
     const [emotionProbs, maskProbs] = await Promise.all([
-      this.emotion.classify(frame, boxes),
-      this.mask ? this.mask.classify(frame, boxes) : Promise.resolve(null),
+      this.emotion.predictProba(this.emotion.crops(frame, boxes), boxes.length),
+      this.mask ? this.mask.predictProba(this.mask.crops(frame, boxes), boxes.length) : Promise.resolve(null),
     ]);
     const classifyMs = performance.now() - start;
+    // 6. track ids (the boxes show them, "#2 t5", and the session's alerts name the faces by them)
+    start = performance.now();
+    const trackIds = tracker ? tracker.assign(boxes, detections.map(d => d.score)) : null;
+    const trackMs = performance.now() - start;
     const labels = this.emotion.labels;
     // 7. what can be said of each face: nothing when it is too small to judge; no expression when it is masked
     const faces = detections.map((d, i) => {
@@ -98,7 +108,8 @@ export class FacePipeline {
       return face;
     });
     const note = found.length > faces.length ? fillIn(this.constants.max_faces_note, {found: found.length, labelled: faces.length}) : null;
-    return {faces, note, timings: {detect: detectMs, classify: classifyMs}, width: frame.width, height: frame.height};
+    const timings = {detect: detectMs, classify: classifyMs, track: trackMs, total: detectMs + classifyMs + trackMs};
+    return {faces, note, trackIds, timings, width: frame.width, height: frame.height};
   }
 
   // 8. The frame with every face's box and label and the banner, on `ctx`'s canvas (resized to the frame); adds the
@@ -112,7 +123,14 @@ export class FacePipeline {
     }
     ctx.putImageData(frame, 0, 0);
     drawFaces(ctx, result.faces, this.constants.drawing, {hasMaskModel: this.hasMaskModel, note: result.note,
-                                                        trackIds: result.trackIds || null});
+                                                        trackIds: result.trackIds});
     result.timings.draw = performance.now() - start;
+  }
+
+  // 1-8. process + annotate: one frame from the camera (or an upload) to the annotated canvas of `ctx`.
+  async run(ctx, frame, options = {}) {
+    const result = await this.process(frame, options);
+    this.annotate(ctx, frame, result);
+    return result;
   }
 }

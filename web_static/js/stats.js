@@ -40,6 +40,7 @@ export class FrameStats {
     const times = this.stageTimes;
     if (!times.length) return null;
     const of = stage => median(times.map(t => t[stage]));
-    return {detect: of('detect'), classify: of('classify'), draw: of('draw'), total: of('total')};
+    return {detect: of('detect'), classify: of('classify'), track: of('track'), total: of('total'), draw: of('draw'),
+            shown: of('shown')};
   }
 }
