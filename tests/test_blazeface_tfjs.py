@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.harness import WEB_MODELS, collect_errors, launch_chromium, media_collage, read_rgb, require, wait_for
+from tests.harness import WEB_MODELS, launch_chromium, media_collage, open_ready_page, read_rgb, require, upload_to_page
 
 BOX_TOLERANCE_PX = 1
 SCORE_TOLERANCE = 0.01  # the page rounds scores to core.pipeline's score_decimals
@@ -99,16 +99,10 @@ def test_tfjs_detector_boxes_stay_within_a_pixel_of_litert(web_server, media_dir
 
     browser = launch_chromium(playwright_instance)
     try:
-        page = browser.new_page()
-        errors = collect_errors(page)
-        page.goto(web_server + "?camera=0")
-        wait_for(page, "window.pageState && window.pageState.ready")
+        page, errors = open_ready_page(browser, web_server)
         drift = []
         for photo in photos:
-            previous = page.evaluate("() => window.lastResult ? window.lastResult.frame : 0")
-            page.set_input_files("#upload", str(photo))
-            wait_for(page, f"window.lastResult && window.lastResult.frame > {previous}", timeout=60)
-            browser_faces = page.evaluate("() => window.lastResult.faces")
+            browser_faces = upload_to_page(page, photo)
             expected = sorted(python_faces(photo), key=lambda f: -f["box"][2] * f["box"][3])[:MAX_FACES_PHOTO]
             assert len(browser_faces) == len(expected), (photo.name, expected, browser_faces)
             for face in expected:

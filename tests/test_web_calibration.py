@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.harness import WEB_MODELS, collect_errors, launch_chromium, wait_for
+from tests.harness import WEB_MODELS, launch_chromium, open_ready_page
 from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
 
 FACES = 48
@@ -42,10 +42,7 @@ def test_browser_and_python_give_the_same_calibrated_probabilities(web_server, f
 
     browser = launch_chromium(playwright_instance)
     try:
-        page = browser.new_page()
-        errors = collect_errors(page)
-        page.goto(web_server + "?camera=0")
-        wait_for(page, "window.pageState && window.pageState.ready")
+        page, errors = open_ready_page(browser, web_server)
         got = page.evaluate(
             """async ({faces, n}) => {
                  const {FaceClassifier} = await import('./js/models.js');

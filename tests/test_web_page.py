@@ -20,7 +20,7 @@ import pytest
 
 from core.draw import HIDDEN_EXPRESSION_TEXT, expression_text
 from tests.harness import (REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, media_collage,
-                           read_rgb, require, skip_or_fail, wait_for)
+                           open_ready_page, read_rgb, require, skip_or_fail, upload_to_page, wait_for)
 
 AMBER = (255, 191, 0)  # face box colour without a mask model (core/draw.py, web_static/js/draw.js)
 MASKED_PARITY_PHOTOS = ("leoring123_000146.jpg", "leoring123_000149.jpg")  # footage/photos: one masked face each
@@ -164,16 +164,10 @@ def test_upload_parity_with_python_predict(web_server, media_dir, data_root, pla
 
     browser = launch_chromium(playwright_instance)
     try:
-        page = browser.new_page()
-        errors = collect_errors(page)
-        page.goto(web_server + "?camera=0")
-        wait_for(page, "window.pageState && window.pageState.ready")
+        page, errors = open_ready_page(browser, web_server)
         report = []
         for photo in photos:
-            previous = page.evaluate("() => window.lastResult ? window.lastResult.frame : 0")
-            page.set_input_files("#upload", str(photo))
-            wait_for(page, f"window.lastResult && window.lastResult.frame > {previous}", timeout=60)
-            browser_faces = page.evaluate("() => window.lastResult.faces")
+            browser_faces = upload_to_page(page, photo)
             python_faces = python[photo.name]["faces"]
             report.append((photo.name, len(python_faces), len(browser_faces),
                            expression_text(python_faces[0]) if python_faces else None,
