@@ -92,8 +92,8 @@ def face_color(face: dict) -> tuple[int, int, int]:
 
 
 def expression_colors() -> dict[str, str]:
-    """A fixed colour per expression, as "#rrggbb" (hues spread evenly, as web_static/js/session.js draws them): the
-    Gradio app's session timeline and the batch plots."""
+    """A fixed colour per expression, as "#rrggbb" (hues spread evenly): both UIs' session timelines (the page reads
+    them from web_static/models/index.json, "pipeline" -> "session" -> "timeline_colors") and the batch plots."""
     import colorsys
 
     return {label: "#%02x%02x%02x" % tuple(round(255 * c) for c in colorsys.hls_to_rgb(i / len(EMOTIONS), 0.45, 0.7))

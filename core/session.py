@@ -30,6 +30,7 @@ import math
 from array import array
 from dataclasses import dataclass, field
 
+from core.draw import expression_colors
 from core.labels import MASK_LABELS
 
 SAMPLE_EVERY_S = 0.25  # one sample (a row per tracked face) at most this often
@@ -37,6 +38,7 @@ ALERT_AFTER_S = 2.0  # default minimum duration unmasked before the alert (a set
 MAX_GAP_S = 1.0  # longer without a sample of a face: its time is not credited, its unmasked count restarts
 MAX_ROWS = 200_000  # memory bound, 16 MB (about 14 h of one face at 4 samples/s); later samples count, not stored
 TIMELINE_WINDOW_S = 60.0  # the timeline plot shows the last minute
+TIMELINE_FACES = 20  # rows of the timeline (both UIs): the faces seen most recently
 TIME_DECIMALS = 3
 UNMASKED = MASK_LABELS[1]  # "without_mask"
 ALERT_TEXT = "track {track} unmasked for \u2265 {seconds:g} s"  # "track 2": the "t2" on its box
@@ -52,6 +54,8 @@ def session_metadata() -> dict:
         "max_gap_s": MAX_GAP_S,
         "max_rows": MAX_ROWS,
         "timeline_window_s": TIMELINE_WINDOW_S,
+        "timeline_faces": TIMELINE_FACES,
+        "timeline_colors": expression_colors(),
         "time_decimals": TIME_DECIMALS,
         "unmasked_label": UNMASKED,
         "alert_text": ALERT_TEXT.replace("{seconds:g}", "{seconds}"),

@@ -23,7 +23,7 @@ from pathlib import Path
 import gradio as gr
 
 from core.draw import expression_colors
-from core.session import ALERT_AFTER_S, MAX_GAP_S, TIMELINE_WINDOW_S, LiveSession, alert_line
+from core.session import ALERT_AFTER_S, MAX_GAP_S, TIMELINE_FACES, TIMELINE_WINDOW_S, LiveSession, alert_line
 from demo.gradio_errors import user_error
 from demo.gradio_settings import SESSION_REFRESH_S
 from demo.gradio_temp import temp_dir
@@ -32,7 +32,6 @@ from demo.webcam_session import WebcamSession
 NO_FACE_YET = "No face seen yet in this session."
 
 
-TIMELINE_FACES = 20  # rows of the timeline: the faces seen most recently
 TIMELINE_WIDTH = 720  # the SVG's coordinate width (it scales to the panel)
 ROW_HEIGHT = (24, 12)  # a face's row: up to 6 faces, and more
 LEGEND_HEIGHT, AXIS_HEIGHT, LABEL_WIDTH = 22, 30, 58

@@ -129,3 +129,55 @@ def test_the_readout_notes_a_camera_smaller_than_asked(web_server, media_dir, pl
     finally:
         browser.close()
     assert readout.startswith("camera 320x240 · ") and "less than the 640x480 asked" in readout, readout
+
+
+def test_the_page_timeline_draws_each_face_in_its_expression_colour_up_to_the_row_limit(web_server,
+                                                                                       playwright_instance):
+    """The page's timeline (js/session.js drawTimeline, on the page's own canvas): one row per face, as many rows as
+    the Gradio app's (TIMELINE_FACES, the canvas growing with them), each mark in core.draw.expression_colors'
+    colour of its expression."""
+    from core.draw import expression_colors
+    from core.session import TIMELINE_FACES
+
+    browser = launch_chromium(playwright_instance)
+    try:
+        page = browser.new_page()
+        errors = collect_errors(page)
+        page.goto(web_server + "?camera=0")
+        wait_for(page, "window.pageState && window.pageState.ready")
+        drawn = page.evaluate("""async faces => {
+          const {drawTimeline} = await import('./js/session.js');
+          const index = await (await fetch('models/index.json')).json();
+          const constants = index.pipeline.session;
+          const labels = Object.keys(constants.timeline_colors);
+          const points = [];  // every face seen for 10 s, face k always with expression k mod 7, full probability
+          for (let t = 0; t < 10; t += 0.25) {
+            for (let k = 1; k <= faces; k++) points.push([t, k, labels[k % labels.length], 1]);
+          }
+          const session = {timeline: () => points, labels, constants, sampleEveryS: 0.25};
+          const canvas = document.getElementById('session-timeline');
+          drawTimeline(canvas, session);
+          const ctx = canvas.getContext('2d');
+          const legend = 13 * Math.ceil(labels.length / 4) + 2;
+          const rows = Math.min(faces, constants.timeline_faces);
+          const rowH = (canvas.height - legend - 4) / rows;
+          // the colour in the middle of each row, at the right end (the latest marks)
+          const colours = [];
+          for (let r = 0; r < rows; r++) {
+            const [red, green, blue] = ctx.getImageData(canvas.width - 6, Math.round(legend + r * rowH + rowH / 2), 1, 1).data;
+            colours.push([red, green, blue]);
+          }
+          return {height: canvas.height, rows, colours, labels};
+        }""", 25)
+        assert drawn["rows"] == TIMELINE_FACES
+        assert drawn["height"] >= TIMELINE_FACES * 12  # the canvas grew: rows stay readable
+        palette = expression_colors()
+        labels = drawn["labels"]
+        for row, colour in enumerate(drawn["colours"]):
+            face = 25 - TIMELINE_FACES + 1 + row  # the faces seen last, in order
+            expected = palette[labels[face % len(labels)]]
+            rgb = [int(expected[i:i + 2], 16) for i in (1, 3, 5)]
+            assert max(abs(a - b) for a, b in zip(colour, rgb)) <= 2, (row, colour, expected)
+        assert not errors, errors
+    finally:
+        browser.close()

@@ -161,16 +161,25 @@ function fill(template, values) {
   return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
 }
 
-// The session's expression timeline on a canvas: one row per face (the last rows seen), one coloured mark per sample
-// (colour = expression, hues spread evenly over the labels), the last timeline_window_s seconds.
+const TIMELINE_MIN_HEIGHT = 150;  // canvas pixels (its height in index.html)
+const TIMELINE_ROW_PX = 12;
+
+// The session's expression timeline on a canvas: one row per face (the timeline_faces seen last, as the Gradio app),
+// one coloured mark per sample (the colours of core.draw.expression_colors, as the Gradio app's), the last
+// timeline_window_s seconds.
 export function drawTimeline(canvas, session) {
+  const points = session.timeline();
+  const {timeline_faces: maxRows, timeline_colors: colours} = session.constants;
+  const tracks = [...new Set(points.map(p => p[1]))].slice(-maxRows);
+  const perRow = 4;  // legend entries per line
+  const legend = 13 * Math.ceil(session.labels.length / perRow) + 2;
+  // a row per face, at least TIMELINE_ROW_PX high: the canvas grows with the faces (at most timeline_faces rows)
+  const wanted = Math.max(TIMELINE_MIN_HEIGHT, legend + 4 + tracks.length * TIMELINE_ROW_PX);
+  if (canvas.height !== wanted) canvas.height = wanted;
   const ctx = canvas.getContext('2d');
   const {width, height} = canvas;
   ctx.clearRect(0, 0, width, height);
-  const points = session.timeline();
-  const perRow = 4;  // legend entries per line
-  const legend = 13 * Math.ceil(session.labels.length / perRow) + 2;
-  const colour = label => `hsl(${Math.round(360 * session.labels.indexOf(label) / session.labels.length)}, 70%, 45%)`;
+  const colour = label => colours[label];
   ctx.font = '10px sans-serif';
   session.labels.forEach((label, i) => {
     const x = 4 + (i % perRow) * (width - 8) / perRow;
@@ -181,7 +190,6 @@ export function drawTimeline(canvas, session) {
     ctx.fillText(label, x + 10, y + 8);
   });
   if (!points.length) return;
-  const tracks = [...new Set(points.map(p => p[1]))].slice(-8);
   const t1 = points[points.length - 1][0];
   const t0 = Math.max(0, t1 - session.constants.timeline_window_s);
   const left = 44;
