@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.labels import EMOTIONS
+from core.labels import EMOTIONS, MASK_LABELS
 
 COLOR_WITH_MASK = (0, 200, 0)
 COLOR_WITHOUT_MASK = (230, 30, 30)
@@ -72,7 +72,7 @@ def face_label(face: dict, number: int | None = None, track: int | None = None) 
 
 def mask_text(mask: dict) -> str:
     """The mask status in the words of the label ("mask", "no mask"): the boxes and the apps' tables say the same."""
-    return MASK_TEXT if mask["label"] == "with_mask" else NO_MASK_TEXT
+    return MASK_TEXT if mask["label"] == MASK_LABELS[0] else NO_MASK_TEXT
 
 
 def expression_text(face: dict) -> str:
@@ -88,7 +88,7 @@ def face_color(face: dict) -> tuple[int, int, int]:
     mask = face.get("mask")
     if mask is None:
         return COLOR_NO_MASK_MODEL
-    return COLOR_WITH_MASK if mask["label"] == "with_mask" else COLOR_WITHOUT_MASK
+    return COLOR_WITH_MASK if mask["label"] == MASK_LABELS[0] else COLOR_WITHOUT_MASK
 
 
 def expression_colors() -> dict[str, str]:
@@ -103,9 +103,10 @@ def expression_colors() -> dict[str, str]:
 def drawing_metadata() -> dict:
     """The colours (RGB) and label texts, exported for the browser's draw.js (web_static/models/index.json)."""
     return {
+        "masked_label": MASK_LABELS[0],  # "with_mask"
         "colors": {
-            "with_mask": list(COLOR_WITH_MASK),
-            "without_mask": list(COLOR_WITHOUT_MASK),
+            "masked": list(COLOR_WITH_MASK),
+            "unmasked": list(COLOR_WITHOUT_MASK),
             "no_mask_model": list(COLOR_NO_MASK_MODEL),
             "too_small": list(COLOR_TOO_SMALL),
             "text": list(COLOR_TEXT),

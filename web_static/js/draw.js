@@ -22,7 +22,7 @@ export function faceLabel(face, drawing, number = null, track = null) {
   const emotion = face.emotion;
   const expression = emotion ? `${emotion.label} ${percent(emotion.scores[emotion.label])}` : drawing.hidden_expression_text;
   if (!face.mask) return expression;
-  const maskText = face.mask.label === 'with_mask' ? drawing.mask_text : drawing.no_mask_text;
+  const maskText = face.mask.label === drawing.masked_label ? drawing.mask_text : drawing.no_mask_text;
   return `${expression}\n${maskText} ${percent(face.mask.score)}`;
 }
 
@@ -31,7 +31,7 @@ export function faceColor(face, drawing) {
   const colors = drawing.colors;
   if (face.too_small) return colors.too_small;
   if (!face.mask) return colors.no_mask_model;
-  return face.mask.label === 'with_mask' ? colors.with_mask : colors.without_mask;
+  return face.mask.label === drawing.masked_label ? colors.masked : colors.unmasked;
 }
 
 // The banner: how many faces are without a mask (with a mask model), and the pipeline's note. {text | null, color}.
