@@ -35,8 +35,21 @@ import time
 from pathlib import Path
 
 from batch.engine import ClusterAddressError
-from batch.plan import (FAILURES_FILE, FACES_SUFFIX, PARTS_DIR, PLOT_SUFFIX, SEGMENT_FRAMES, SUMMARY_SUFFIX,
-                        InputFile, PlanError, Segment, find_inputs, make_segments, segment_ranges, stale_temporaries)
+from batch.plan import (
+    FACES_SUFFIX,
+    FAILURES_FILE,
+    PARTS_DIR,
+    PLOT_SUFFIX,
+    SEGMENT_FRAMES,
+    SUMMARY_SUFFIX,
+    InputFile,
+    PlanError,
+    Segment,
+    find_inputs,
+    make_segments,
+    segment_ranges,
+    stale_temporaries,
+)
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FRAMES_KEY = b"frames"  # a part file's metadata: frames the segment labelled

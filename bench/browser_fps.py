@@ -22,12 +22,11 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import subprocess
 
 import cv2
 import numpy as np

@@ -20,8 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.harness import (free_port, launch_chromium, open_image_stream, start_server, start_webrtc, stop_server,
-                           write_y4m)
+from tests.harness import (
+    free_port,
+    launch_chromium,
+    open_image_stream,
+    start_server,
+    start_webrtc,
+    stop_server,
+    write_y4m,
+)
 from train.data import data_dir
 
 REPO = Path(__file__).resolve().parent.parent

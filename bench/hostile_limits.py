@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.harness import free_port, start_server, stop_server, huge_png, synthetic_video
+from tests.harness import free_port, huge_png, start_server, stop_server, synthetic_video
 from train.data import data_dir
 
 

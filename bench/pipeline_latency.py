@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-
-from tests.harness import webcam_frame
 from core.detector import DETECTOR_MODELS, FaceDetector
 from core.pipeline import FacePipeline
+from tests.harness import webcam_frame
 from train.data import data_dir
 
 SCENES = {"1 face": ("obama.jpg",), "4 faces": ("bbt1.jpg",), "6 faces": ("2008_002506.jpg", "two_people.jpg", "happy.jpg")}

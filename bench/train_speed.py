@@ -15,7 +15,6 @@ import platform
 import statistics
 import time
 
-
 FER_TRAINING_ROWS = 28709
 
 

@@ -58,21 +58,24 @@ from core.labels import EMOTIONS
 from core.pipeline import EXIT_NO_MODELS, FacePipeline, InputError, load_pipeline
 from core.tracking import SMOOTHING, FaceTracker
 from core.video import VideoError, VideoWriter, video_info
+from demo import gradio_settings as settings
+from demo import gradio_temp
 from demo.gradio_errors import user_error
 from demo.gradio_examples import example_images
 from demo.gradio_fixes import apply_gradio_fixes, keep_gradio_files_in
 from demo.gradio_head import CAMERA_ERROR_ID, head_html
-from demo.gradio_results import PHOTO_TABLE_COLUMNS, TABLE_COLUMNS, face_table, face_table_empty, main_face_chart, summary, track_plot, video_tracks
+from demo.gradio_results import (
+    PHOTO_TABLE_COLUMNS,
+    TABLE_COLUMNS,
+    face_table,
+    face_table_empty,
+    main_face_chart,
+    summary,
+    track_plot,
+    video_tracks,
+)
 from demo.gradio_security import app_kwargs
 from demo.gradio_session import session_panel
-from demo.gradio_settings import (
-    DEFAULT_HOST, DEFAULT_PORT, IMAGE_CONCURRENCY, MAX_FILE_SIZE, MAX_STREAMS, MAX_VIDEO_FRAMES, QUEUE_MAX_SIZE,
-    STREAM_EVENT_LIMIT, STREAM_EVERY_S, STREAM_FRAME_FORMAT, STREAM_SIZE, STREAM_TIME_LIMIT_S, STREAM_WIDTH_HEIGHT,
-    VIDEO_CONCURRENCY,
-    VIDEO_STATUS_EVERY_S, WIDGETS_EVERY_S, camera_constraints,
-)
-from demo.gradio_temp import (FRAME_TTL_S, RESULT_TTL_S, TempDirCleaner, make_private_temp_dir, mark_stream_frames,
-                              temp_dir)
 from demo.gradio_uploads import accept_received_files
 from demo.process_tuning import freeze_startup_objects, tune_malloc
 from demo.stream_slots import StreamSlots
@@ -92,7 +95,7 @@ def analyse_webcam_frame(pipeline: FacePipeline, slots: StreamSlots, frame: np.n
     """One webcam frame through the server, whichever transport brought it (WebRTC or the image stream): mirror, the
     pipeline with the session's tracker, the session analytics, frames/s and latency. Returns the annotated frame
     (None when the server is busy or the frame was skipped); the main-face chart, the face table and the readout go
-    into session.widgets, refreshed at most every WIDGETS_EVERY_S (the frame every time)."""
+    into session.widgets, refreshed at most every settings.WIDGETS_EVERY_S (the frame every time)."""
     if not slots.admit(session.id):
         session.widgets = ({}, face_table_empty(), slots.busy_text())
         return None
@@ -113,10 +116,10 @@ def analyse_webcam_frame(pipeline: FacePipeline, slots: StreamSlots, frame: np.n
     session.frame_analysed(now, size)
     if session.ended is not None:  # a frame finished after Stop: the readout keeps saying so
         return annotated
-    if now - session.widgets_time >= WIDGETS_EVERY_S or session.widgets is None:
+    if now - session.widgets_time >= settings.WIDGETS_EVERY_S or session.widgets is None:
         latency = (time.perf_counter() - start) * 1000
         timings = result.timings_ms
-        readout = (f"{session.rate_text(size, STREAM_WIDTH_HEIGHT)} | server latency {latency:.0f} ms "
+        readout = (f"{session.rate_text(size, settings.STREAM_WIDTH_HEIGHT)} | server latency {latency:.0f} ms "
                    f"(detect {timings['detect']:.0f}, expression {timings['emotion']:.0f}, mask {timings['mask']:.0f}, "
                    f"draw {timings.get('draw', 0):.0f}) | {len(result.faces)} face(s)")
         if result.note:
@@ -214,7 +217,7 @@ def predict_image(pipeline: FacePipeline, image):
 def predict_video(pipeline: FacePipeline, slots: StreamSlots, video_path, smoothing: bool, progress=gr.Progress()):
     """A video file -> annotated MP4 (`core.video.VideoWriter`: H.264 at display size, encoded in a thread beside the
     analysis), per-frame CSV, expression-over-time plot, summary. A generator: it yields a progress line after the
-    first frame and then every VIDEO_STATUS_EVERY_S, so Cancel (or a closed tab) stops it between two frames and frees
+    first frame and then every settings.VIDEO_STATUS_EVERY_S, so Cancel (or a closed tab) stops it between two frames and frees
     the worker; the files of a stopped run are removed."""
     if not video_path:
         raise user_error("Upload a video first.")
@@ -223,12 +226,12 @@ def predict_video(pipeline: FacePipeline, slots: StreamSlots, video_path, smooth
         fps, count = video_info(video_path)
     except VideoError as error:
         raise user_error(f"{name}: {error}") from None
-    out_dir = Path(tempfile.mkdtemp(dir=temp_dir(), prefix="video-"))
+    out_dir = Path(tempfile.mkdtemp(dir=gradio_temp.temp_dir(), prefix="video-"))
     stem = Path(video_path).stem
     tracker = FaceTracker() if smoothing else None
     frames_done, faces_total = 0, 0
-    total = min(count, MAX_VIDEO_FRAMES) if count else MAX_VIDEO_FRAMES
-    cap_note = f"; only the first {MAX_VIDEO_FRAMES} are labelled" if count > MAX_VIDEO_FRAMES else ""
+    total = min(count, settings.MAX_VIDEO_FRAMES) if count else settings.MAX_VIDEO_FRAMES
+    cap_note = f"; only the first {settings.MAX_VIDEO_FRAMES} are labelled" if count > settings.MAX_VIDEO_FRAMES else ""
     csv_path = out_dir / f"{stem}_faces.csv"
     finished, last_status = False, 0.0
     try:
@@ -236,7 +239,7 @@ def predict_video(pipeline: FacePipeline, slots: StreamSlots, video_path, smooth
             table = csv.writer(handle)
             table.writerow(["frame", "time_s", "face", "track", "x", "y", "w", "h", "detector_score", "emotion",
                             *[f"p_{label}" for label in EMOTIONS], "mask", "mask_score"])
-            for index, result in pipeline.run_video(video_path, tracker, writer, MAX_VIDEO_FRAMES):
+            for index, result in pipeline.run_video(video_path, tracker, writer, settings.MAX_VIDEO_FRAMES):
                 seconds = round(index / fps, 3)
                 for i, face in enumerate(result.faces):
                     emotion, mask = face["emotion"], face["mask"]
@@ -245,7 +248,7 @@ def predict_video(pipeline: FacePipeline, slots: StreamSlots, video_path, smooth
                                     face["score"], emotion["label"] if emotion else "", *scores,
                                     mask["label"] if mask else "", mask["score"] if mask else ""])
                 frames_done, faces_total = index + 1, faces_total + len(result.faces)
-                if index == 0 or time.monotonic() - last_status >= VIDEO_STATUS_EVERY_S:
+                if index == 0 or time.monotonic() - last_status >= settings.VIDEO_STATUS_EVERY_S:
                     last_status = time.monotonic()
                     progress(min(1.0, frames_done / total), desc=f"frame {frames_done} of {total}")
                     yield (gr.skip(), gr.skip(), gr.skip(), gr.skip(),
@@ -260,7 +263,7 @@ def predict_video(pipeline: FacePipeline, slots: StreamSlots, video_path, smooth
             shutil.rmtree(out_dir, ignore_errors=True)
     tracks = video_tracks(csv_path)
     chosen = tracks[0][1] if tracks else None
-    cut = f" (cut at {MAX_VIDEO_FRAMES} frames)" if count > MAX_VIDEO_FRAMES else ""
+    cut = f" (cut at {settings.MAX_VIDEO_FRAMES} frames)" if count > settings.MAX_VIDEO_FRAMES else ""
     followed = (f"the plot follows {tracks[0][0].split(' (')[0]}, the longest; pick another track above it"
                 if tracks else "no face, no plot")
     text = f"{frames_done} frames{cut}, {faces_total} face detections, {len(tracks)} track(s); {followed}."
@@ -292,8 +295,8 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
               slots: StreamSlots | None = None) -> gr.Blocks:
     """The Blocks layout: three tabs, their widgets and the handlers bound to `pipeline`, the webcam's WebRTC
     connections to `peers` and its stream admission to `slots` (one of each per app, made here unless given)."""
-    peers = peers or WebRTCPeers(time_limit_s=STREAM_TIME_LIMIT_S)
-    slots = slots or StreamSlots(MAX_STREAMS)
+    peers = peers or WebRTCPeers(time_limit_s=settings.STREAM_TIME_LIMIT_S)
+    slots = slots or StreamSlots(settings.MAX_STREAMS)
     apply_gradio_fixes()
     mask_note = "" if pipeline.has_mask_model else " No mask model is loaded (models/mask): boxes are amber, mask is n/a."
 
@@ -323,7 +326,7 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
             # WebRTC (demo/webrtc.py, demo/webrtc.js): the page makes the offer, the server answers, the annotated
             # video plays in #webrtc-video; the timer brings the chart, table and readout the frames leave behind.
             offer, answer = gr.Textbox(visible=False), gr.Textbox(visible=False)
-            widgets_timer = gr.Timer(WIDGETS_EVERY_S, active=False)
+            widgets_timer = gr.Timer(settings.WIDGETS_EVERY_S, active=False)
             start.click(bind_async(webrtc_start, pipeline, slots, peers), [offer, mirror, smoothing, session],
                         [answer, readout, session, widgets_timer], js="(o, m, s) => window.facexpWebrtc.start(m, s)",
                         api_visibility="private", concurrency_limit=None, show_progress="hidden").then(
@@ -341,13 +344,13 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                 with gr.Row():
                     webcam = accept_received_files(gr.Image(
                         sources=["webcam"], streaming=True, type="numpy", label="Camera",
-                        webcam_options=gr.WebcamOptions(mirror=False, constraints=camera_constraints(STREAM_SIZE))),
+                        webcam_options=gr.WebcamOptions(mirror=False, constraints=settings.camera_constraints(settings.STREAM_SIZE))),
                         read=read_image, stream_frames=True, data_urls=True)
-                    webcam_out = mark_stream_frames(gr.Image(label="Annotated", format=STREAM_FRAME_FORMAT,
+                    webcam_out = gradio_temp.mark_stream_frames(gr.Image(label="Annotated", format=settings.STREAM_FRAME_FORMAT,
                                                              elem_id="webcam-output"))
             webcam.stream(bind(webcam_frame, pipeline, slots), [webcam, mirror, smoothing, session],
                           [webcam_out, webcam_chart, webcam_table, readout, session],
-                          stream_every=STREAM_EVERY_S, time_limit=STREAM_TIME_LIMIT_S, concurrency_limit=STREAM_EVENT_LIMIT,
+                          stream_every=settings.STREAM_EVERY_S, time_limit=settings.STREAM_TIME_LIMIT_S, concurrency_limit=settings.STREAM_EVENT_LIMIT,
                           show_progress="hidden", api_visibility="private")
             session_panel(session)
         with gr.Tab("Image"):
@@ -364,14 +367,14 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
             image_table = gr.Dataframe(headers=PHOTO_TABLE_COLUMNS, label="Faces", interactive=False)
             image_json = gr.JSON(label="Faces (as the CLI prints them)")
             image_button.click(bind(predict_image, pipeline), [image_in], [image_out, image_chart, image_table, image_json, image_summary],
-                               api_name="predict_image", concurrency_limit=IMAGE_CONCURRENCY)
+                               api_name="predict_image", concurrency_limit=settings.IMAGE_CONCURRENCY)
         with gr.Tab("Video"):
             with gr.Row():
                 with gr.Column():
                     video_in = accept_received_files(gr.Video(sources=["upload"], include_audio=True, label="Video file",
                                                               elem_id="video-input"), check=check_video_header)
                     video_smoothing = gr.Checkbox(value=True, label="Smooth labels over frames")
-                    gr.Markdown(f"Videos longer than {MAX_VIDEO_FRAMES} frames (about {MAX_VIDEO_FRAMES // 30} s at "
+                    gr.Markdown(f"Videos longer than {settings.MAX_VIDEO_FRAMES} frames (about {settings.MAX_VIDEO_FRAMES // 30} s at "
                                 "30 frames/s) are cut there. One video is labelled at a time; others wait in turn.")
                     with gr.Row():
                         video_button = gr.Button("Label every frame", variant="primary")
@@ -387,7 +390,7 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                                      y_lim=[0, 1])
             video_event = video_button.click(bind(predict_video, pipeline, slots), [video_in, video_smoothing],
                                              [video_out, video_csv, video_plot, video_track, video_summary],
-                                             api_name="predict_video", concurrency_limit=VIDEO_CONCURRENCY)
+                                             api_name="predict_video", concurrency_limit=settings.VIDEO_CONCURRENCY)
             video_cancel.click(None, None, None, cancels=[video_event], api_visibility="private")
             video_track.input(track_plot, [video_csv, video_track], [video_plot], api_name="video_track_plot")
     return app
@@ -395,8 +398,8 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python app.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--host", default=settings.DEFAULT_HOST, help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=settings.DEFAULT_PORT)
     parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")
     parser.add_argument("--ice-server", action="append", default=[], metavar="URL",
                         help="a STUN/TURN server for the webcam's WebRTC connection (repeatable; default none: host "
@@ -404,7 +407,7 @@ def parse_args(argv):
                              "stun:stun.l.google.com:19302)")
     parser.add_argument("--emotion-model", type=Path, help="expression model folder (default: env FACEXP_EMOTION_MODEL or models/emotion)")
     parser.add_argument("--mask-model", type=Path, help="mask model folder (default: env FACEXP_MASK_MODEL or models/mask; optional)")
-    parser.add_argument("--max-file-size", default=MAX_FILE_SIZE, metavar="SIZE",
+    parser.add_argument("--max-file-size", default=settings.MAX_FILE_SIZE, metavar="SIZE",
                         help="largest upload accepted, e.g. 200mb or 1gb (default: env FACEXP_MAX_FILE_SIZE or 200mb); "
                              "a larger one is refused while it arrives (HTTP 413)")
     return parser.parse_args(argv)
@@ -421,23 +424,23 @@ def main(argv=None) -> int:
     # stream's two 1 s timers (or the image stream's 15 frames a second) that is hours of records: keep fewer.
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    folder = make_private_temp_dir()  # before Gradio stores any file
+    folder = gradio_temp.make_private_temp_dir()  # before Gradio stores any file
     keep_gradio_files_in(folder)  # before the Blocks are built: building them makes Gradio's server app
     pipeline = load_pipeline(args.emotion_model, args.mask_model)
     if pipeline is None:
         return EXIT_NO_MODELS
     examples_dir = folder / "examples"
-    peers = WebRTCPeers(args.ice_server, time_limit_s=STREAM_TIME_LIMIT_S)
+    peers = WebRTCPeers(args.ice_server, time_limit_s=settings.STREAM_TIME_LIMIT_S)
     app = build_app(pipeline, example_images(examples_dir), peers)
-    cleaner = TempDirCleaner(folder)
+    cleaner = gradio_temp.TempDirCleaner(folder)
     cleaner.keep |= {path for path in examples_dir.rglob("*") if path.is_file()}
     cleaner.start()
     freeze_startup_objects()
     log.info("temporary files in %s (stream frames deleted after %g s, other files after %d s); uploads up to %s",
-             folder, FRAME_TTL_S, RESULT_TTL_S, args.max_file_size)
-    app.queue(default_concurrency_limit=IMAGE_CONCURRENCY, max_size=QUEUE_MAX_SIZE).launch(
+             folder, gradio_temp.FRAME_TTL_S, gradio_temp.RESULT_TTL_S, args.max_file_size)
+    app.queue(default_concurrency_limit=settings.IMAGE_CONCURRENCY, max_size=settings.QUEUE_MAX_SIZE).launch(
         server_name=args.host, server_port=args.port, share=args.share, show_error=True,
-        allowed_paths=[str(examples_dir)], head=head_html(peers.browser_config(camera_constraints(STREAM_SIZE)["video"])),
+        allowed_paths=[str(examples_dir)], head=head_html(peers.browser_config(settings.camera_constraints(settings.STREAM_SIZE)["video"])),
         max_file_size=args.max_file_size, app_kwargs=app_kwargs(), quiet=True, prevent_thread_lock=True)
     log.info("serving on %s%s (Ctrl+C stops)", app.local_url, f" and {app.share_url}" if app.share_url else "")
     app.block_thread()

@@ -14,13 +14,13 @@ came from, not by their suffix:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
 import tempfile
 import threading
 import time
-import atexit
 from pathlib import Path
 
 TEMP_PREFIX = "facexp-gradio-"  # private temp dirs are named facexp-gradio-<pid>-<random>

@@ -27,7 +27,6 @@ import binascii
 from pathlib import Path
 from typing import Callable
 
-
 from demo.gradio_errors import user_error
 from demo.gradio_temp import STREAM_FRAMES, temp_dir
 

@@ -7,7 +7,6 @@ skip with the reason; under CI (CI=true) such a skip is a failure instead.
 from __future__ import annotations
 
 import gzip
-
 import shutil
 from pathlib import Path
 

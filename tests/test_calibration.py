@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from tests.harness import REPO
 from core.model_folder import EMOTION_MODEL_DIR
 from core.models import FacialExpressionModel, apply_temperature
+from tests.harness import REPO
 from train.calibration import (
     expected_calibration_error,
     fit_temperature,

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.harness import COLLAGE_PHOTOS, MEDIA_FACES, MEDIA_FACES_PHOTO, media_collage, read_rgb
 from core.detector import DEFAULT_DETECTOR, DETECTOR_MODELS, FaceDetector, detector_metadata, make_anchors
+from tests.harness import COLLAGE_PHOTOS, MEDIA_FACES, MEDIA_FACES_PHOTO, media_collage, read_rgb
+
 
 def fit_640x480(image):
     """The photo letterboxed into a 640x480 webcam-sized frame."""

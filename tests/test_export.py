@@ -14,11 +14,10 @@ import sys
 import numpy as np
 import pytest
 
-from tests.harness import REPO, WEB_MODELS, skip_or_fail
-
-
 from export import ExportError
 from export.tfjs_layers import build_bundle, model_topology, quantize
+from tests.harness import REPO, WEB_MODELS, skip_or_fail
+
 
 @pytest.fixture(scope="module")
 def emotion_dir():

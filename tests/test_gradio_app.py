@@ -10,12 +10,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.harness import (camera_file_from_image, collect_errors, free_port, launch_chromium, open_image_stream,
-                           require, shown_pixels, start_server, start_webrtc, stop_server)
 from core import draw
 from core.labels import EMOTIONS
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import MAX_FACES_PHOTO, emotion_model_dir, mask_model_dir
+from tests.harness import (
+    camera_file_from_image,
+    collect_errors,
+    free_port,
+    launch_chromium,
+    open_image_stream,
+    require,
+    shown_pixels,
+    start_server,
+    start_webrtc,
+    stop_server,
+)
 
 FRAME_TTL_S = 2  # shorter than the app's default so the test waits less
 CLEAN_EVERY_S = 3  # demo.gradio_temp.CLEAN_EVERY_S

@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 
 from bench.gradio_stream_fps import panning_camera
-from tests.harness import (free_port, launch_chromium, open_image_stream, require, start_server, start_webrtc,
-                           stop_server)
 from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
+from tests.harness import (
+    free_port,
+    launch_chromium,
+    open_image_stream,
+    require,
+    start_server,
+    start_webrtc,
+    stop_server,
+)
 
 STREAM_IDLE_S = 3.0  # demo.stream_slots.STREAM_IDLE_S
 FRAMES_JS = "document.querySelector('#webcam-output img') ? document.querySelector('#webcam-output img').src : ''"

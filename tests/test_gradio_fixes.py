@@ -7,9 +7,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from PIL import Image
 from gradio import processing_utils
 from gradio.queueing import Queue
+from PIL import Image
 
 from demo.gradio_fixes import cancel_stream_wait_timers, make_image_cache_atomic
 from tests.harness import run_coroutine

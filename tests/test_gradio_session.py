@@ -7,8 +7,7 @@ import pytest
 
 from core.draw import expression_colors
 from core.labels import EMOTIONS
-from core.session import LiveSession
-from core.session import TIMELINE_FACES
+from core.session import TIMELINE_FACES, LiveSession
 from demo.gradio_session import ALERT_TOAST_S, announce, timeline_svg
 from demo.webcam_session import WebcamSession
 from tests.harness import launch_chromium

@@ -14,15 +14,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from demo.webrtc import WebRTCPeers  # noqa: F401  (first: it imports aiortc safely, see demo/webrtc.py)
 from aiortc import RTCPeerConnection  # noqa: E402
+
 from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 from demo.gradio_fixes import UNEXPECTED_ERROR
 from demo.gradio_security import MALFORMED_REQUEST, SECURITY_HEADERS
-from tests.harness import (collect_errors, free_port, launch_chromium, read_rgb, require, run_coroutine, start_server,
-                           stop_server, huge_png, synthetic_video)
+from demo.webrtc import WebRTCPeers  # noqa: F401  (first: it imports aiortc safely, see demo/webrtc.py)
+from tests.harness import (
+    collect_errors,
+    free_port,
+    huge_png,
+    launch_chromium,
+    read_rgb,
+    require,
+    run_coroutine,
+    start_server,
+    stop_server,
+    synthetic_video,
+)
 
 FRAME_TTL_S, CLEAN_EVERY_S = 2, 3  # FACEXP_FRAME_TTL_S for this server; demo.gradio_temp.CLEAN_EVERY_S
 MAX_FILE_SIZE_MB = 5

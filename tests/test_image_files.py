@@ -9,7 +9,7 @@ from PIL import Image, ImageOps
 
 from core.image_files import read_image
 from core.pipeline import InputError, to_rgb_frame
-from tests.harness import read_rgb, huge_png
+from tests.harness import huge_png, read_rgb
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.harness import REPO
 from core.labels import MASK_LABELS
 from core.model_folder import MASK_MODEL_DIR
+from tests.harness import REPO
 
 ONE_FACE_PHOTOS = ("obama.jpg", "biden.jpg", "happy.jpg", "surprised.jpg", "angry.jpg", "sad.jpg")
 GROUP_PHOTOS = ("two_people.jpg", "bbt1.jpg", "2008_002506.jpg", "obama_and_biden.jpg")

@@ -97,7 +97,8 @@ def test_fer_examples_are_app_crops_with_both_labels(tiny_csv, detector):
 
 def test_folder_crops_are_the_apps_crops(facemask_dir, detector):
     from core.preprocess import crop_face
-    from train.mask_data import app_crops, read_rgb as read_photo
+    from train.mask_data import app_crops
+    from train.mask_data import read_rgb as read_photo
 
     paths = sorted((facemask_dir / "without_mask").glob("*.jpg"))[:6]
     whole = np.zeros((len(paths), 64, 64, 3), np.uint8)

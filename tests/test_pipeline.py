@@ -4,13 +4,12 @@ tracking/smoothing (core.tracking) and drawing (core.draw)."""
 import numpy as np
 import pytest
 
-from tests.harness import require
 from core import draw
 from core.labels import EMOTIONS
 from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import MAX_FACES, FacePipeline, InputError, emotion_model_dir
 from core.tracking import MAX_MISSED_FRAMES, SMOOTHING, FaceTracker
-from tests.harness import MEDIA_FACES, read_rgb
+from tests.harness import MEDIA_FACES, read_rgb, require
 
 FACE_KEYS = {"box", "score", "emotion", "mask", "too_small"}
 

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from tests.harness import REPO, require
 from core.labels import EMOTIONS
 from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
+from tests.harness import REPO, require
 
 VIDEO_FRAMES = 5
 

@@ -17,7 +17,7 @@ ALLOWED = {
 BINARY_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".ico", ".h5", ".keras", ".tflite", ".bin", ".gz", ".zip",
                    ".woff", ".woff2", ".wasm", ".mp4", ".webm", ".pdf")
 MAX_MODULE_LINES = 450
-SHORT_MODULE_FOLDERS = ("core", "train")
+SHORT_MODULE_FOLDERS = ("core", "demo", "train")
 
 
 def tracked_files() -> list[str]:

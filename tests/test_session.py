@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from core.labels import EMOTIONS, MASK_LABELS
-from core.session import (ALERT_AFTER_S, MAX_GAP_S, SAMPLE_EVERY_S, LiveSession, alert_line, csv_header,
-                          session_metadata)
+from core.session import ALERT_AFTER_S, MAX_GAP_S, SAMPLE_EVERY_S, LiveSession, alert_line, csv_header, session_metadata
 
 
 def face(expression: str, mask: str | None, too_small: bool = False) -> dict:

@@ -13,8 +13,15 @@ import subprocess
 import numpy as np
 import pytest
 
-from core.tracking import (HIGH_SCORE, MAX_MISSED_FRAMES, MAX_SIZE_CHANGE, MIN_TRACK_FRAMES, FaceTracker, best_pairs,
-                           tracking_metadata)
+from core.tracking import (
+    HIGH_SCORE,
+    MAX_MISSED_FRAMES,
+    MAX_SIZE_CHANGE,
+    MIN_TRACK_FRAMES,
+    FaceTracker,
+    best_pairs,
+    tracking_metadata,
+)
 from tests.harness import REPO
 
 SIDE = 80

@@ -10,8 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from tests.harness import REPO, TINY_FER_ROWS as ROWS, train_command as _train_command
 from core.labels import EMOTIONS
+from tests.harness import REPO
+from tests.harness import TINY_FER_ROWS as ROWS
+from tests.harness import train_command as _train_command
+
 
 def history_epochs(path) -> list[int]:
     """The epoch column of history.csv's complete rows."""

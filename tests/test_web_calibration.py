@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.harness import WEB_MODELS, launch_chromium, open_ready_page
 from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
+from tests.harness import WEB_MODELS, launch_chromium, open_ready_page
 
 FACES = 48
 TOLERANCE = 1e-4  # float32 wasm vs TensorFlow on the same weights; the export check finds ~1e-6 before the temperature

@@ -11,7 +11,6 @@ import subprocess
 import numpy as np
 import pytest
 
-
 from core import draw
 from core.pipeline import MAX_FACES_NOTE
 from tests.harness import REPO

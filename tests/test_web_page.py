@@ -19,8 +19,20 @@ import numpy as np
 import pytest
 
 from core.draw import HIDDEN_EXPRESSION_TEXT, expression_text
-from tests.harness import (REPO, WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, media_collage,
-                           open_ready_page, read_rgb, require, skip_or_fail, upload_to_page, wait_for)
+from tests.harness import (
+    REPO,
+    WEB_MODELS,
+    camera_file_from_image,
+    collect_errors,
+    launch_chromium,
+    media_collage,
+    open_ready_page,
+    read_rgb,
+    require,
+    skip_or_fail,
+    upload_to_page,
+    wait_for,
+)
 
 AMBER = (255, 191, 0)  # face box colour without a mask model (core/draw.py, web_static/js/draw.js)
 MASKED_PARITY_PHOTOS = ("leoring123_000146.jpg", "leoring123_000149.jpg")  # footage/photos: one masked face each

@@ -14,7 +14,6 @@ import numpy as np
 
 from tests.harness import REPO
 
-
 SCRIPT = REPO / "tests" / "js" / "preprocess_dump.mjs"
 
 

@@ -13,9 +13,8 @@ import sys
 
 import pytest
 
-from tests.harness import REPO, free_port, skip_or_fail, start_server, stop_server
-
 from demo.web_server import VENDOR_FILES, WEB_ROOT, missing_files
+from tests.harness import REPO, free_port, skip_or_fail, start_server, stop_server
 
 TFJS_VERSION = "4.22.0"  # the TensorFlow.js the page runs (package.json, package-lock.json)
 

@@ -11,11 +11,11 @@ import time
 
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack  # noqa: E402
+from av import VideoFrame  # noqa: E402
 
 from demo.webrtc import OfferError, WebRTCPeers, parse_offer  # first: it imports aiortc safely (see demo/webrtc.py)
 from tests.harness import REPO, run_coroutine
-from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack  # noqa: E402
-from av import VideoFrame  # noqa: E402
 
 WIDTH, HEIGHT = 160, 120
 
