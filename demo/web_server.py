@@ -240,6 +240,9 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(name)s %(message)s")
     request_log.setLevel(logging.INFO if args.log_requests else logging.WARNING)
+    # waitress warns "Task queue depth is N" whenever a page load's files outnumber its threads for a moment: a
+    # request log's matter, not a problem (its own errors still show)
+    logging.getLogger("waitress.queue").setLevel(logging.INFO if args.log_requests else logging.ERROR)
     missing = missing_files()
     if missing:
         print("cannot serve the page, missing:\n  " + "\n  ".join(missing), file=sys.stderr)

@@ -10,6 +10,7 @@ import http.client
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -197,8 +198,12 @@ def test_requests_are_logged_only_when_asked(tmp_path, flag):
     try:
         for path in ("/", "/js/app.js", "/missing.js"):
             get(port, path)
+        with ThreadPoolExecutor(16) as pool:  # a page load: more files at once than the server's threads
+            list(pool.map(lambda path: get(port, path), [f"/js/{path.name}" for path in sorted((WEB_ROOT / "js").glob("*.js"))] * 4))
     finally:
         stop_server(process)
     log = log_path.read_text()
     assert f"http://127.0.0.1:{port}/" in log
     assert ("GET /js/app.js 200" in log and "GET /missing.js 404" in log) == bool(flag), log
+    if not flag:
+        assert "queue depth" not in log, log  # waitress's busy-threads warning is request-log matter
