@@ -14,13 +14,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection  # noqa: E402
 
+# isort: off
+# demo.webrtc first: it imports aiortc safely after TensorFlow (pylibsrtp segfaults otherwise, see demo/webrtc.py)
+from demo.webrtc import WebRTCPeers  # noqa: F401
+from aiortc import RTCPeerConnection
+# isort: on
 from core.model_folder import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 from demo.gradio_fixes import UNEXPECTED_ERROR
 from demo.gradio_security import MALFORMED_REQUEST, SECURITY_HEADERS
-from demo.webrtc import WebRTCPeers  # noqa: F401  (first: it imports aiortc safely, see demo/webrtc.py)
 from tests.harness import (
     collect_errors,
     free_port,

@@ -11,10 +11,13 @@ import time
 
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack  # noqa: E402
-from av import VideoFrame  # noqa: E402
 
-from demo.webrtc import OfferError, WebRTCPeers, parse_offer  # first: it imports aiortc safely (see demo/webrtc.py)
+# isort: off
+# demo.webrtc first: it imports aiortc safely after TensorFlow (pylibsrtp segfaults otherwise, see demo/webrtc.py)
+from demo.webrtc import OfferError, WebRTCPeers, parse_offer
+from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from av import VideoFrame
+# isort: on
 from tests.harness import REPO, run_coroutine
 
 WIDTH, HEIGHT = 160, 120
