@@ -74,6 +74,7 @@ def make_image_cache_atomic() -> None:
         return str(path)
 
     save_pil_to_cache.facexp_atomic = True
+    save_pil_to_cache.facexp_original = original  # Gradio's own, for the tests' negative control
     processing_utils.save_pil_to_cache = save_pil_to_cache
 
 

@@ -15,17 +15,18 @@ from demo.gradio_fixes import cancel_stream_wait_timers, make_image_cache_atomic
 from tests.harness import run_coroutine
 
 
-def test_image_cache_writes_are_atomic(tmp_path):
-    """The mechanism behind the test above, with Gradio's own function: a reader never sees a cached image that a
-    concurrent identical save is rewriting (Gradio alone writes it in place: empty or short reads)."""
-    make_image_cache_atomic()
+def reads_while_saving(save, folder: Path, writes: int, stop_at_short: bool = False) -> tuple[int, list[int], Path]:
+    """Save one image `writes` times with `save` (Gradio's save_pil_to_cache or the fix) while reading the cached
+    file in a loop: (reads, the reads that found the file short or empty, the file)."""
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8))
-    path = Path(processing_utils.save_pil_to_cache(image, str(tmp_path), format="jpeg"))
+    path = Path(save(image, str(folder), format="jpeg"))
     size, stop, short_reads = path.stat().st_size, threading.Event(), []
 
     def writer():
-        for _ in range(150):
-            processing_utils.save_pil_to_cache(image, str(tmp_path), format="jpeg")
+        for _ in range(writes):
+            if stop.is_set():
+                break
+            save(image, str(folder), format="jpeg")
         stop.set()
 
     thread = threading.Thread(target=writer)
@@ -35,7 +36,21 @@ def test_image_cache_writes_are_atomic(tmp_path):
         reads += 1
         if len(path.read_bytes()) != size:
             short_reads.append(reads)
+            if stop_at_short:
+                stop.set()
     thread.join()
+    return reads, short_reads, path
+
+
+def test_image_cache_writes_are_atomic(tmp_path):
+    """The mechanism behind the test above, with Gradio's own function: a reader never sees a cached image that a
+    concurrent identical save is rewriting; the negative control, Gradio's function unpatched, does show such reads
+    (it writes the file in place)."""
+    make_image_cache_atomic()
+    fixed = processing_utils.save_pil_to_cache
+    _, gradio_short, _ = reads_while_saving(fixed.facexp_original, tmp_path / "gradio", 3000, stop_at_short=True)
+    assert gradio_short, "Gradio's own save never showed a short read: the control no longer shows the race"
+    reads, short_reads, path = reads_while_saving(fixed, tmp_path / "fixed", 150)
     assert reads > 10 and short_reads == []
     assert sorted(p.name for p in path.parent.iterdir()) == ["image.jpeg"]  # no temporary file left
 

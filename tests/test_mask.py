@@ -29,14 +29,25 @@ def pipeline():
     return FacePipeline()
 
 
-def test_shipped_mask_record():
+def test_shipped_mask_record_describes_the_shipped_files():
+    """The record beside the weights is the record of these weights: its network, built by train.networks as the
+    command builds it, has the shipped architecture and parameter count; its labels are the model's; its metrics are
+    the ones the README quotes (the weights' accuracy itself: test_evaluate_mask_json and the painted-mask tests)."""
+    from core.model_folder import load_keras_model
+    from train.networks import build_network
+
     record = json.loads((MASK_MODEL_DIR / "training.json").read_text())
-    metrics = record["validation_metrics"]
     assert record["command"].startswith("python -m train.train --task mask")
-    assert metrics["accuracy"] >= 0.98
+    model, metadata = load_keras_model(MASK_MODEL_DIR)
+    size, channels = metadata["input"]["size"], metadata["input"]["channels"]
+    built = build_network(record["network"], (size, size, channels), len(MASK_LABELS))
+    assert [layer.__class__.__name__ for layer in built.layers] == [layer.__class__.__name__ for layer in model.layers]
+    assert built.count_params() == model.count_params() == record["parameters"]
+    assert metadata["labels"] == list(MASK_LABELS)
+    metrics = record["validation_metrics"]
+    assert metrics["accuracy"] >= 0.98 and metrics["n"] == record["validation_images"]
     assert set(metrics["per_class"]) == set(MASK_LABELS)
     assert all(m["recall"] >= 0.95 for m in metrics["per_class"].values())
-    assert json.loads((MASK_MODEL_DIR / "metadata.json").read_text())["labels"] == list(MASK_LABELS)
 
 
 def test_evaluate_mask_json(facemask_dir, tmp_path):

@@ -21,6 +21,7 @@ from av import VideoFrame
 from tests.harness import REPO, run_coroutine
 
 WIDTH, HEIGHT = 160, 120
+FRAMES_SHOWN = 30  # annotated frames the first test watches come back
 
 
 class NumberedCamera(VideoStreamTrack):
@@ -73,8 +74,8 @@ def test_frames_come_back_analysed_newest_first_and_the_connection_ends_cleanly(
         browser, camera, track = await connect(peers, analyse, on_end=ended.append)
         cameras.append(camera)
         shown = []
-        deadline = time.monotonic() + 4
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120  # a bound, not a speed: a loaded machine may take long for 30 frames
+        while len(shown) < FRAMES_SHOWN and time.monotonic() < deadline:
             frame = (await asyncio.wait_for(track.recv(), 10)).to_ndarray(format="rgb24")
             shown.append(frame)
         sent = camera.sent
@@ -85,7 +86,7 @@ def test_frames_come_back_analysed_newest_first_and_the_connection_ends_cleanly(
         return peers, shown, sent
 
     peers, shown, sent = run_coroutine(scenario())
-    assert len(shown) >= 20, len(shown)
+    assert len(shown) == FRAMES_SHOWN, len(shown)
     red = [frame[:10, :10].mean(axis=(0, 1)) for frame in shown[5:]]
     assert all(r > 200 and g < 60 and b < 60 for r, g, b in red)  # every frame shown was analysed (VP8 blurs a little)
     assert len(analysed) < 0.8 * sent, (len(analysed), sent)  # a slow analysis skips frames instead of queueing them
