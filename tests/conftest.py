@@ -70,9 +70,10 @@ def tiny_csv(fer_csv, tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web_server(tmp_path_factory):
-    """`python app.py web` on a free port (the in-browser page), for the tests of one module."""
+    """`python app.py web` on a free port (the in-browser page), one for the whole run (it keeps no state between
+    requests: every test's page loads afresh)."""
     from demo.web_server import missing_files
 
     missing = missing_files()

@@ -14,21 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from demo.web_server import VENDOR_FILES, WEB_ROOT, missing_files
-from tests.harness import REPO, free_port, skip_or_fail, start_server, stop_server
+from demo.web_server import VENDOR_FILES, WEB_ROOT
+from tests.harness import REPO, free_port, start_server, stop_server
 
 TFJS_VERSION = "4.22.0"  # the TensorFlow.js the page runs (package.json, package-lock.json)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    missing = missing_files()
-    if missing:
-        skip_or_fail("the page's files are missing: " + "; ".join(missing))
-    port = free_port()
-    process = start_server(["web", "--port", str(port), "--quiet"], port, tmp_path_factory.mktemp("web") / "server.log")
-    yield port
-    stop_server(process)
+def server(web_server):
+    """The port of the run's page server (tests/conftest.py)."""
+    return int(web_server.rstrip("/").rsplit(":", 1)[1])
 
 
 def get(port: int, path: str, method: str = "GET"):
