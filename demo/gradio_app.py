@@ -362,7 +362,7 @@ def build_app(pipeline: FacePipeline, examples: list[str], peers: WebRTCPeers | 
                     gr.Examples(examples=[[path] for path in examples], inputs=[image_in], label="Examples (scikit-image)")
                 with gr.Column():
                     image_out = gr.Image(label="Annotated", format="jpeg")
-                    image_summary = gr.Markdown()
+                    image_summary = gr.Markdown(elem_id="image-summary")
                     image_chart = gr.Label(num_top_classes=len(EMOTIONS), label="Main face")
             image_table = gr.Dataframe(headers=PHOTO_TABLE_COLUMNS, label="Faces", interactive=False)
             image_json = gr.JSON(label="Faces (as the CLI prints them)")
