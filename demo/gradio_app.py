@@ -133,7 +133,7 @@ def webcam_frame(pipeline: FacePipeline, slots: StreamSlots, frame, mirror: bool
                  session: WebcamSession | None):
     """The image stream (fallback transport): one streamed frame -> annotated frame, main-face chart, face table,
     readout, session. Between two widget refreshes the widgets get their last values again, not gr.skip(): Gradio
-    stores a new copy of a component in the session for every gr.skip()/gr.update() it is sent (issue 10's soak)."""
+    stores a new copy of a component in the session for every gr.skip()/gr.update() it is sent (the 30-minute soak in BENCHMARKS.md)."""
     session = session or WebcamSession()
     session.mirror, session.smoothing = bool(mirror), bool(smoothing)
     if frame is None:

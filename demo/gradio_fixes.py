@@ -4,13 +4,13 @@ Each fix replaces one Gradio function, checks first that the function is still t
 Gradio upgrade fails at start-up, not silently), and is idempotent. `apply_gradio_fixes()` applies them all;
 demo.gradio_app.build_app calls it.
 
-- `make_image_cache_atomic`: concurrent identical outputs were read while being rewritten (issue 10's 15 failures).
+- `make_image_cache_atomic`: concurrent identical outputs were read while being rewritten (15 failures in 247 answers under load, BENCHMARKS.md).
 - `cancel_stream_wait_timers`: every streamed frame left a sleeping timeout task behind for up to the stream's
-  time limit (issue 10's soak).
+  time limit (the soak in BENCHMARKS.md).
 - `readable_error_texts`: an exception that is not a gr.Error reached the user as its own text (pydantic's
-  validation texts, object reprs, exception class names, absolute server paths; issue 20).
+  validation texts, object reprs, exception class names, absolute server paths).
 - `keep_gradio_files_in(folder)`: Gradio made `vibe_edit_history` (and would write screen recordings) in the temp
-  folder it saw at import, outside the app's private one (issue 20).
+  folder it saw at import, outside the app's private one.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def make_image_cache_atomic() -> None:
     """Gradio (6.31) stores an output image as <temp dir>/<hash of its bytes>/image.<format> and, for every identical
     output, rewrites that same file in place (truncate, then write). Clients that get the same answer at the same time
     (several callers sending the same photo, identical webcam frames) then download a file that another request is
-    rewriting: an empty or short body ("peer closed connection without sending complete message body": issue 10's 15
-    failures in 247 answers). Here the file is written under a temporary name and renamed into place, so a reader has
+    rewriting: an empty or short body ("peer closed connection without sending complete message body": 15
+    failures in 247 answers under load). Here the file is written under a temporary name and renamed into place, so a reader has
     either the previous or the new copy, both complete and identical. Process-wide and idempotent; fails at start-up,
     not silently, if Gradio's function is no longer the one this replaces."""
     from gradio import processing_utils
@@ -83,7 +83,7 @@ def cancel_stream_wait_timers() -> None:
     frame or a timeout, as two tasks, and returns when the first finishes without cancelling the other. The frame
     nearly always comes first, so each streamed frame leaves behind a task sleeping for the rest of the stream's
     `time_limit` (600 s here): at 25 frames/s that is up to 15,000 pending tasks, futures, timer handles and
-    coroutine frames (744 were pending after 2 minutes at 6 frames/s in the issue-10 soak). Here the loser is
+    coroutine frames (744 were pending after 2 minutes at 6 frames/s in a soak, BENCHMARKS.md). Here the loser is
     cancelled; what the function returns is unchanged."""
     from gradio.queueing import Queue
 

@@ -15,7 +15,7 @@ STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per
 MAX_FILE_SIZE = os.environ.get("FACEXP_MAX_FILE_SIZE", "200mb")  # larger uploads are refused (413) while they arrive
 MAX_VIDEO_FRAMES = 3000  # longer videos are cut (about 100 s at 30 frames/s); said on the tab before upload
 
-# Concurrency (issue 10). One pipeline serves everyone and runs one frame at a time (its lock), so limits decide who
+# Concurrency. One pipeline serves everyone and runs one frame at a time (its lock), so limits decide who
 # waits, not how much runs in parallel:
 # - webcam: at most MAX_STREAMS sessions are served (demo.stream_slots); a further one is told "busy" at once (its
 #   readout), not queued for minutes. Gradio's own limit on the stream event is higher, so that extra sessions reach

@@ -3,7 +3,7 @@
 Gradio (6.31) checks that a file named in an API call was uploaded by a user only when the call's FileData carries
 `"meta": {"_type": "gradio.FileData"}`; the same FileData without `meta` goes to the component as it is, so
 `POST /gradio_api/call/predict_image` with `{"data": [{"path": "/any/server/file.png"}]}` made the app open any image
-file on the server and send it back annotated (issue 20; README "Notes for Gradio"). Here every file input of the app
+file on the server and send it back annotated (README "Notes for Gradio"). Here every file input of the app
 (the Image tab, the image stream, the Video tab, the track plot's CSV) goes through `accept_received_files`, which
 wraps the component's `preprocess` (the one step every event of every endpoint takes, public or private, from the page
 or the API) and refuses, before anything is opened:

@@ -21,7 +21,7 @@ Nothing is kept: frames live in memory for one analysis. Connections end when th
 the tab (Gradio's unload), the peer goes away (state failed/closed), it has not connected CONNECT_TIMEOUT_S after the
 answer, or after `time_limit_s`.
 
-Junk and floods (issue 20): `parse_offer` checks an offer completely (JSON, size, SDP that aiortc parses, a video
+Junk and floods: `parse_offer` checks an offer completely (JSON, size, SDP that aiortc parses, a video
 track with ICE credentials and a DTLS fingerprint) so that the app can check it before it gives the session a stream
 slot; a client (address) may have at most MAX_PENDING_PER_CLIENT answered connections that have not connected yet,
 and the server at most `max_connections` connections in all.

@@ -87,7 +87,7 @@ CONCURRENT_CALLERS, CALLS_EACH = 6, 3
 
 
 def test_concurrent_callers_of_the_same_image_all_get_it_whole(server, media_dir, tmp_path):
-    """Issue 10: callers sending the same photo at once get identical outputs, which Gradio stores under one name;
+    """Callers sending the same photo at once get identical outputs, which Gradio stores under one name;
     rewritten in place, a download could catch it empty or short ("peer closed connection without sending complete
     message body"). Every answer must arrive, complete and the same."""
     import threading
@@ -253,7 +253,7 @@ CLIP_1080P_FRAMES = 100  # 4 s at 25 frames/s
 
 def test_video_tab_in_chromium_reports_progress_as_it_goes_and_plays_a_1080p_clip_as_720p_mp4(
         server, media_dir, playwright_instance, tmp_path):
-    """Issue 21: a 1080p clip took 15x its duration, its status sat at "frame 1 of 105" for seconds, and the output
+    """Before: a 1080p clip took 15x its duration, its status sat at "frame 1 of 105" for seconds, and the output
     was a 16 MB full-size WebM. In the page: upload a 1080p clip (a media photo of four faces, panned), "Label every
     frame"; the status line reports frame after frame while the run goes on (read every 0.2 s), and the annotated
     video is an MP4 at display size (1280x720) that plays in the tab's own player, boxes drawn. The output CSV is no

@@ -1,4 +1,4 @@
-"""Issue 10: the Gradio app under several users at once (real servers, real Chromium pages with a fake camera, real
+"""The Gradio app under several users at once (real servers, real Chromium pages with a fake camera, real
 gradio_client calls): two streams and an API call together, a dropped stream frees its slot for the next, a video
 cancelled mid-way frees the worker."""
 

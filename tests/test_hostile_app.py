@@ -1,4 +1,4 @@
-"""Issue 20's hostile pass against the Gradio app, kept as tests: one real server for the module (python app.py with a
+"""The hostile pass against the Gradio app, kept as tests: one real server for the module (python app.py with a
 5 MB upload limit, a 2 s frame lifetime and a TMPDIR of its own), called the way an attacker would: raw HTTP to the
 API and the queue (every endpoint and file component, public and private), junk WebRTC offers, huge-when-decoded
 files, concurrent callers, a page that frames the app. Each case fails without its fix (the comment says what it got
@@ -165,7 +165,7 @@ ENDPOINTS = {  # api name -> (kind of file input, the other inputs, called throu
 @pytest.mark.parametrize("api_name", list(ENDPOINTS))
 def test_server_files_are_refused_by_every_endpoint_and_component(server, events, media_dir, tmp_path, api_name,
                                                                   with_meta):
-    """Issue 20, finding 1: {"data": [{"path": "/any/server/file.png"}]} made predict_image open the file and answer it
+    """Before: {"data": [{"path": "/any/server/file.png"}]} made predict_image open the file and answer it
     annotated (and name UnidentifiedImageError / FileNotFoundError for others: an oracle for which files exist)."""
     kind, rest, private = ENDPOINTS[api_name]
     answers = {}

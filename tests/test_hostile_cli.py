@@ -1,4 +1,4 @@
-"""Issue 20, the CLI's half of the hostile pass: `python app.py predict` never writes over an input or over another
+"""The CLI's half of the hostile pass: `python app.py predict` never writes over an input or over another
 output, says so when a write fails (a full disk) and leaves no half file, refuses huge inputs from their headers
 before decoding them, and refuses bad arguments clearly. Real photos and the real clip from media/, real runs of
 `app.py predict` as subprocesses. (The page server's long path is in test_web_server.py; the training history and the
@@ -48,7 +48,7 @@ def assert_clean_error(result, code: int, *texts: str):
 
 
 def test_out_that_holds_an_input_is_refused_and_the_photo_is_untouched(media_dir, tmp_path):
-    """Issue 20: `--out` pointed at the input's folder overwrote the original photo (rc 0)."""
+    """Before: `--out` pointed at the input's folder overwrote the original photo (rc 0)."""
     shutil.copyfile(media_dir / "happy.jpg", tmp_path / "happy.jpg")
     original = (tmp_path / "happy.jpg").read_bytes()
     result = run_cli(tmp_path / "happy.jpg", "--out", tmp_path)
@@ -83,7 +83,7 @@ def test_allowed_input_folder_never_takes_an_inputs_name(media_dir, tmp_path):
 
 
 def test_inputs_with_the_same_name_get_a_copy_each(media_dir, tmp_path):
-    """Issue 20: two inputs called x.jpg overwrote each other's annotated copy (rc 0); so did two videos."""
+    """Before: two inputs called x.jpg overwrote each other's annotated copy (rc 0); so did two videos."""
     for folder, photo in (("a", "happy.jpg"), ("b", "two_people.jpg")):
         (tmp_path / folder).mkdir()
         shutil.copyfile(media_dir / photo, tmp_path / folder / "x.jpg")
@@ -116,7 +116,7 @@ def test_inputs_with_the_same_name_get_a_copy_each(media_dir, tmp_path):
 
 
 def test_out_naming_a_file_is_a_clear_argument_error(media_dir, tmp_path):
-    """Issue 20: `--out` naming an existing file gave a traceback."""
+    """Before: `--out` naming an existing file gave a traceback."""
     shutil.copyfile(media_dir / "happy.jpg", tmp_path / "happy.jpg")
     original = (tmp_path / "happy.jpg").read_bytes()
     result = run_cli(media_dir / "sad.jpg", "--out", tmp_path / "happy.jpg")
@@ -128,7 +128,7 @@ def test_out_naming_a_file_is_a_clear_argument_error(media_dir, tmp_path):
 
 @pytest.mark.parametrize("value", ["0", "-3"])
 def test_max_frames_below_one_is_an_argument_error_not_the_videos(media_dir, value):
-    """Issue 20: `--max-frames 0` blamed the video ("has no frame that can be decoded")."""
+    """Before: `--max-frames 0` blamed the video ("has no frame that can be decoded")."""
     result = run_cli(media_dir / CLIP, "--max-frames", value)
     assert_clean_error(result, 2, f"argument --max-frames: must be at least 1, got {value}")
     assert "frame that can be decoded" not in result.stderr and result.stdout == ""
@@ -146,7 +146,7 @@ def limit_file_size():
 
 
 def test_a_write_that_fails_is_an_error_naming_the_file_and_leaves_nothing(media_dir, tmp_path):
-    """Issue 20: on a full file system a video ended with rc 0 and 1 decodable frame of 105, and annotated images were
+    """Before: on a full file system a video ended with rc 0 and 1 decodable frame of 105, and annotated images were
     silently not written. Every copy larger than the limit must fail: named, exit 3, no file (whole or partial)."""
     out = tmp_path / "out"
     photo, clip, small = media_dir / "2008_002506.jpg", media_dir / CLIP, media_dir / "happy.jpg"
@@ -199,7 +199,7 @@ def huge_inputs(tmp_path_factory):
 
 
 def test_a_decompression_bomb_png_is_refused_from_its_header(huge_inputs, media_dir):
-    """Issue 20: a 1.2 MB PNG of 20000x20000 cost the CLI 2.4 GB and 17 s before the 100-MP refusal. The good photo
+    """Before: a 1.2 MB PNG of 20000x20000 cost the CLI 2.4 GB and 17 s before the 100-MP refusal. The good photo
     beside it is still labelled, in its turn."""
     png = huge_inputs["png"]
     assert png.stat().st_size < 2_000_000
@@ -214,7 +214,7 @@ def test_a_decompression_bomb_png_is_refused_from_its_header(huge_inputs, media_
 
 
 def test_an_8k_video_is_refused_from_its_header_without_loading_the_models(huge_inputs):
-    """Issue 20: an 8K video was decoded frame by frame (0.8 GB in the CLI, 2.45 GB in the app). Refused from the
+    """Before: an 8K video was decoded frame by frame (0.8 GB in the CLI, 2.45 GB in the app). Refused from the
     stream header; a run whose every input is refused never loads the models."""
     video = huge_inputs["video"]
     result, peak_mb = run_with_peak_rss([sys.executable, REPO / "app.py", "predict", video, huge_inputs["png"],

@@ -97,7 +97,7 @@ def test_out_writes_annotated_copies(media_dir, tmp_path):
 
 
 def test_a_truncated_model_file_is_named_at_start_up(tmp_path, media_dir):
-    """Issue 10: a corrupt model folder stops the CLI before any input, naming the file (exit 2)."""
+    """A corrupt model folder stops the CLI before any input, naming the file (exit 2)."""
     import shutil
 
     folder = tmp_path / "emotion"
@@ -152,7 +152,7 @@ def undecodable_mp4(source, target):
 
 
 def test_each_unreadable_video_gets_its_own_message(tmp_path, media_dir):
-    """Issue 10: a 0-byte file, an audio-only file and a video with no decodable frame are told apart."""
+    """A 0-byte file, an audio-only file and a video with no decodable frame are told apart."""
     import wave
 
     clip = media_dir / "short_hamilton_clip.mp4"
@@ -174,7 +174,7 @@ def test_each_unreadable_video_gets_its_own_message(tmp_path, media_dir):
 
 
 def test_a_folder_is_the_media_files_in_it(tmp_path, media_dir):
-    """Issue 10: `predict DIR` labels the images (and videos) in DIR; a folder without any says so."""
+    """`predict DIR` labels the images (and videos) in DIR; a folder without any says so."""
     import shutil
 
     for name in ("two_people.jpg", "happy.jpg"):

@@ -24,7 +24,7 @@ def history_epochs(path) -> list[int]:
 
 def test_killed_training_resumes_and_writes_a_loadable_model(tiny_csv, tmp_path):
     """Killed with SIGKILL where it hurts most, after CSVLogger wrote an epoch's row but before the checkpoint counted
-    the epoch (state.json): --resume trains that epoch again, and history.csv still has each epoch once (issue 20).
+    the epoch (state.json): --resume trains that epoch again, and history.csv still has each epoch once.
     The model folder it then writes loses the figures drawn for the model it held before."""
     import shutil
 
@@ -69,7 +69,7 @@ def test_killed_training_resumes_and_writes_a_loadable_model(tiny_csv, tmp_path)
         assert (out / name).is_file(), name
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["labels"] == list(EMOTIONS) and metadata["input"]["size"] == 48
-    # issue 12: a temperature fitted on the validation split at the end of training
+    # a temperature fitted on the validation split at the end of training
     assert metadata["temperature"] > 0 and metadata["calibration"]["n"] == ROWS
     record = json.loads((out / "training.json").read_text())
     assert record["train_images"] == ROWS and record["validation_images"] == ROWS

@@ -1,4 +1,4 @@
-"""core.video.VideoWriter, the annotated videos of the Video tab and of `predict --out` (issue 21): H.264 in MP4 that
+"""core.video.VideoWriter, the annotated videos of the Video tab and of `predict --out`: H.264 in MP4 that
 browsers play while it loads (the index first), at display size (at most OUTPUT_MAX_WIDTH wide), every frame there,
 written under a temporary name and renamed when complete; a write that fails (a file-size limit, as on a full disk)
 raises an OSError naming the file from write() itself, not only at the end, and leaves nothing. Frames are real media

@@ -132,7 +132,7 @@ def test_nothing_outside_web_static_and_no_listings(server, path):
 
 
 def test_over_long_paths_get_a_clean_refusal_not_a_500(server):
-    """Issue 20: a 5000-character path made the server answer 500 (the file system refused the name)."""
+    """Before: a 5000-character path made the server answer 500 (the file system refused the name)."""
     from demo.web_server import MAX_PATH_CHARS
 
     for path, expected in [("/" + "a" * 5000, 414), ("/js/" + "b" * 5000 + ".js", 414), ("/vendor/" + "c" * 5000, 414),

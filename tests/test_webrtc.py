@@ -158,7 +158,7 @@ async def offer_that_never_connects() -> tuple[RTCPeerConnection, str]:
 
 
 def test_a_connection_that_does_not_connect_is_closed_and_a_connected_one_is_not():
-    """Issue 20: 39 of 40 offers that never connected were answered and held for the 10-minute limit. Now an answered
+    """Before: 39 of 40 offers that never connected were answered and held for the 10-minute limit. Now an answered
     connection that is not connected CONNECT_TIMEOUT_S later is closed (on_end says why); one that connected goes on."""
     ended = []
 
