@@ -39,7 +39,7 @@ from core.model_folder import (
 )
 from core.quiet import import_tensorflow, silenced_stderr
 
-PROBABILITY_FLOOR = 1e-12  # log(0) guard, the same in web_static/js/models.js
+PROBABILITY_FLOOR = 1e-12  # log(0) guard; the page reads it from web_static/models/index.json
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:

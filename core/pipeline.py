@@ -43,10 +43,11 @@ from pathlib import Path
 import numpy as np
 
 from core import draw
+from core.camera import camera_metadata
 from core.detector import DEFAULT_DETECTOR, FaceDetector
 from core.labels import MASK_LABELS
 from core.model_folder import ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_DIR, ModelFileError
-from core.models import TTA_VIEWS, FaceMaskModel, FacialExpressionModel
+from core.models import PROBABILITY_FLOOR, TTA_VIEWS, FaceMaskModel, FacialExpressionModel
 from core.preprocess import crop_faces
 from core.session import session_metadata
 from core.tracking import FaceTracker, tracking_metadata
@@ -141,10 +142,12 @@ def pipeline_metadata() -> dict:
         "min_side": MIN_SIDE,
         "max_pixels": MAX_PIXELS,
         "score_decimals": SCORE_DECIMALS,
+        "probability_floor": PROBABILITY_FLOOR,
         "max_faces_note": MAX_FACES_NOTE,
         "drawing": draw.drawing_metadata(),
         "tracking": tracking_metadata(),
         "session": session_metadata(),
+        "camera": camera_metadata(),
     }
 
 

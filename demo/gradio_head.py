@@ -7,21 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.camera import camera_messages
+
 HERE = Path(__file__).parent
 HEAD_SCRIPTS = ("camera_error.js", "webrtc.js")
 
-# Shown in the Webcam tab when the browser gives no camera, by getUserMedia's error name.
-CAMERA_ERRORS = {
-    "NotAllowedError": "Camera permission was denied. Allow camera access for this page in the browser settings and "
-                       "reload, or use the Image tab.",
-    "NotFoundError": "No camera was found. Connect a camera and reload, or use the Image tab.",
-    "NotReadableError": "The camera is in use by another program or could not be started. Close it there and "
-                        "reload, or use the Image tab.",
-    "other": "The camera could not be started ({name}: {message}). You can use the Image tab instead.",
-}
-CAMERA_ERRORS["SecurityError"] = CAMERA_ERRORS["NotAllowedError"]
-CAMERA_ERRORS["OverconstrainedError"] = CAMERA_ERRORS["NotFoundError"]
-CAMERA_ERRORS["AbortError"] = CAMERA_ERRORS["NotReadableError"]
+# Shown in the Webcam tab when the browser gives no camera, by getUserMedia's error name (core.camera's messages, with
+# this app's remedy).
+CAMERA_ERRORS = camera_messages(retry="reload", instead="use the Image tab")
 CAMERA_ERROR_ID = "webcam-camera-error"
 
 

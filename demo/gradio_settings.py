@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 
+from core.camera import CAMERA_SIZE
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 STREAM_EVERY_S = float(os.environ.get("FACEXP_STREAM_EVERY_S", 0.066))  # the browser sends a frame this often (0.1 caps at 10/s)
-STREAM_SIZE = os.environ.get("FACEXP_STREAM_SIZE", "640x480")  # the camera is asked for this (Gradio's default: 1920x1440)
+# the camera is asked for this (core.camera, as the page; Gradio's default: 1920x1440)
+STREAM_SIZE = os.environ.get("FACEXP_STREAM_SIZE", "%dx%d" % CAMERA_SIZE)
 STREAM_WIDTH_HEIGHT = tuple(int(value) for value in STREAM_SIZE.lower().split("x"))
 STREAM_TIME_LIMIT_S = 600  # one webcam session streams at most this long, then the user clicks again
 STREAM_FRAME_FORMAT = "jpeg"  # cheaper to encode than webp/png: more frames per second

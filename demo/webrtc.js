@@ -6,7 +6,8 @@
 // The camera goes up as a video track; the annotated frames come back as a video track into <video id="webrtc-video">.
 // No frame is stored anywhere: both tracks are live media.
 (() => {
-  const config = window.facexpWebrtcConfig || {iceServers: [], camera: {}, gatherTimeoutMs: 3000};
+  const config = window.facexpWebrtcConfig;  // demo.webrtc.WebRTCPeers.browser_config, written before this script
+  if (!config) throw new Error('facexpWebrtcConfig missing: demo/webrtc.js runs in the head of the Gradio app only');
   const state = {connection: null, camera: null};
   const byId = (id) => document.getElementById(id);
 

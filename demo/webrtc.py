@@ -58,6 +58,7 @@ MAX_OFFER_CHARS = 64_000  # a browser's offer with one video track is 3-6 KB
 CONNECT_TIMEOUT_S = 10.0  # an answered connection that is not connected by then is closed (on a LAN: under 1 s)
 MAX_PENDING_PER_CLIENT = 2  # answered, not yet connected connections per client address
 MAX_CONNECTIONS = 16
+GATHER_TIMEOUT_MS = 3000  # the browser sends its offer after ICE gathering or this long (demo/webrtc.js)
 
 log = logging.getLogger("facexp.webrtc")
 logging.getLogger("aioice").setLevel(logging.WARNING)  # one INFO line per candidate pair and state otherwise
@@ -177,7 +178,8 @@ class WebRTCPeers:
 
     def browser_config(self, camera: dict) -> dict:
         """What demo/webrtc.js reads (window.facexpWebrtcConfig): the same ICE servers as the server's side."""
-        return {"iceServers": [{"urls": url} for url in self.ice_servers], "camera": camera, "gatherTimeoutMs": 3000}
+        return {"iceServers": [{"urls": url} for url in self.ice_servers], "camera": camera,
+                "gatherTimeoutMs": GATHER_TIMEOUT_MS}
 
     def pending(self, client: str) -> int:
         """How many of `client`'s connections have been answered but are not connected (yet)."""

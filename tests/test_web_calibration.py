@@ -46,7 +46,8 @@ def test_browser_and_python_give_the_same_calibrated_probabilities(web_server, f
         got = page.evaluate(
             """async ({faces, n}) => {
                  const {FaceClassifier} = await import('./js/models.js');
-                 const classifier = await FaceClassifier.load('models/emotion/');
+                 const index = await (await fetch('models/index.json')).json();
+                 const classifier = await FaceClassifier.load('models/emotion/', index.pipeline.probability_floor);
                  return {temperature: classifier.temperature,
                          probs: await classifier.predictProba(new Float32Array(faces), n)};
                }""",

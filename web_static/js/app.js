@@ -11,7 +11,7 @@
 import {FacePipeline} from './pipeline.js';
 import {chooseBackend} from './models.js';
 import {describeChoice} from './backends.js';
-import {drawBars, clearBars} from './draw.js';
+import {drawBars, clearBars, fillIn} from './draw.js';
 import {FrameStats} from './stats.js';
 import {FaceTracker} from './tracking.js';
 import {LiveSession, alertLine, drawTimeline} from './session.js';
@@ -23,7 +23,6 @@ const params = new URLSearchParams(location.search);
 const PIPELINE = params.get('pipeline') !== '0';
 // The camera starts when the user clicks "Start camera" (?camera=1 starts it at load: for tests and bench/)
 const START_CAMERA_AT_LOAD = params.get('camera') === '1';
-const CAMERA_SIZE = {width: 640, height: 480};  // asked of the camera (ideal); the readout says what it gives
 const SESSION_REFRESH_MS = 250;  // the session panel (summary, timeline) is redrawn at most this often
 const MAX_DETECTOR_THREADS = 4;
 
@@ -107,25 +106,26 @@ state.stats = () => ({
 // Camera
 // ------------------------------------------------------------------------------------------------------------------
 
+// The camera size asked for (ideal), core.camera's (index.json, "pipeline" -> "camera"); the readout says what it gives.
+const cameraSize = () => state.pipeline.constants.camera.size;
+
+// getUserMedia's error in words: core.camera's message for its name (index.json, "pipeline" -> "camera"), with this
+// page's remedy.
 function cameraErrorMessage(error) {
-  const name = error && error.name;
-  if (name === 'NotAllowedError' || name === 'SecurityError') {
-    return 'Camera permission was denied. Allow camera access for this page in the browser settings and press ' +
-      '"Start camera", or upload an image instead.';
-  }
-  if (name === 'NotFoundError' || name === 'OverconstrainedError' || name === 'DevicesNotFoundError') {
-    return 'No camera was found. Connect a camera and press "Start camera", or upload an image instead.';
-  }
-  if (name === 'NotReadableError' || name === 'AbortError') {
-    return 'The camera is in use by another program or could not be started. Close it there and press ' +
-      '"Start camera", or upload an image instead.';
-  }
-  return `The camera could not be started (${name || 'error'}: ${error && error.message}). You can upload an image instead.`;
+  const {errors, error_aliases: aliases} = state.pipeline.constants.camera;
+  const name = (error && error.name) || 'error';
+  const text = errors[aliases[name] || name] || errors.other;
+  return fillIn(text, {retry: 'press "Start camera"', instead: 'upload an image instead', name,
+                       message: (error && error.message) || ''});
 }
 
 async function startCamera() {
   stopCamera();
   showMessage('');
+  if (!state.ready) {  // the camera's size, its messages and the networks come with the models
+    showMessage('The models are still loading: press "Start camera" again when the status line says they are ready.');
+    return;
+  }
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     state.camera = 'unavailable';
     showMessage('This browser gives no camera access to this page (open it as http://127.0.0.1:PORT/ or over ' +
@@ -136,7 +136,7 @@ async function startCamera() {
   setStatus('Starting the camera…');
   try {
     state.stream = await navigator.mediaDevices.getUserMedia(
-      {video: {width: {ideal: CAMERA_SIZE.width}, height: {ideal: CAMERA_SIZE.height}}, audio: false});
+      {video: {width: {ideal: cameraSize().width}, height: {ideal: cameraSize().height}}, audio: false});
   } catch (error) {
     state.camera = 'error';
     state.cameraError = error && error.name;
@@ -176,8 +176,8 @@ function cameraReadout(width, height) {
   const rate = performance.now() - state.cameraSince < 1000 ? 'measuring frames/s…' : `${frameStats.fps()} frames/s`;
   let note = '';
   if (width * height < state.bestCameraPixels) note = ' · the camera picture got smaller: small faces may be missed';
-  else if (width < CAMERA_SIZE.width || height < CAMERA_SIZE.height) {
-    note = ` · less than the ${CAMERA_SIZE.width}x${CAMERA_SIZE.height} asked: small faces may be missed`;
+  else if (width < cameraSize().width || height < cameraSize().height) {
+    note = ` · less than the ${cameraSize().width}x${cameraSize().height} asked: small faces may be missed`;
   }
   return `${size} · ${rate}${note}`;
 }

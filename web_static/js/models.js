@@ -9,12 +9,11 @@
 import {faceCrop} from './preprocess.js';
 import {configureWasm, fastestBackend, initialise} from './backends.js';
 
-export const PROBABILITY_FLOOR = 1e-12;  // log(0) guard, as core.models.PROBABILITY_FLOOR
-
-// softmax(log(p) / T) over the last axis of a probability tensor; T = 1 returns it unchanged.
-export function applyTemperature(probs, temperature) {
+// softmax(log(max(p, floor)) / T) over the last axis of a probability tensor; T = 1 returns it unchanged. `floor`:
+// core.models.PROBABILITY_FLOOR, the log(0) guard, from models/index.json ("pipeline" -> "probability_floor").
+export function applyTemperature(probs, temperature, floor) {
   if (temperature === 1) return probs;
-  return tf.softmax(tf.div(tf.log(tf.maximum(probs, PROBABILITY_FLOOR)), temperature));
+  return tf.softmax(tf.div(tf.log(tf.maximum(probs, floor)), temperature));
 }
 
 export const PAGE_BACKENDS = ['wasm', 'webgl'];
@@ -62,12 +61,15 @@ export class FaceClassifier {
     }
   }
 
-  static async load(baseUrl) {
+  // baseUrl: the model's folder; probabilityFloor: index.json's pipeline.probability_floor (FacePipeline.load).
+  static async load(baseUrl, probabilityFloor) {
+    if (!(probabilityFloor > 0)) throw new Error(`${baseUrl}: a probability floor > 0 is needed, got ${probabilityFloor}`);
     const response = await fetch(baseUrl + 'metadata.json');
     if (!response.ok) throw new Error(`${baseUrl}metadata.json: HTTP ${response.status}`);
     const meta = await response.json();
     const model = await tf.loadLayersModel(baseUrl + (meta.tfjs && meta.tfjs.model || 'model.json'));
     const classifier = new FaceClassifier(model, meta);
+    classifier.probabilityFloor = probabilityFloor;
     classifier.warmUp();
     return classifier;
   }
@@ -97,7 +99,7 @@ export class FaceClassifier {
         const both = this.model.predict(tf.concat([x, tf.reverse(x, 2)], 0));
         p = tf.div(tf.add(tf.slice(both, [0, 0], [n, -1]), tf.slice(both, [n, 0], [n, -1])), 2);
       }
-      return applyTemperature(p, this.temperature);
+      return applyTemperature(p, this.temperature, this.probabilityFloor);
     });
     const values = await probs.data();
     probs.dispose();

@@ -41,8 +41,9 @@ export class FacePipeline {
     if (!index.pipeline) throw new Error('models/index.json has no "pipeline" constants (run python -m export --all)');
     const [detector, emotion, mask] = await Promise.all([
       RemoteDetector.load(modelsUrl + index.detector, vendorUrl, threads),
-      FaceClassifier.load(modelsUrl + index.classifiers.emotion),
-      index.classifiers.mask ? FaceClassifier.load(modelsUrl + index.classifiers.mask) : Promise.resolve(null),
+      FaceClassifier.load(modelsUrl + index.classifiers.emotion, index.pipeline.probability_floor),
+      index.classifiers.mask ? FaceClassifier.load(modelsUrl + index.classifiers.mask, index.pipeline.probability_floor)
+        : Promise.resolve(null),
     ]);
     return new FacePipeline(detector, emotion, mask, index.pipeline);
   }
