@@ -50,7 +50,22 @@ EMPTY = "is empty (0 bytes)"
 
 
 def is_video_path(path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES + AUDIO_SUFFIXES
+    """A video by its name, or an animated GIF (more than one frame: labelled frame by frame, as a video; a still
+    GIF is a photo)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    return suffix in VIDEO_SUFFIXES + AUDIO_SUFFIXES or (suffix == ".gif" and is_animated_gif(path))
+
+
+def is_animated_gif(path: Path) -> bool:
+    """True for a readable GIF of several frames (PIL counts them without decoding the pixels)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) > 1
+    except (OSError, UnidentifiedImageError):
+        return False
 
 
 def video_streams(container) -> list:

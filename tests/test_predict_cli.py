@@ -202,3 +202,24 @@ def test_start_up_is_quiet(media_dir):
     assert json.loads(result.stdout)["faces"]
     for noise in ("absl::InitializeLog", "cuda", "cuInit", "XNNPACK", "oneDNN", "Assets written"):
         assert noise not in result.stderr, result.stderr[-2000:]
+
+
+def test_an_animated_gif_is_labelled_frame_by_frame_and_a_still_one_as_a_photo(media_dir, tmp_path):
+    """A GIF of several frames is a video (one JSON object per frame, an annotated MP4 with --out); a GIF of one frame
+    is a photo (one object, an annotated GIF)."""
+    from PIL import Image
+
+    faces = [Image.open(media_dir / name).convert("RGB").resize((640, 480)) for name in ("two_people.jpg", "obama.jpg", "happy.jpg")]
+    animated, still = tmp_path / "animated.gif", tmp_path / "still.gif"
+    faces[0].save(animated, save_all=True, append_images=faces[1:], duration=100, loop=0)
+    faces[0].save(still)
+    out = tmp_path / "out"
+    result = run_cli(animated, still, "--json", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    frames = [r for r in records if r["input"] == str(animated)]
+    assert [r["frame"] for r in frames] == [0, 1, 2]
+    assert [len(r["faces"]) for r in frames] == [2, 1, 1]
+    (photo,) = [r for r in records if r["input"] == str(still)]
+    assert "frame" not in photo and len(photo["faces"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["animated.mp4", "still.gif"], list(out.iterdir())
