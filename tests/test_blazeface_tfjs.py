@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.harness import WEB_MODELS, launch_chromium, media_collage, open_ready_page, read_rgb, require, upload_to_page
+from tests.harness import (WEB_MODELS, collect_errors, launch_chromium, media_collage, open_ready_page, read_rgb, require,
+                           upload_to_page, wait_for)
 
 BOX_TOLERANCE_PX = 1
 SCORE_TOLERANCE = 0.01  # the page rounds scores to core.pipeline's score_decimals
@@ -115,6 +116,33 @@ def test_tfjs_detector_boxes_stay_within_a_pixel_of_litert(web_server, media_dir
         assert all(row[2] <= SCORE_TOLERANCE for row in drift), [row for row in drift if row[2] > SCORE_TOLERANCE]
         assert page.evaluate("() => window.pageState.detectorBackend") in ("wasm", "webgl")
         assert page.evaluate("() => window.pageState.pipeline.detector.backend.direct") is True  # js/layers_runner.js
+        assert not errors, errors
+    finally:
+        browser.close()
+
+
+def test_detector_worker_runs_the_wasm_threads_asked_with_the_same_faces(web_server, media_dir, playwright_instance,
+                                                                          tmp_path):
+    """?threads=2 on a cross-origin isolated page: the detector worker's wasm backend really runs two threads (the
+    threaded module caps its pool at navigator.hardwareConcurrency / 2, one thread on a 2-core machine, unless
+    js/backends.js lifts the cap) and finds the same faces as one thread."""
+    photo = tmp_path / "happy.png"
+    cv2.imwrite(str(photo), cv2.imread(str(media_dir / "happy.jpg")))
+    browser = launch_chromium(playwright_instance)
+    try:
+        single, errors = open_ready_page(browser, web_server)
+        expected = upload_to_page(single, photo)
+        threaded = browser.new_page()
+        errors += collect_errors(threaded)
+        threaded.goto(web_server + "?camera=0&threads=2")
+        wait_for(threaded, "window.pageState && window.pageState.ready")
+        assert threaded.evaluate("() => window.crossOriginIsolated") is True
+        backend = threaded.evaluate("() => window.pageState.pipeline.detector.backend")
+        assert backend["name"] == "wasm", backend
+        assert backend["threads"] == 2, backend
+        assert single.evaluate("() => window.pageState.pipeline.detector.backend.threads") == 1
+        faces = upload_to_page(threaded, photo)
+        assert [(f["box"], f["score"]) for f in faces] == [(f["box"], f["score"]) for f in expected]
         assert not errors, errors
     finally:
         browser.close()
