@@ -222,9 +222,11 @@ function grabFrame() {
 }
 
 // Camera loop, pipelined over the two threads: while the page classifies and draws frame N, the worker detects
-// frame N+1, grabbed the moment the camera presents it (not only when it is there before frame N's detection ends:
-// with a detection shorter than the camera's frame period that left the worker idle every other frame). Each frame
-// is drawn with its own boxes (the analysed pixels, not the live video). ?pipeline=0: one frame after the other.
+// frame N+1, grabbed the moment the camera presents it, even while frame N is still being detected (it waits in the
+// worker's queue). Before, frame N+1 was grabbed only when it was already there as frame N's detection ended, else
+// after frame N was drawn: with a detection a little shorter than the camera's frame period the worker sat idle
+// about every other frame. Each frame is drawn with its own boxes (the analysed pixels, not the live video).
+// ?pipeline=0: one frame after the other.
 async function cameraLoop() {
   const generation = ++state.generation;
   const live = () => state.running && state.generation === generation;
@@ -238,10 +240,10 @@ async function cameraLoop() {
         if (!current) continue;
         lastId = current.id;
       }
+      // the next frame is grabbed as soon as the camera has it, its detection queued in the worker behind this one's
+      const next = PIPELINE ? grabAfter(lastId, live) : null;
       await current.detection;
       if (!live()) break;
-      // the next frame's detection starts as soon as the camera has it, while this one is finished here
-      const next = PIPELINE ? grabAfter(lastId, live) : null;
       const result = await state.pipeline.process(current.frame, {tracker: state.tracker, detection: current.detection});
       if (!live()) break;  // stopped (or an image uploaded) meanwhile
       state.pipeline.annotate(ctx, current.frame, result);
