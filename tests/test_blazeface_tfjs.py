@@ -16,7 +16,17 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.harness import WEB_MODELS, launch_chromium, media_collage, open_ready_page, read_rgb, require, upload_to_page
+from tests.harness import (
+    WEB_MODELS,
+    collect_errors,
+    launch_chromium,
+    media_collage,
+    open_ready_page,
+    read_rgb,
+    require,
+    upload_to_page,
+    wait_for,
+)
 
 BOX_TOLERANCE_PX = 1
 SCORE_TOLERANCE = 0.01  # the page rounds scores to core.pipeline's score_decimals
@@ -116,5 +126,34 @@ def test_tfjs_detector_boxes_stay_within_a_pixel_of_litert(web_server, media_dir
         assert page.evaluate("() => window.pageState.detectorBackend") in ("wasm", "webgl")
         assert page.evaluate("() => window.pageState.pipeline.detector.backend.direct") is True  # js/layers_runner.js
         assert not errors, errors
+    finally:
+        browser.close()
+
+
+def test_detector_worker_runs_the_wasm_threads_asked_with_the_same_faces(web_server, media_dir, playwright_instance,
+                                                                          tmp_path):
+    """?threads=2 on a cross-origin isolated page: the detector worker's wasm backend really runs two threads (the
+    threaded module caps its pool at navigator.hardwareConcurrency / 2, one thread on a 2-core machine, unless
+    js/backends.js lifts the cap) and finds the same faces as one thread."""
+    photo = tmp_path / "happy.png"
+    cv2.imwrite(str(photo), cv2.imread(str(media_dir / "happy.jpg")))
+    browser = launch_chromium(playwright_instance)
+    pages, errors = [], []
+    try:
+        for threads in (1, 2):  # asked explicitly: the page's own choice is all cores but one
+            page = browser.new_page()
+            errors.append(collect_errors(page))
+            page.goto(web_server + f"?camera=0&threads={threads}")
+            wait_for(page, "window.pageState && window.pageState.ready")
+            pages.append(page)
+        single, threaded = pages
+        assert threaded.evaluate("() => window.crossOriginIsolated") is True
+        backends = [page.evaluate("() => window.pageState.pipeline.detector.backend") for page in (single, threaded)]
+        assert [backend["name"] for backend in backends] == ["wasm", "wasm"], backends
+        assert [backend["threads"] for backend in backends] == [1, 2], backends
+        expected = upload_to_page(single, photo)
+        faces = upload_to_page(threaded, photo)
+        assert faces and [(f["box"], f["score"]) for f in faces] == [(f["box"], f["score"]) for f in expected]
+        assert not any(errors), errors
     finally:
         browser.close()

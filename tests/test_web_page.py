@@ -202,7 +202,9 @@ def test_upload_parity_with_python_predict(web_server, media_dir, data_root, pla
                 assert np.abs(np.subtract(python_box, browser_box)).max() <= 3, (name, python_box, browser_box)
             assert score_diff <= 0.05, f"{name}: expression probabilities differ by up to {score_diff:.3f}"
             assert all(masks_agree), f"{name}: mask labels differ between Python and the browser"
-
+        # the classifiers ran as plain ops (js/layers_runner.js), the path every camera frame takes
+        assert page.evaluate("() => window.pageState.pipeline.emotion.direct") is True
+        assert page.evaluate("() => !window.pageState.pipeline.mask || window.pageState.pipeline.mask.direct") is True
         assert not errors, errors
     finally:
         browser.close()

@@ -197,7 +197,12 @@ function trackFrames(generation) {
 function frameAfter(seen) {
   if (HAS_RVFC && presentedFrames !== seen) return Promise.resolve();
   return new Promise(resolve => {
-    if (HAS_RVFC) video.requestVideoFrameCallback(() => resolve());
+    if (HAS_RVFC) {
+      video.requestVideoFrameCallback((now, metadata) => {
+        presentedFrames = metadata.presentedFrames;  // before grabFrame() reads it, whichever callback runs first
+        resolve();
+      });
+    }
     else requestAnimationFrame(() => resolve());
   });
 }
@@ -216,41 +221,38 @@ function grabFrame() {
   return {frame: grabCtx.getImageData(0, 0, width, height), start: performance.now(), id};
 }
 
-// Camera loop, pipelined over the two threads: while the page classifies and draws frame N, the worker already
-// detects frame N+1. Each frame is drawn with its own boxes (the analysed pixels, not the live video).
+// Camera loop, pipelined over the two threads: while the page classifies and draws frame N, the worker detects
+// frame N+1, grabbed the moment the camera presents it, even while frame N is still being detected (it waits in the
+// worker's queue). Before, frame N+1 was grabbed only when it was already there as frame N's detection ended, else
+// after frame N was drawn: with a detection a little shorter than the camera's frame period the worker sat idle
+// about every other frame. Each frame is drawn with its own boxes (the analysed pixels, not the live video).
+// ?pipeline=0: one frame after the other.
 async function cameraLoop() {
   const generation = ++state.generation;
+  const live = () => state.running && state.generation === generation;
   trackFrames(generation);
-  let current = null;
-  let detection = null;
-  let lastId = null;  // the camera frame analysed last
-  while (state.running && state.generation === generation) {
+  let current = null;  // {frame, start, id, detection}
+  let lastId = null;  // the camera frame grabbed last
+  while (live()) {
     try {
       if (!current) {
-        if (lastId !== null) await frameAfter(lastId);
-        current = grabFrame();
+        current = await grabAfter(lastId);
         if (!current) continue;
         lastId = current.id;
-        detection = state.pipeline.detect(current.frame);
       }
-      await detection;
-      if (!state.running || state.generation !== generation) break;
-      // start detecting the next frame now (if the camera has produced one), then finish this one
-      let next = null;
-      if (PIPELINE && (!HAS_RVFC || presentedFrames !== current.id)) {  // a newer frame is there: no waiting
-        next = grabFrame();
-        if (next) lastId = next.id;
-      }
-      const nextDetection = next ? state.pipeline.detect(next.frame) : null;
-      const result = await state.pipeline.process(current.frame, {tracker: state.tracker, detection});
-      if (!state.running || state.generation !== generation) break;  // stopped (or an image uploaded) meanwhile
+      // the next frame is grabbed as soon as the camera has it, its detection queued in the worker behind this one's
+      const next = PIPELINE ? grabAfter(lastId, live) : null;
+      await current.detection;
+      if (!live()) break;
+      const result = await state.pipeline.process(current.frame, {tracker: state.tracker, detection: current.detection});
+      if (!live()) break;  // stopped (or an image uploaded) meanwhile
       state.pipeline.annotate(ctx, current.frame, result);
       showFrame(result, current.start, 'camera');
       addToSession(result);
       frameStats.addCameraFrame();
       $('fps').textContent = cameraReadout(current.frame.width, current.frame.height);
-      current = next;
-      detection = nextDetection;
+      current = next && live() ? await next : null;
+      if (current) lastId = current.id;
     } catch (error) {
       console.error(error);
       showMessage(`Analysis failed: ${error.message}`);
@@ -260,7 +262,20 @@ async function cameraLoop() {
     }
   }
   // let an in-flight detection finish before the next loop starts
-  if (detection) await detection.catch(() => null);
+  if (current && current.detection) await current.detection.catch(() => null);
+}
+
+// The first camera frame after the one numbered `seen` (null: the current one), grabbed as soon as it is presented,
+// its detection started in the worker: {frame, start, id, detection}; null when there is no picture yet or `live()`
+// says the loop has ended meanwhile.
+async function grabAfter(seen, live = () => true) {
+  if (seen !== null) await frameAfter(seen);
+  if (!live()) return null;
+  const grabbed = grabFrame();
+  if (!grabbed) return null;
+  grabbed.detection = state.pipeline.detect(grabbed.frame);
+  grabbed.detection.catch(() => null);  // awaited (and its error reported) by the loop; never unhandled meanwhile
+  return grabbed;
 }
 
 // ------------------------------------------------------------------------------------------------------------------

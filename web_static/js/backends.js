@@ -44,11 +44,32 @@ export async function initialise(name) {
   }
 }
 
-// Sets up the wasm backend's files and threads, before any backend is initialised.
+// tfjs-backend-wasm 4.22's threaded module caps its thread pool at navigator.hardwareConcurrency / 2 (it assumes two
+// hardware threads per core: src/cc/backend.cc, num_cores), read once when the module starts: on a 2-core machine
+// every request for 2 threads ran 1. So while the wasm module starts, `threads` threads' worth of "cores" are reported
+// (2 x threads), then the browser's own value again; the pool then holds exactly `threads` threads (the calling
+// thread and threads - 1 pool workers). getThreadsCount() after initialisation says how many really run.
+const WASM_CORES_PER_THREAD = 2;
+const WASM_BACKEND_PRIORITY = 2;  // tfjs-backend-wasm's own (it registers "wasm" with it)
+
+// Sets up the wasm backend's files and threads, before any backend is initialised. Returns the threads asked of it.
 export function configureWasm(wasmPath, threads) {
   const useThreads = self.crossOriginIsolated === true && threads > 1;
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', useThreads);
-  if (useThreads) tf.wasm.setThreadsCount(threads);
+  if (useThreads) {
+    tf.wasm.setThreadsCount(threads);
+    const wasmFactory = tf.findBackendFactory('wasm');
+    tf.removeBackend('wasm');  // registerBackend keeps an existing factory
+    tf.registerBackend('wasm', async () => {
+      Object.defineProperty(self.navigator, 'hardwareConcurrency', {value: WASM_CORES_PER_THREAD * threads,
+        configurable: true});
+      try {
+        return await wasmFactory();
+      } finally {
+        delete self.navigator.hardwareConcurrency;  // the prototype's getter again: the browser's own count
+      }
+    }, WASM_BACKEND_PRIORITY);
+  }
   tf.wasm.setWasmPaths(wasmPath);
   return useThreads ? threads : 1;
 }

@@ -1,14 +1,26 @@
 // A loaded tfjs-layers model run as a plain sequence of TensorFlow.js ops, without tfjs-layers' per-layer machinery
-// (symbolic bookkeeping, masks, per-layer tidy and checks), for the networks the page runs on every camera frame.
-// Convolutions fuse their bias and ReLU (tf.fused.*), as the .tflite files do. Same kernels on the same weights as
-// model.predict, so the same numbers (tests/test_blazeface_tfjs.py checks the boxes against LiteRT in the browser);
-// about 2-3 ms less per BlazeFace call on the wasm backend here (Node, 2 cores). A model with any other layer type
-// gets null: the caller keeps model.predict.
+// (symbolic bookkeeping, masks, per-layer tidy and checks), for the networks the page runs on every camera frame:
+// BlazeFace in the detector worker and the expression and mask classifiers on the page. Each layer calls the op
+// tfjs-layers' own call() does in inference (Conv2D: tf.fused.conv2d with its bias and ReLU, as the .tflite files fuse
+// them; BatchNormalization: tf.batchNorm on the moving statistics; Dense: tf.fused.matMul, or matMul + bias + softmax;
+// Dropout: nothing), so the same numbers come out as from model.predict, bit for bit (tests/test_blazeface_tfjs.py
+// checks the boxes against LiteRT in the browser, tests/test_web_page.py the labels against Python). Measured in Node
+// (wasm, 2 shared cores): about 2-3 ms less per BlazeFace call; the classifiers about 0.3-0.7 ms of CPU less per call
+// (expression network on a face and its mirror 6.3 -> 5.6 ms, mask network 4.1 -> 3.8 ms: their convolutions are
+// most of their time). A model with any other layer (or option) gets null: the caller keeps model.predict.
 /* global tf */
 
 import {HALF_PIXEL_UPSAMPLING} from './layers.js';
 
 const ACTIVATIONS = {linear: 'linear', relu: 'relu'};
+
+// gamma, beta, moving mean, moving variance of a BatchNormalization layer (null for a gamma or beta it has not)
+function batchNormWeights(config, weights) {
+  const rest = weights.slice();
+  const gamma = config.scale === false ? null : rest.shift();
+  const beta = config.center === false ? null : rest.shift();
+  return [gamma, beta, rest[0], rest[1]];
+}
 
 function step(layer) {
   const cls = layer.getClassName();
@@ -29,7 +41,24 @@ function step(layer) {
     case 'Concatenate':
       return xs => tf.concat(xs, config.axis);
     case 'Activation':
+      if (config.activation === 'softmax') return ([x]) => tf.softmax(x);
       return config.activation === 'relu' ? ([x]) => tf.relu(x) : null;
+    case 'BatchNormalization': {  // inference: the moving statistics (tfjs-layers' batchNormalization, rank 4)
+      if (config.axis !== -1 && config.axis !== 3) return null;
+      const [gamma, beta, movingMean, movingVariance] = batchNormWeights(config, weights);
+      return ([x]) => tf.batchNorm(x, movingMean, movingVariance, beta, gamma, config.epsilon);
+    }
+    case 'Rescaling':
+      return ([x]) => tf.add(tf.mul(x, config.scale), config.offset);
+    case 'GlobalAveragePooling2D':
+      return config.dataFormat === 'channelsLast' || !config.dataFormat ? ([x]) => tf.mean(x, [1, 2]) : null;
+    case 'Dropout':
+      return ([x]) => x;  // inference
+    case 'Dense':
+      if (layer.input.shape.length !== 2) return null;  // tfjs-layers reshapes a higher-rank input first
+      if (activation !== undefined) return ([x]) => tf.fused.matMul({a: x, b: weights[0], bias, activation});
+      if (config.activation !== 'softmax') return null;
+      return ([x]) => tf.softmax(bias ? tf.add(tf.matMul(x, weights[0]), bias) : tf.matMul(x, weights[0]));
     case 'MaxPooling2D':
       return ([x]) => tf.maxPool(x, config.poolSize, config.strides, config.padding);
     case 'Reshape':

@@ -8,6 +8,7 @@
 
 import {faceCrop} from './preprocess.js';
 import {configureWasm, fastestBackend, initialise} from './backends.js';
+import {compileLayersModel} from './layers_runner.js';
 
 // softmax(log(max(p, floor)) / T) over the last axis of a probability tensor; T = 1 returns it unchanged. `floor`:
 // core.models.PROBABILITY_FLOOR, the log(0) guard, from models/index.json ("pipeline" -> "probability_floor").
@@ -55,6 +56,9 @@ export class FaceClassifier {
     this.flip = (meta.tta || []).includes('flip');
     this.temperature = meta.temperature === undefined ? 1 : meta.temperature;
     if (!(this.temperature > 0)) throw new Error(`${meta.name}: temperature must be > 0, got ${meta.temperature}`);
+    const direct = compileLayersModel(model);  // js/layers_runner.js (the same numbers); null: tfjs-layers' predict
+    this.direct = direct !== null;
+    this.predict = direct ? x => direct(x)[0] : x => model.predict(x);
     const outputs = model.outputs[0].shape[model.outputs[0].shape.length - 1];
     if (outputs !== this.labels.length) {
       throw new Error(`${meta.name}: the network has ${outputs} outputs but metadata.json lists ${this.labels.length} labels`);
@@ -75,7 +79,7 @@ export class FaceClassifier {
   }
 
   warmUp() {
-    tf.tidy(() => this.model.predict(tf.zeros([this.flip ? 2 : 1, this.size, this.size, this.channels])));
+    tf.tidy(() => this.predict(tf.zeros([this.flip ? 2 : 1, this.size, this.size, this.channels])));
   }
 
   // The preprocessed crops of all boxes (Float32Array n*size*size*channels, 0-255): core.preprocess.crop_faces.
@@ -94,9 +98,9 @@ export class FaceClassifier {
       const x = tf.tensor4d(batch, [n, this.size, this.size, this.channels]);
       let p;
       if (!this.flip) {
-        p = this.model.predict(x);
+        p = this.predict(x);
       } else {
-        const both = this.model.predict(tf.concat([x, tf.reverse(x, 2)], 0));
+        const both = this.predict(tf.concat([x, tf.reverse(x, 2)], 0));
         p = tf.div(tf.add(tf.slice(both, [0, 0], [n, -1]), tf.slice(both, [n, 0], [n, -1])), 2);
       }
       return applyTemperature(p, this.temperature, this.probabilityFloor);
