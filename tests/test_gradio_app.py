@@ -592,6 +592,27 @@ def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(serv
         browser.close()
 
 
+def test_a_photo_uploaded_in_the_browser_is_labelled_after_the_frame_lifetime(server, media_dir, playwright_instance):
+    """Upload in the Image tab, wait past the stream frames' lifetime (and a cleaner run), then "Label the faces": the
+    upload is still there (before: every .jpg/.png got the frames' 10 s, "not a readable image (FileNotFoundError)")."""
+    browser = launch_chromium(playwright_instance)
+    try:
+        page = browser.new_page()
+        page.goto(server["url"])
+        page.get_by_role("tab", name="Image").click()
+        with page.expect_response(lambda response: "/gradio_api/upload" in response.url) as uploaded:
+            page.locator("#image-input input[type=file]").set_input_files(str(media_dir / "two_people.jpg"))
+        assert uploaded.value.ok
+        time.sleep(FRAME_TTL_S + CLEAN_EVERY_S + 1)  # the cleaner has run since: a stream frame would be gone
+        page.get_by_role("button", name="Label the faces").click()
+        page.wait_for_function("document.querySelector('#image-summary').innerText.includes('face(s)')",
+                               timeout=60_000)
+        assert page.locator("#image-summary").inner_text().startswith("2 face(s)")
+    finally:
+        browser.close()
+
+
+# The module's server stops here: tests that need it go above.
 def test_temp_dir_is_removed_when_the_server_stops(server):
     assert server["temp_dir"].is_dir()
     stop_server(server["process"])
@@ -616,22 +637,3 @@ def test_importing_the_app_loads_nothing_and_writes_nothing(tmp_path):
     assert done.stdout.split() == ["None", "False", "True"]
     assert not list(tmp_path.glob("facexp-gradio-*"))
 
-
-def test_a_photo_uploaded_in_the_browser_is_labelled_after_the_frame_lifetime(server, media_dir, playwright_instance):
-    """Upload in the Image tab, wait past the stream frames' lifetime (and a cleaner run), then "Label the faces": the
-    upload is still there (before: every .jpg/.png got the frames' 10 s, "not a readable image (FileNotFoundError)")."""
-    browser = launch_chromium(playwright_instance)
-    try:
-        page = browser.new_page()
-        page.goto(server["url"])
-        page.get_by_role("tab", name="Image").click()
-        with page.expect_response(lambda response: "/gradio_api/upload" in response.url) as uploaded:
-            page.locator("#image-input input[type=file]").set_input_files(str(media_dir / "two_people.jpg"))
-        assert uploaded.value.ok
-        time.sleep(FRAME_TTL_S + CLEAN_EVERY_S + 1)  # the cleaner has run since: a stream frame would be gone
-        page.get_by_role("button", name="Label the faces").click()
-        page.wait_for_function("document.querySelector('#image-summary').innerText.includes('face(s)')",
-                               timeout=60_000)
-        assert page.locator("#image-summary").inner_text().startswith("2 face(s)")
-    finally:
-        browser.close()
