@@ -146,6 +146,7 @@ def pipeline_metadata() -> dict:
         "max_faces_note": MAX_FACES_NOTE,
         "drawing": draw.drawing_metadata(),
         "tracking": tracking_metadata(),
+        "tta_views": list(TTA_VIEWS),  # smoothed video: one view per frame, in this order (tta_view)
         "session": session_metadata(),
         "camera": camera_metadata(),
     }

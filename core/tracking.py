@@ -54,7 +54,7 @@ def tracking_metadata() -> dict:
     "tracking")."""
     return {"match_iou": MATCH_IOU, "max_size_change": MAX_SIZE_CHANGE, "high_score": HIGH_SCORE,
             "max_missed_frames": MAX_MISSED_FRAMES, "min_track_frames": MIN_TRACK_FRAMES,
-            "velocity_smoothing": VELOCITY_SMOOTHING, "smoothing": SMOOTHING}
+            "velocity_smoothing": VELOCITY_SMOOTHING, "smoothing": SMOOTHING, "mask_smoothing": MASK_SMOOTHING}
 
 
 def box_iou(a, b) -> float:

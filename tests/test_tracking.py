@@ -144,21 +144,38 @@ def test_the_assignment_is_the_optimal_one():
         assert sum(gains[r, c] for r, c in pairs) == pytest.approx(gains[best_rows, best_cols].sum(), abs=1e-12)
 
 
-def test_browser_twin_gives_the_same_ids(node, tmp_path):
-    """web_static/js/tracking.js (constants from the committed index.json) on the same frames: the same ids, the
-    misses, crossings, flickers, cut and a jittering crowd included."""
+def with_probabilities(frames: list[dict], seed: int) -> list[dict]:
+    """The frames with random expression and mask probabilities per face."""
+    rng = np.random.default_rng(seed)
+    return [frame | {"emotion": rng.dirichlet(np.ones(7), len(frame["boxes"])).round(6).tolist(),
+                     "mask": rng.dirichlet(np.ones(2), len(frame["boxes"])).round(6).tolist()} for frame in frames]
+
+
+def test_browser_twin_gives_the_same_ids_and_smoothed_probabilities(node, tmp_path):
+    """web_static/js/tracking.js (constants from the committed index.json) on the same frames: the same ids and the
+    same probabilities averaged over frames, the misses, crossings, flickers, cut and a jittering crowd included."""
     pipeline = json.loads((REPO / "web_static" / "models" / "index.json").read_text())["pipeline"]
     assert pipeline["tracking"] == tracking_metadata()
     sequences = [a_face_hidden_while_it_moves(), two_faces_crossing(), flickers_and_weak_faces(),
                  a_cut_to_another_face(), a_crowd_jittering(3), a_crowd_jittering(4)]
+    sequences = [with_probabilities(sequence, seed) for seed, sequence in enumerate(sequences)]
     (tmp_path / "job.json").write_text(json.dumps({"tracking": pipeline["tracking"], "sequences": sequences}))
     done = subprocess.run([node, str(REPO / "tests" / "js" / "tracking_dump.mjs"), str(tmp_path / "job.json")],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     browser = json.loads(done.stdout)
-    for sequence, browser_ids in zip(sequences, browser):
-        assert browser_ids == ids_of(sequence)
-    crowd = {i for frame_ids in browser[4] for i in frame_ids if i is not None}
+    smoothed = 0
+    for sequence, browser_frames in zip(sequences, browser):
+        assert [f["ids"] for f in browser_frames] == ids_of(sequence)
+        tracker = FaceTracker()
+        for frame, got in zip(sequence, browser_frames):
+            _, emotion, mask = tracker.update(frame["boxes"], np.array(frame["emotion"], np.float32).reshape(-1, 7),
+                                              np.array(frame["mask"], np.float32).reshape(-1, 2), frame["scores"])
+            np.testing.assert_allclose(np.array(got["emotion"]).reshape(-1, 7), emotion, atol=1e-5)
+            np.testing.assert_allclose(np.array(got["mask"]).reshape(-1, 2), mask, atol=1e-5)
+            smoothed += int(np.abs(emotion - np.array(frame["emotion"]).reshape(-1, 7)).max(initial=0) > 0.01)
+    assert smoothed > 20  # the averages differ from the frames' own probabilities: the test compares smoothing
+    crowd = {i for f in browser[4] for i in f["ids"] if i is not None}
     assert 8 <= len(crowd) < 16  # the crowd is hard: tracks break, but it is matched, not one track a frame
 
 
@@ -196,3 +213,32 @@ def test_the_bench_counts_restarts_and_tracks_across_cuts():
     assert id_switches(spans, cuts=[93]) == {"restarts": 1, "across_cuts": 1}  # 4 runs across the cut
     late = {1: (0, box, 10, box), 2: (11 + RESTART_FRAMES, box, 50, box)}
     assert id_switches(late, cuts=[]) == {"restarts": 0, "across_cuts": 0}
+
+
+def test_browser_pipeline_alternates_the_tta_views_as_python_does(node):
+    """pipeline.js `ttaView` against core.pipeline.tta_view over the frames of a tracker: the same view per frame."""
+    from core.pipeline import pipeline_metadata, tta_view
+
+    constants = pipeline_metadata()
+    script = f"""
+        import {{FacePipeline}} from './web_static/js/pipeline.js';
+        import {{FaceTracker}} from './web_static/js/tracking.js';
+        const constants = {json.dumps(constants)};
+        const pipeline = new FacePipeline(null, null, null, constants);
+        const views = [pipeline.ttaView(null), pipeline.ttaView(new FaceTracker(constants.tracking, 0))];
+        const tracker = new FaceTracker(constants.tracking);
+        for (let i = 0; i < 4; i++) {{
+          views.push(pipeline.ttaView(tracker));
+          tracker.update([[10, 10, 50, 50]], [[1, 0, 0, 0, 0, 0, 0]], null, [0.9]);
+        }}
+        process.stdout.write(JSON.stringify(views));
+    """
+    done = subprocess.run([node, "--input-type=module", "-e", script], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tracker = FaceTracker()
+    expected = [tta_view(None), tta_view(FaceTracker(smoothing=0.0))]
+    for _ in range(4):
+        expected.append(tta_view(tracker))
+        tracker.update([[10, 10, 50, 50]], np.eye(7, dtype=np.float32)[:1], None, [0.9])
+    assert json.loads(done.stdout) == expected == [None, None, "original", "mirrored", "original", "mirrored"]

@@ -14,7 +14,8 @@ const session = new LiveSession(job.labels, job.pipeline.session, job.alert_afte
 const ids = [];
 const alerts = [];
 for (const frame of job.frames) {
-  const frameIds = tracker.assign(frame.faces.map(face => face.box), frame.faces.map(face => face.score));
+  const uniform = frame.faces.map(() => job.labels.map(() => 1 / job.labels.length));
+  const frameIds = tracker.update(frame.faces.map(face => face.box), uniform, null, frame.faces.map(face => face.score)).ids;
   ids.push(frameIds);
   alerts.push(session.add(frame.now, frameIds, frame.faces));
 }

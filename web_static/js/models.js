@@ -91,14 +91,18 @@ export class FaceClassifier {
   }
 
   // Probabilities [[p per label] per crop] of n preprocessed crops (Float32Array n*size*size*channels, 0-255):
-  // the network, the flip TTA average, then the temperature (core.models.FaceClassifier.predict_proba).
-  async predictProba(batch, n) {
+  // the network, the flip TTA average, then the temperature (core.models.FaceClassifier.predict_proba). `view`
+  // 'original' or 'mirrored' (index.json's pipeline.tta_views): that view alone, half the work; null: the metadata's TTA.
+  async predictProba(batch, n, view = null) {
+    if (![null, 'original', 'mirrored'].includes(view)) throw new Error(`view must be null, original or mirrored, got ${view}`);
     if (!n) return [];
     const probs = tf.tidy(() => {
       const x = tf.tensor4d(batch, [n, this.size, this.size, this.channels]);
       let p;
-      if (!this.flip) {
+      if (view === 'original' || (view === null && !this.flip)) {
         p = this.predict(x);
+      } else if (view === 'mirrored') {
+        p = this.predict(tf.reverse(x, 2));
       } else {
         const both = this.predict(tf.concat([x, tf.reverse(x, 2)], 0));
         p = tf.div(tf.add(tf.slice(both, [0, 0], [n, -1]), tf.slice(both, [n, 0], [n, -1])), 2);

@@ -6,8 +6,9 @@
 //    sorted largest first, at most max_faces (max_faces_photo for a photo) labelled (the result's `note` says so);
 // 3. crop: each classifier's `crops` (preprocess.js), all faces of the frame in one batch;
 // 4-5. expression and mask: each classifier's `predictProba` on its crops (models.js);
-// 6. track: with a tracker (tracking.js, the camera), each face's track id as core.tracking.FaceTracker gives it;
-//    the page does not smooth the probabilities over frames (the Python apps do, in the same step);
+// 6. track and smooth: with a tracker (tracking.js, the camera), each face's track id and its probabilities averaged
+//    over frames, as core.tracking.FaceTracker gives them; there the two TTA views alternate from frame to frame
+//    (`ttaView`), one pass per face instead of two, as in Python;
 // 7. judge: no label for a face too small to judge, no expression for a masked face;
 // 8. `annotate`: the frame with boxes, labels and the banner (draw.js).
 // Timings as in Python: `total` is `process` (steps 2-7: detect + classify + track, where classify = crop + expression
@@ -80,15 +81,22 @@ export class FacePipeline {
     let start = performance.now();
     const detections = found.slice(0, photo ? this.constants.max_faces_photo : this.constants.max_faces);
     const boxes = detections.map(d => d.box);
-    // 3-5. crops, then expression and mask probabilities of all faces in one batch per network
-    const [emotionProbs, maskProbs] = await Promise.all([
-      this.emotion.predictProba(this.emotion.crops(frame, boxes), boxes.length),
-      this.mask ? this.mask.predictProba(this.mask.crops(frame, boxes), boxes.length) : Promise.resolve(null),
+    // 3-5. crops, then expression and mask probabilities of all faces in one batch per network (in smoothed video
+    // one TTA view per frame: ttaView)
+    const view = this.ttaView(tracker);
+    let [emotionProbs, maskProbs] = await Promise.all([
+      this.emotion.predictProba(this.emotion.crops(frame, boxes), boxes.length, view),
+      this.mask ? this.mask.predictProba(this.mask.crops(frame, boxes), boxes.length, view) : Promise.resolve(null),
     ]);
     const classifyMs = performance.now() - start;
-    // 6. track ids (the boxes show them, "#2 t5", and the session's alerts name the faces by them)
+    // 6. track ids (the boxes show them, "#2 t5", and the session's alerts name the faces by them) and each tracked
+    // face's probabilities averaged over frames
     start = performance.now();
-    const trackIds = tracker ? tracker.assign(boxes, detections.map(d => d.score)) : null;
+    let trackIds = null;
+    if (tracker) {
+      ({ids: trackIds, emotion: emotionProbs, mask: maskProbs} = tracker.update(boxes, emotionProbs, maskProbs,
+        detections.map(d => d.score)));
+    }
     const trackMs = performance.now() - start;
     const labels = this.emotion.labels;
     // 7. what can be said of each face: nothing when it is too small to judge; no expression when it is masked
@@ -111,6 +119,15 @@ export class FacePipeline {
     const note = found.length > faces.length ? fillIn(this.constants.max_faces_note, {found: found.length, labelled: faces.length}) : null;
     const timings = {detect: detectMs, classify: classifyMs, track: trackMs, total: detectMs + classifyMs + trackMs};
     return {faces, note, trackIds, timings, width: frame.width, height: frame.height};
+  }
+
+  // Which TTA view the classifiers run on this frame (core.pipeline.tta_view): both (null) for a still image or
+  // unsmoothed video; in smoothed video index.json's tta_views in turn: over two frames every face gets both views at
+  // the cost of one, and the tracker's average mixes them.
+  ttaView(tracker) {
+    if (!tracker || tracker.smoothing <= 0) return null;
+    const views = this.constants.tta_views;
+    return views[tracker.frames % views.length];
   }
 
   // 8. The frame with every face's box and label and the banner, on `ctx`'s canvas (resized to the frame); adds the

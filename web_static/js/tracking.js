@@ -5,8 +5,9 @@
 // max_size_change times, and each stage takes the assignment with the largest sum of IoU - match_iou (the Hungarian
 // method, the same steps as core.tracking.min_cost_assignment). A track gets its id once seen in min_track_frames
 // frames (null before: not counted as a person); a track not seen for max_missed_frames frames is dropped. The
-// constants come from models/index.json ("pipeline" -> "tracking" = core.tracking.tracking_metadata()). The page does
-// not smooth the labels (the Python apps do): it uses the track ids for the session analytics (session.js).
+// constants come from models/index.json ("pipeline" -> "tracking" = core.tracking.tracking_metadata()). As in Python,
+// `update` also averages each tracked face's probabilities over frames: p = smoothing * p_old + (1 - smoothing) *
+// p_new (the mask's with mask_smoothing); smoothing 0 turns both off.
 
 export function boxIou(a, b) {
   const interW = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
@@ -73,14 +74,18 @@ export function bestPairs(gains) {
 }
 
 export class FaceTracker {
-  constructor(constants) {
+  // smoothing: the weight of the past in the probabilities (constants.smoothing by default; 0 = no smoothing).
+  constructor(constants, smoothing = constants.smoothing) {
     this.c = constants;
+    this.smoothing = smoothing;
+    this.maskSmoothing = smoothing > 0 ? constants.mask_smoothing : 0;  // smoothing off means off for both
     this.reset();
   }
 
   reset() {
-    this.tracks = [];  // {id (null until confirmed), box, velocity, hits, missed}
+    this.tracks = [];  // {id (null until confirmed), box, velocity, hits, missed, emotion, mask}
     this.nextId = 1;
+    this.frames = 0;  // updates so far
   }
 
   predictedBox(track) {
@@ -112,8 +117,11 @@ export class FaceTracker {
     return new Map(bestPairs(gains).map(([r, c]) => [faces[r], tracks[c]]));
   }
 
-  // One frame's boxes and detector scores (null: all strong) -> their track ids (null: no confirmed track).
-  assign(boxes, scores = null) {
+  // One frame's boxes, their probabilities and detector scores (null: all strong) -> {ids: track id per face (null:
+  // no confirmed track), emotion: smoothed probabilities per face, mask: the same or null}
+  // (core.tracking.FaceTracker.update).
+  update(boxes, emotionProbs, maskProbs = null, scores = null) {
+    this.frames += 1;
     const strong = boxes.map((_, f) => f).filter(f => scores === null || scores[f] >= this.c.high_score);
     const weak = boxes.map((_, f) => f).filter(f => !strong.includes(f));
     const faceToTrack = this.match(boxes, strong, this.tracks.map((_, t) => t));
@@ -121,23 +129,38 @@ export class FaceTracker {
     const unmatched = this.tracks.map((_, t) => t).filter(t => !taken.has(t));
     for (const [f, t] of this.match(boxes, weak, unmatched)) faceToTrack.set(f, t);
     const seen = new Set(faceToTrack.values());
-    const ids = boxes.map((box, face) => {
+    const keep = this.smoothing;
+    const keepMask = this.maskSmoothing;
+    const blend = (old, now, w) => old.map((v, k) => w * v + (1 - w) * now[k]);
+    const ids = [];
+    const emotion = [];
+    const mask = [];
+    boxes.forEach((box, face) => {
+      const newEmotion = emotionProbs[face];
+      const newMask = maskProbs ? maskProbs[face] : null;
       let track;
       if (faceToTrack.has(face)) {
         track = this.tracks[faceToTrack.get(face)];
+        track.emotion = blend(track.emotion, newEmotion, keep);
+        if (newMask) track.mask = track.mask ? blend(track.mask, newMask, keepMask) : newMask;
         this.see(track, box);
       } else if (strong.includes(face)) {
-        track = {id: null, box: box.slice(), velocity: [0, 0], hits: 1, missed: 0};
+        track = {id: null, box: box.slice(), velocity: [0, 0], hits: 1, missed: 0, emotion: newEmotion, mask: newMask};
         this.tracks.push(track);
         seen.add(this.tracks.length - 1);
-      } else {
-        return null;  // a weak face on its own: no track
+      } else {  // a weak face on its own: no track, its own probabilities
+        ids.push(null);
+        emotion.push(newEmotion);
+        mask.push(newMask);
+        return;
       }
       if (track.id === null && track.hits >= this.c.min_track_frames) track.id = this.nextId++;
-      return track.id;
+      ids.push(track.id);
+      emotion.push(track.emotion);
+      mask.push(track.mask);
     });
     this.tracks.forEach((track, t) => { if (!seen.has(t)) track.missed += 1; });
     this.tracks = this.tracks.filter(track => track.missed <= this.c.max_missed_frames);
-    return ids;
+    return {ids, emotion, mask: maskProbs ? mask : null};
   }
 }
