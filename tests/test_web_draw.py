@@ -5,9 +5,11 @@ unmasked faces and the pipeline's note."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 
+import cv2
 import numpy as np
 import pytest
 
@@ -162,7 +164,7 @@ PAGE_LABELS_JS = """async (faces) => {
   drawFaces(ctx, faces, drawing, {hasMaskModel: true});
   const textWidth = (text, px) => { ctx.font = `${px}px system-ui, sans-serif`; return ctx.measureText(text).width; };
   const layout = pageLabelLayout(faces, drawing, [640, 480], textWidth);
-  return {layout, pixels: Array.from(ctx.getImageData(0, 0, 640, 480).data)};
+  return {layout, png: canvas.toDataURL('image/png')};  // lossless, and a fraction of a pixel array's JSON
 }"""
 
 
@@ -201,7 +203,9 @@ def test_labels_go_above_the_face_else_below_never_over_it_in_python_and_in_the_
             layout = draw.layout_labels(faces, frame.shape)
             assert_labels_outside_their_faces("core/draw.py", faces, layout, draw.annotate(frame, faces))
             page_result = page.evaluate(PAGE_LABELS_JS, faces)
-            pixels = np.array(page_result["pixels"], np.uint8).reshape(480, 640, 4)[:, :, :3]
+            png = np.frombuffer(base64.b64decode(page_result["png"].split(",", 1)[1]), np.uint8)
+            pixels = cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            assert pixels.shape == (480, 640, 3) and pixels.any(), "the page drew nothing"
             assert_labels_outside_their_faces("draw.js", faces, page_result["layout"], pixels)
             if faces is SPREAD:
                 assert_above_else_below("core/draw.py", layout)
