@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import TINY_FER_ROWS, free_port, require, skip_or_fail, start_server, stop_server
+from tests.harness import (
+    TINY_FER_ROWS,
+    close_shared_browsers,
+    free_port,
+    require,
+    skip_or_fail,
+    start_server,
+    stop_server,
+)
 from train.data import FER2013_CSV, data_dir
 
 
@@ -42,6 +50,7 @@ def playwright_instance():
 
     with sync_playwright() as playwright:
         yield playwright
+        close_shared_browsers()
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,11 @@ import pytest
 from tests.harness import (
     WEB_MODELS,
     collect_errors,
-    launch_chromium,
     media_collage,
     open_ready_page,
     read_rgb,
     require,
+    shared_chromium,
     upload_to_page,
     wait_for,
 )
@@ -107,7 +107,7 @@ def test_tfjs_detector_boxes_stay_within_a_pixel_of_litert(web_server, media_dir
     cv2.imwrite(str(collage), cv2.cvtColor(media_collage(media_dir), cv2.COLOR_RGB2BGR))
     photos += [tight, collage]
 
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page, errors = open_ready_page(browser, web_server)
         drift = []
@@ -137,7 +137,7 @@ def test_detector_worker_runs_the_wasm_threads_asked_with_the_same_faces(web_ser
     js/backends.js lifts the cap) and finds the same faces as one thread."""
     photo = tmp_path / "happy.png"
     cv2.imwrite(str(photo), cv2.imread(str(media_dir / "happy.jpg")))
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     pages, errors = [], []
     try:
         for threads in (1, 2):  # asked explicitly: the page's own choice is all cores but one

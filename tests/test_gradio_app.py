@@ -18,9 +18,9 @@ from tests.harness import (
     camera_file_from_image,
     collect_errors,
     free_port,
-    launch_chromium,
     open_image_stream,
     require,
+    shared_chromium,
     shown_pixels,
     start_server,
     start_webrtc,
@@ -234,7 +234,7 @@ def test_video_plot_follows_one_track_longest_first_and_counts_as_the_csv(video_
 def test_annotated_video_plays_in_chromium(video_result, playwright_instance, tmp_path):
     page_file = tmp_path / "video.html"
     page_file.write_text(f'<video id="v" src="file://{video_result[0]}" muted></video>')
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page = browser.new_page()
         page.goto(f"file://{page_file}")
@@ -264,7 +264,7 @@ def test_video_tab_in_chromium_reports_progress_as_it_goes_and_plays_a_1080p_cli
     with VideoWriter(tmp_path / "street_1080p.mp4", 25.0, max_width=1920) as clip:
         for frame in panned_frames(media_dir / "bbt1.jpg", 1920, 1080, CLIP_1080P_FRAMES):
             clip.write(frame)
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page = browser.new_page()
         page.goto(server["url"])
@@ -316,7 +316,7 @@ def test_webcam_over_webrtc_in_headless_chromium(server, media_dir, playwright_i
     into the page with boxes drawn, and the timer brings the readout and the face table; Stop ends it; no frame is
     written to disk."""
     camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path)
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     started = time.time()
     try:
         page = browser.new_page()
@@ -352,7 +352,7 @@ def test_webcam_readout_says_the_camera_resolution_received_and_when_it_is_low(s
     """A camera that gives 320x240 where 640x480 is asked (as WebRTC gives under load): the readout says the size it
     receives and a visible note says it is less than asked; the first readout never says "0.0 frames/s"."""
     camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path, size=(320, 240))
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         page = browser.new_page()
         page.goto(server["url"])
@@ -377,7 +377,7 @@ def test_image_stream_fallback_in_headless_chromium(server, media_dir, playwrigh
     """The webcam tab's fallback (frames as image uploads, gr.Image streaming) still labels the camera, into the same
     readout; its shown frames do not stay on disk; a 1x1 image on the Image tab gets a clear message."""
     camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path)
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         page = browser.new_page()
         page.goto(server["url"])
@@ -416,10 +416,10 @@ def test_webcam_without_camera_says_why(server, media_dir, playwright_instance, 
     from demo.gradio_head import CAMERA_ERRORS
 
     if camera == "denied":
-        browser = launch_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path),
+        browser = shared_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path),
                                   allow_camera=False)
     else:
-        browser = launch_chromium(playwright_instance)
+        browser = shared_chromium(playwright_instance)
     try:
         context = browser.new_context(permissions=["camera"] if camera == "none" else [])
         page = context.new_page()
@@ -465,7 +465,7 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
     on every frame). Then one browser goes away mid-stream: the server closes its connection, the other stream goes
     on, and a new session connects and streams."""
     photos = {"two_people.jpg": 2, "obama.jpg": 1}
-    browsers = [launch_chromium(playwright_instance, camera_file_from_image(media_dir / name, tmp_path)) for name in photos]
+    browsers = [shared_chromium(playwright_instance, camera_file_from_image(media_dir / name, tmp_path)) for name in photos]
     try:
         pages = [browser.new_page() for browser in browsers]
         errors = [collect_errors(page) for page in pages]
@@ -493,7 +493,7 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
         readout = pages[1].locator("#webcam-readout").inner_text()
         pages[1].wait_for_function("(old) => document.querySelector('#webcam-readout').innerText !== old",
                                    arg=readout, timeout=30_000)  # the other stream goes on
-        again = launch_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path))
+        again = shared_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path))
         browsers[0] = again
         page = again.new_page()
         page.goto(server["url"])
@@ -541,7 +541,7 @@ def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(serv
     if not (mask_model_dir() / ARCHITECTURE_FILE).is_file():
         pytest.skip("no mask model (models/mask): no unmasked alerts")
     camera = camera_file_from_image(media_dir / "two_people.jpg", tmp_path)
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     alerts_js = "() => [...document.querySelectorAll('#session-alerts li')].map(li => li.innerText)"
     try:
         page = browser.new_page(accept_downloads=True)
@@ -595,7 +595,7 @@ def test_webcam_session_alerts_once_per_unmasked_face_and_downloads_its_csv(serv
 def test_a_photo_uploaded_in_the_browser_is_labelled_after_the_frame_lifetime(server, media_dir, playwright_instance):
     """Upload in the Image tab, wait past the stream frames' lifetime (and a cleaner run), then "Label the faces": the
     upload is still there (before: every .jpg/.png got the frames' 10 s, "not a readable image (FileNotFoundError)")."""
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page = browser.new_page()
         page.goto(server["url"])

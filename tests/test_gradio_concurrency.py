@@ -13,9 +13,9 @@ from core.models import ARCHITECTURE_FILE
 from core.pipeline import emotion_model_dir
 from tests.harness import (
     free_port,
-    launch_chromium,
     open_image_stream,
     require,
+    shared_chromium,
     start_server,
     start_webrtc,
     stop_server,
@@ -84,7 +84,7 @@ def distinct_frames(page, wanted: int = 2, timeout_s: float = 60) -> int:
 
 def test_a_second_stream_is_told_busy_and_starts_when_the_first_drops(one_stream_server, media_dir, playwright_instance, tmp_path):
     camera = panning_camera(media_dir / "two_people.jpg", tmp_path)  # every frame differs
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         first = start_stream(browser, one_stream_server["url"])
         wait_for_frames(first)
@@ -108,7 +108,7 @@ def test_webrtc_is_told_busy_too_and_connects_when_the_first_goes(one_stream_ser
     """The WebRTC view shares the same limit: with one stream served, a second "Start camera" is refused at once
     (readout "Busy", no connection); once the first tab is gone, Start connects and frames come back."""
     camera = panning_camera(media_dir / "two_people.jpg", tmp_path)
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         first, second = browser.new_page(), browser.new_page()
         for page in (first, second):
@@ -139,7 +139,7 @@ def test_two_streams_and_an_api_call_at_once_all_succeed(one_stream_server, medi
     process = start_server(["--port", str(port)], port, tmp_path / "server.log", env={"GRADIO_TEMP_DIR": ""})
     url = f"http://127.0.0.1:{port}/"
     camera = panning_camera(media_dir / "two_people.jpg", tmp_path)  # every frame differs
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         pages = [start_stream(browser, url) for _ in range(2)]
         for page in pages:

@@ -10,7 +10,7 @@ from core.labels import EMOTIONS
 from core.session import TIMELINE_FACES, LiveSession
 from demo.gradio_session import ALERT_TOAST_S, announce, timeline_svg
 from demo.webcam_session import WebcamSession
-from tests.harness import launch_chromium
+from tests.harness import shared_chromium
 from tests.test_session import face
 
 RENDER_JS = """() => { const svg = document.querySelector('svg'); const box = svg.getBoundingClientRect();
@@ -45,7 +45,7 @@ def rendered(page, svg: str):
 
 @pytest.mark.parametrize("faces", [1, 20, 25])
 def test_timeline_draws_coloured_marks_per_face_with_a_legend(playwright_instance, faces):
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page = browser.new_page(viewport={"width": 760, "height": 600})
         image, layout = rendered(page, timeline_svg(session_with_faces(faces)))

@@ -28,10 +28,10 @@ from tests.harness import (
     collect_errors,
     free_port,
     huge_png,
-    launch_chromium,
     read_rgb,
     require,
     run_coroutine,
+    shared_chromium,
     start_server,
     stop_server,
     synthetic_video,
@@ -380,7 +380,7 @@ def test_the_page_works_under_its_policy_and_cannot_be_framed(server, media_dir,
     frames the app gets a blocked frame (before: the camera page could be framed)."""
     framing = tmp_path / "framing.html"
     framing.write_text(f'<iframe id="app" src="{server["url"]}/" width="800" height="600"></iframe>')
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page = browser.new_page()
         errors = collect_errors(page)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.models import EMOTION_MODEL_DIR, FacialExpressionModel
-from tests.harness import WEB_MODELS, launch_chromium, open_ready_page
+from tests.harness import WEB_MODELS, open_ready_page, shared_chromium
 
 FACES = 48
 TOLERANCE = 1e-4  # float32 wasm vs TensorFlow on the same weights; the export check finds ~1e-6 before the temperature
@@ -40,7 +40,7 @@ def test_browser_and_python_give_the_same_calibrated_probabilities(web_server, f
     raw = model.predict_proba(faces, calibrated=False)
     assert np.abs(python - raw).max() > 10 * TOLERANCE  # the temperature visibly changes these faces
 
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page, errors = open_ready_page(browser, web_server)
         got = page.evaluate(

@@ -192,10 +192,10 @@ def test_labels_go_above_the_face_else_below_never_over_it_in_python_and_in_the_
     """The placement rule of core/draw.py and web_static/js/draw.js (the page's own module in Chromium, measuring
     with its canvas font): above the box; at the top edge, or with another face above, below the box; never inside a
     face's box (the README: labels never cover a face)."""
-    from tests.harness import launch_chromium
+    from tests.harness import shared_chromium
 
     frame = np.zeros((480, 640, 3), np.uint8)
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page = browser.new_page()
         page.goto(web_server)

@@ -24,11 +24,11 @@ from tests.harness import (
     WEB_MODELS,
     camera_file_from_image,
     collect_errors,
-    launch_chromium,
     media_collage,
     open_ready_page,
     read_rgb,
     require,
+    shared_chromium,
     skip_or_fail,
     upload_to_page,
     wait_for,
@@ -46,7 +46,7 @@ def labels_of(model: str) -> list[str]:
 
 def test_fake_camera_face_gets_a_labelled_box(web_server, media_dir, playwright_instance, tmp_path):
     camera = camera_file_from_image(media_dir / "happy.jpg", tmp_path)
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         page = browser.new_page()
         errors = collect_errors(page)
@@ -98,11 +98,11 @@ def test_camera_problems_give_a_clear_message(web_server, playwright_instance, c
         # a (fake) camera exists, but permission is not granted: headless Chromium refuses the request
         from tests.harness import CHROMIUM, CHROMIUM_FLAGS
 
-        launch_chromium(playwright_instance).close()  # skips (or fails under CI) without Chromium
+        shared_chromium(playwright_instance).close()  # skips (or fails under CI) without Chromium
         browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                       args=CHROMIUM_FLAGS + ["--use-fake-device-for-media-stream"])
     else:
-        browser = launch_chromium(playwright_instance)  # no camera device at all
+        browser = shared_chromium(playwright_instance)  # no camera device at all
     try:
         page = browser.new_context(permissions=[] if case == "denied" else ["camera"]).new_page()
         page.goto(web_server)
@@ -174,7 +174,7 @@ def test_upload_parity_with_python_predict(web_server, media_dir, data_root, pla
     assert done.returncode == 0, done.stderr[-3000:]
     python = {Path(r["input"]).name: r for r in map(json.loads, done.stdout.strip().splitlines())}
 
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page, errors = open_ready_page(browser, web_server)
         report = []
@@ -211,7 +211,7 @@ def test_upload_parity_with_python_predict(web_server, media_dir, data_root, pla
 
 
 def test_cpu_fallback_backend_gives_the_same_result(web_server, media_dir, playwright_instance):
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         results = {}
         for backend in ("wasm", "cpu"):
@@ -234,7 +234,7 @@ def test_cpu_fallback_backend_gives_the_same_result(web_server, media_dir, playw
 def test_uploads_that_are_not_usable_images_are_refused_clearly(web_server, playwright_instance, tmp_path):
     not_an_image = tmp_path / "notes.txt"
     not_an_image.write_text("not a photo")
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page = browser.new_page()
         page.goto(web_server + "?camera=0")

@@ -12,7 +12,7 @@ import time
 
 from core.labels import EMOTIONS
 from core.session import ALERT_AFTER_S, SAMPLE_EVERY_S, csv_header
-from tests.harness import WEB_MODELS, camera_file_from_image, collect_errors, launch_chromium, skip_or_fail, wait_for
+from tests.harness import WEB_MODELS, camera_file_from_image, collect_errors, shared_chromium, skip_or_fail, wait_for
 
 PHOTO = "two_people.jpg"  # two bare faces (tests/harness.py MEDIA_FACES)
 MAX_FIELD_CHARS = 32  # a CSV field holding an image (base64, pixel lists) would be far longer
@@ -28,7 +28,7 @@ def test_unmasked_faces_raise_one_alert_each_and_the_session_csv_downloads(web_s
     if not (WEB_MODELS / "mask" / "metadata.json").is_file():
         skip_or_fail("no mask bundle in web_static/models (python -m export --all)")
     camera = camera_file_from_image(media_dir / PHOTO, tmp_path)
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         page = browser.new_page(accept_downloads=True)
         errors = collect_errors(page)
@@ -81,7 +81,7 @@ def test_the_camera_waits_for_a_click_and_its_session_panel_leaves_with_an_uploa
     received and no frames/s before there is a second to count, nor after "Stop camera"; an uploaded photo hides
     the camera's session panel, the camera brings it back."""
     camera = camera_file_from_image(media_dir / PHOTO, tmp_path)
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         page = browser.new_page()
         errors = collect_errors(page)
@@ -119,7 +119,7 @@ def test_the_camera_waits_for_a_click_and_its_session_panel_leaves_with_an_uploa
 def test_the_readout_notes_a_camera_smaller_than_asked(web_server, media_dir, playwright_instance, tmp_path):
     """A camera that gives 320x240 where the page asks 640x480: the readout says the size and that it is less."""
     camera = camera_file_from_image(media_dir / PHOTO, tmp_path, size=(320, 240))
-    browser = launch_chromium(playwright_instance, camera)
+    browser = shared_chromium(playwright_instance, camera)
     try:
         page = browser.new_page()
         page.goto(web_server + "?camera=1")
@@ -139,7 +139,7 @@ def test_the_page_timeline_draws_each_face_in_its_expression_colour_up_to_the_ro
     from core.draw import expression_colors
     from core.session import TIMELINE_FACES
 
-    browser = launch_chromium(playwright_instance)
+    browser = shared_chromium(playwright_instance)
     try:
         page = browser.new_page()
         errors = collect_errors(page)
