@@ -18,6 +18,7 @@ from tests.harness import (
     camera_file_from_image,
     collect_errors,
     free_port,
+    launch_chromium,
     open_image_stream,
     require,
     shared_chromium,
@@ -465,7 +466,8 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
     on every frame). Then one browser goes away mid-stream: the server closes its connection, the other stream goes
     on, and a new session connects and streams."""
     photos = {"two_people.jpg": 2, "obama.jpg": 1}
-    browsers = [shared_chromium(playwright_instance, camera_file_from_image(media_dir / name, tmp_path)) for name in photos]
+    # Browsers of their own: the first one goes away as a whole, as a user's would.
+    browsers = [launch_chromium(playwright_instance, camera_file_from_image(media_dir / name, tmp_path)) for name in photos]
     try:
         pages = [browser.new_page() for browser in browsers]
         errors = [collect_errors(page) for page in pages]
@@ -493,7 +495,7 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
         readout = pages[1].locator("#webcam-readout").inner_text()
         pages[1].wait_for_function("(old) => document.querySelector('#webcam-readout').innerText !== old",
                                    arg=readout, timeout=30_000)  # the other stream goes on
-        again = shared_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path))
+        again = launch_chromium(playwright_instance, camera_file_from_image(media_dir / "two_people.jpg", tmp_path))
         browsers[0] = again
         page = again.new_page()
         page.goto(server["url"])

@@ -94,7 +94,13 @@ def test_frames_come_back_analysed_newest_first_and_the_connection_ends_cleanly(
     steps = [(later - earlier) % 256 for earlier, later in zip(numbers, numbers[1:])]
     assert max(steps) < 128, steps  # numbers only move forward (0: VP8 rounds a flat frame's value)
     behind = [(sent_then - number) % 256 for number, sent_then in analysed[10:]]
-    assert max(behind) <= 12, behind  # what is analysed is the newest frame (a queue would fall further behind)
+    # What is analysed is the newest frame. A queue would analyse every frame in turn, its lag growing by each frame it
+    # could not keep up with: at the last analysis, sent - (first number + analyses - 1). The newest-first lag stays a
+    # fraction of that, however slow the machine is (a bound in this run's own pace, not a speed; the median of the
+    # last five, as one frame may come late on a busy machine).
+    (first, _), (_, sent_last) = analysed[0], analysed[-1]
+    queue_lag = sent_last - (first + len(analysed) - 1)
+    assert queue_lag >= 8 and float(np.median(behind[-5:])) < queue_lag / 2, (queue_lag, behind)
     assert most_at_once == [1]  # the next analysis overlaps the sender's encoding, never another analysis
     assert ended == ["stopped"]
     assert peers.connections == {}
