@@ -37,8 +37,8 @@ web: setup
 	$(PY) app.py web
 
 # The test files run on TEST_WORKERS processes (pytest-xdist), each file on one of them: a file's servers and browsers
-# stay in one process. 2 on the project's 2-core machine: 6.6 min against 10.8 serially (BENCHMARKS.md, "The test
-# suite"); TEST_WORKERS=0 runs it serially.
+# stay in one process. 2 on the project's 2-core machine: 6 min 25 s against 10 min 48 s serially (BENCHMARKS.md,
+# "The test suite on two processes"); TEST_WORKERS=0 runs it serially.
 TEST_WORKERS ?= 2
 
 test: setup $(DEV_STAMP)

@@ -7,6 +7,7 @@ Import it as `tests.harness` (pytest and `python -m bench.NAME` both run from th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import socket
 import subprocess
@@ -175,11 +176,9 @@ _SHARED_BROWSERS: dict[tuple, object] = {}
 def shared_chromium(playwright, camera_file: Path | None = None, allow_camera: bool = True) -> SharedBrowser:
     """`launch_chromium`, launched once per fake-camera video (by content: the same photo written by two tests is one
     camera) and permission choice in this test process; closed with the session's Playwright (`close_shared_browsers`).
-    A launch costs 0.6 s here; about 20 tests share 8 browsers."""
-    import hashlib
-
+    A launch costs 0.6 s here."""
     digest = hashlib.sha1(Path(camera_file).read_bytes()).hexdigest() if camera_file is not None else None
-    key = (id(playwright), digest, allow_camera)
+    key = (digest, allow_camera)  # one Playwright per test process (conftest's playwright_instance)
     browser = _SHARED_BROWSERS.get(key)
     if browser is None or not browser.is_connected():
         browser = _SHARED_BROWSERS[key] = launch_chromium(playwright, camera_file, allow_camera)
