@@ -1,10 +1,11 @@
 """Training throughput of the networks, side by side in one run: images/s and seconds per FER2013 epoch.
 
-    .venv/bin/python -m bench.train_speed [--networks seed vggbn] [--steps 30] [--repeats 3]
+    .venv/bin/python -m bench.train_speed [--networks seed vggbn] [--steps 30] [--repeats 3] [--baseline OLD_AUGMENT_PY]
 
 Real FER2013 Training images through the real tf.data augmentation pipeline, batch 64, the training optimizer and
 loss (as train.train compiles them). Reports the median of --repeats timed runs of --steps steps, after a warm-up; the rounds are interleaved across the
-rows. `--augment warp keras` compares the two augmentation engines of train/augment.py.
+rows. `--baseline OLD_AUGMENT_PY` trains each network also on an older train/augment.py's tf.data pipeline (see
+bench/augment_speed.py), beside the current one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 FER_TRAINING_ROWS = 28709
 
@@ -24,20 +26,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--augment", nargs="+", default=["warp"], help="augmentation engines to compare (warp, keras)")
+    parser.add_argument("--baseline", type=Path, help="an older train/augment.py, trained on beside the current one")
     args = parser.parse_args()
 
     import keras
     import tensorflow as tf
 
-    from train.augment import training_dataset
+    from bench.augment_speed import load_baseline
+    from train import augment
     from train.data import FER2013_CSV, data_dir, load_fer2013
     from train.networks import build_network
 
     images, labels, _ = load_fer2013(data_dir() / FER2013_CSV, usage="Training")
     n = args.batch_size * args.steps * 2
-    datasets = {engine: training_dataset(images[:n], keras.utils.to_categorical(labels[:n], 7), args.batch_size, 0,
-                                         engine=engine).repeat() for engine in args.augment}
+    modules = {"Keras pipeline (train.augment)": augment}
+    if args.baseline:
+        modules[args.baseline.name] = load_baseline(args.baseline)
+    datasets = {name: module.training_dataset(images[:n], keras.utils.to_categorical(labels[:n], 7), args.batch_size, 0)
+                .repeat() for name, module in modules.items()}
 
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}, batch {args.batch_size}, "

@@ -30,7 +30,7 @@ from core.quiet import import_tensorflow
 from train import log
 
 import_tensorflow()  # before train.augment imports it: no start-up chatter
-from train.augment import ENGINES, AugmentConfig  # noqa: E402
+from train.augment import AugmentConfig  # noqa: E402
 from train.data import FER2013_CSV, TRAIN_USAGE, VALIDATION_USAGE  # noqa: E402
 from train.run_folder import (  # noqa: E402
     BEST_WEIGHTS,
@@ -68,11 +68,6 @@ LABEL_SMOOTHING = 0.1
 DISTILLATION_ALPHA, DISTILLATION_TEMPERATURE = 0.7, 3.0
 BARE_FACES = 1500
 EXIT_BAD_INPUT = 2
-AUGMENT_HELP = ("warp (default): the hand-written flip, affine warp, brightness/contrast jitter, random erasing and, for "
-                "the mask task, the camera degradations (train/augment.py); keras: the same flip, warp, jitter and "
-                "erasing from Keras's preprocessing layers, without the camera degradations, so --task emotion only")
-KERAS_AUGMENT_REFUSED = ("--augment keras has no camera degradations (small, blurred, grey, colour-cast, dark faces), "
-                         "which the mask recipe needs; use --augment warp (the default) with --task mask")
 
 
 def parse_args(argv=None):
@@ -87,7 +82,6 @@ def parse_args(argv=None):
     parser.add_argument("--label-smoothing", type=float, default=LABEL_SMOOTHING)
     parser.add_argument("--class-weight", choices=["none", "sqrt"], default="sqrt",
                         help="sqrt: weight each class by sqrt(median count / class count), lifting rare 'disgust'")
-    parser.add_argument("--augment", choices=ENGINES, default="warp", help=AUGMENT_HELP)
     parser.add_argument("--teacher", type=Path, nargs="+", default=[],
                         help="model folder(s) to distil from (several = an ensemble; see train/distill.py)")
     parser.add_argument("--alpha", type=float, default=DISTILLATION_ALPHA, help="weight of the teachers' soft targets (distillation)")
@@ -107,8 +101,6 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     args = parser.parse_args(argv)
-    if args.augment == "keras" and args.task == "mask":
-        parser.error(KERAS_AUGMENT_REFUSED)
     defaults = TASK_DEFAULTS[args.task]
     args.network = args.network or defaults["network"]
     args.epochs = args.epochs or defaults["epochs"]
@@ -170,7 +162,7 @@ def make_datasets(args, x_train, y_train, x_val, y_val, num_classes: int, weight
     train_ds = training_dataset(
         x_train, keras.utils.to_categorical(y_train, num_classes), args.batch_size, args.seed,
         TASK_DEFAULTS[args.task]["augment"], soft_targets=soft_targets,
-        class_weights=None if weights is None else [weights[i] for i in range(num_classes)], engine=args.augment,
+        class_weights=None if weights is None else [weights[i] for i in range(num_classes)],
     )
     val_ds = evaluation_dataset(x_val, keras.utils.to_categorical(y_val, num_classes), EVALUATION_BATCH_SIZE,
                                 packed=bool(args.teacher))
@@ -344,7 +336,7 @@ def calibrate_evaluate_and_record(args, model, data_path, x_train, x_val, y_val,
         "teachers": [str(t) for t in args.teacher],
         "initial_weights": initial_weights_record(args.initial_weights) if args.initial_weights else None,
         "class_weight": args.class_weight,
-        "augmentation": args.augment,
+        "augmentation": "keras-layers",
         "seed": args.seed,
         "train_seconds": round(state["train_seconds"], 1),
         "seconds_per_epoch": round(state["train_seconds"] / max(1, state["epochs_done"]), 1),

@@ -76,8 +76,9 @@ display(Image(filename=str(WORK / "samples_gray.png"), width=360))
 # %% [markdown]
 # ## 2. Augmented batches
 #
-# Random flips, rotations, zooms, shifts, brightness/contrast and erasing, on the fly in the `tf.data` pipeline
-# (`train.augment.training_dataset`): each row below is the same face augmented again.
+# Random flips, rotations, zooms, shifts, brightness/contrast and erasing, Keras's own preprocessing layers in one
+# `keras.layers.Pipeline`, on the fly in the `tf.data` pipeline (`train.augment.training_dataset`): each row below is
+# the same face augmented again.
 
 # %%
 import keras
