@@ -11,6 +11,7 @@ which training uses.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import keras
@@ -154,37 +155,34 @@ def augmentation_pipeline(config: AugmentConfig = AugmentConfig(), seed: int | N
 
     `seed`: layer i is seeded with seed + i; None seeds every layer from Keras's global seed
     (`keras.utils.set_random_seed`)."""
+    seeds = itertools.count(seed) if seed is not None else itertools.repeat(None)
     steps = []
     if config.flip:
-        steps.append(layers.RandomFlip("horizontal"))
+        steps.append(layers.RandomFlip("horizontal", seed=next(seeds)))
     steps += [
-        layers.RandomRotation(config.max_rotation_deg / 360.0, fill_mode="reflect"),
-        layers.RandomZoom(config.max_zoom, fill_mode="reflect"),
-        layers.RandomTranslation(config.max_shift, config.max_shift, fill_mode="reflect"),
+        layers.RandomRotation(config.max_rotation_deg / 360.0, fill_mode="reflect", seed=next(seeds)),
+        layers.RandomZoom(config.max_zoom, fill_mode="reflect", seed=next(seeds)),
+        layers.RandomTranslation(config.max_shift, config.max_shift, fill_mode="reflect", seed=next(seeds)),
     ]
     if config.lowres_probability > 0:
-        steps.append(RandomLowResolution(config.lowres_probability))
+        steps.append(RandomLowResolution(config.lowres_probability, seed=next(seeds)))
     if config.blur_probability > 0:
-        steps.append(RandomMotionBlur(config.blur_probability))
+        steps.append(RandomMotionBlur(config.blur_probability, seed=next(seeds)))
     if config.max_color_cast > 0:
-        steps.append(RandomColourCast(config.max_color_cast))
+        steps.append(RandomColourCast(config.max_color_cast, seed=next(seeds)))
     if config.gray_probability > 0:
-        steps.append(layers.RandomGrayscale(config.gray_probability))
+        steps.append(layers.RandomGrayscale(config.gray_probability, seed=next(seeds)))
     if config.dark_probability > 0:
-        steps.append(RandomLowLight(config.dark_probability))
+        steps.append(RandomLowLight(config.dark_probability, seed=next(seeds)))
     steps += [
-        layers.RandomBrightness(config.max_brightness, value_range=VALUE_RANGE),
-        layers.RandomContrast(config.max_contrast, value_range=VALUE_RANGE),
+        layers.RandomBrightness(config.max_brightness, value_range=VALUE_RANGE, seed=next(seeds)),
+        layers.RandomContrast(config.max_contrast, value_range=VALUE_RANGE, seed=next(seeds)),
     ]
     if config.erase_probability > 0:
         side = config.erase_max_fraction
         steps.append(layers.RandomErasing(factor=(config.erase_probability, config.erase_probability),
                                           scale=(ERASE_MIN_AREA, side * side), fill_value=127.5,
-                                          value_range=VALUE_RANGE))
-    if seed is not None:
-        for index, step in enumerate(steps):
-            step.seed = seed + index
-            step.generator = keras.random.SeedGenerator(seed + index)
+                                          value_range=VALUE_RANGE, seed=next(seeds)))
     return layers.Pipeline(steps, name="augmentation")
 
 
