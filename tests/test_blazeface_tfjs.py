@@ -2,10 +2,12 @@
 LiteRT running the .tflite files (core/detector.py), on real photos of media/ and footage/photos/.
 
 - the Keras rebuild gives LiteRT's raw outputs (both models, as the export check requires);
+- the Keras rebuild of the face check's network (core/face_check.py) gives LiteRT's presence logits;
 - the committed bundles under web_static/models/blazeface/ are the export of the .tflite files;
 - in headless Chromium the page's detector finds the same faces as core.detector.FaceDetector.detect_tiled, every box
   within a pixel and every score within SCORE_TOLERANCE (photos saved as PNG first, so that both decode the same
-  pixels), including a face found by the close-range pass and small faces found in tiles.
+  pixels), including a face found by the close-range pass, small faces found in tiles and faces of the finer grid that
+  the face check confirmed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from tests.harness import (
     WEB_MODELS,
     collect_errors,
+    footage_collage,
     media_collage,
     open_ready_page,
     read_rgb,
@@ -61,6 +64,20 @@ def test_keras_rebuild_gives_litert_outputs(frames, model, padding):
     assert np.abs(outputs[0][faces] - litert[0][faces]).max() < 0.02  # input pixels
 
 
+def test_face_check_rebuild_gives_litert_presence(frames):
+    from core.detector import model_path
+    from core.face_check import FACE_CHECK
+    from export.blazeface_keras import keras_from_tflite
+    from export.check import DETECTOR_ATOL, face_check_raw_outputs
+
+    inputs, (litert,) = face_check_raw_outputs(frames)
+    rebuilt = keras_from_tflite(model_path(FACE_CHECK["file"]), outputs=[1])
+    logits = rebuilt.predict(inputs, verbose=0, batch_size=16)
+    assert logits.shape == litert.shape
+    assert np.abs(logits - litert).max() <= DETECTOR_ATOL
+    assert (litert > 0).any() and (litert < 0).any()  # faces and boxes moved off them: both answers are checked
+
+
 def test_committed_detector_bundles_are_the_export():
     from core.detector import DETECTOR_MODELS, model_path
     from export.blazeface_keras import keras_from_tflite
@@ -78,6 +95,12 @@ def test_committed_detector_bundles_are_the_export():
         stale = [file for file, data in {"model.json": dumps(manifest).encode(), **shards}.items()
                  if (bundle.parent / file).read_bytes() != data]
         assert not stale, f"{bundle.parent} is not the export of {model_file}: run `python -m export --all`"
+    bundle = folder / meta["tfjs"]["face_check_model"]
+    manifest, shards = build_bundle(keras_from_tflite(model_path(meta["face_check"]["file"]), name="face_check",
+                                                      outputs=[1]), "face_check")
+    stale = [file for file, data in {"model.json": dumps(manifest).encode(), **shards}.items()
+             if (bundle.parent / file).read_bytes() != data]
+    assert not stale, f"{bundle.parent} is not the export of {meta['face_check']['file']}: run `python -m export --all`"
 
 
 def python_faces(path) -> list[dict]:
@@ -88,7 +111,7 @@ def python_faces(path) -> list[dict]:
 
 def test_tfjs_detector_boxes_stay_within_a_pixel_of_litert(web_server, media_dir, data_root, playwright_instance,
                                                          tmp_path):
-    from core.detector import FaceDetector
+    from core.detector import TILING, FaceDetector
     from core.pipeline import MAX_FACES_PHOTO
 
     footage = sorted(require(data_root / "footage" / "photos", "footage photos").glob("*.jpg"))
@@ -105,11 +128,16 @@ def test_tfjs_detector_boxes_stay_within_a_pixel_of_litert(web_server, media_dir
     assert not FaceDetector(close_range=False).detect(read_rgb(tight)), "the tight crop no longer needs the second pass"
     collage = tmp_path / "collage.png"  # small faces in a large photo: found in tiles
     cv2.imwrite(str(collage), cv2.cvtColor(media_collage(media_dir), cv2.COLOR_RGB2BGR))
-    photos += [tight, collage]
+    crowd = tmp_path / "footage_collage.png"  # and in the finer grid, checked by the face check (tests/test_detector.py)
+    cv2.imwrite(str(crowd), cv2.cvtColor(footage_collage(data_root / "footage", "24"), cv2.COLOR_RGB2BGR))
+    photos += [tight, collage, crowd]
 
     browser = shared_chromium(playwright_instance)
     try:
         page, errors = open_ready_page(browser, web_server)
+        face_check_loads = []  # the photo during which the page fetched the face check's model (only when needed)
+        page.on("request", lambda request: face_check_loads.append(photo.name)
+                if request.url.endswith("face_check/model.json") else None)
         drift = []
         for photo in photos:
             browser_faces = upload_to_page(page, photo)
@@ -121,6 +149,9 @@ def test_tfjs_detector_boxes_stay_within_a_pixel_of_litert(web_server, media_dir
                               abs(nearest["score"] - face["score"]), face["box"], nearest["box"]))
         print("\n".join(map(str, drift)))
         assert sum(1 for row in drift if row[0] == "collage.png") >= 4
+        assert sum(1 for row in drift if row[0] == "footage_collage.png") == 22
+        assert len(face_check_loads) == 1, face_check_loads  # once, and for a photo searched in tiles
+        assert max(cv2.imread(str(tmp_path / face_check_loads[0])).shape[:2]) >= TILING["min_frame_side"]
         assert all(row[1] <= BOX_TOLERANCE_PX for row in drift), [row for row in drift if row[1] > BOX_TOLERANCE_PX]
         assert all(row[2] <= SCORE_TOLERANCE for row in drift), [row for row in drift if row[2] > SCORE_TOLERANCE]
         assert page.evaluate("() => window.pageState.detectorBackend") in ("wasm", "webgl")

@@ -5,8 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from core.detector import DEFAULT_DETECTOR, DETECTOR_MODELS, FaceDetector, detector_metadata, make_anchors
-from tests.harness import COLLAGE_PHOTOS, MEDIA_FACES, MEDIA_FACES_PHOTO, media_collage, read_rgb
+from core.detector import DEFAULT_DETECTOR, DETECTOR_MODELS, TILING, FaceDetector, detector_metadata, make_anchors
+from tests.harness import (
+    COLLAGE_PHOTOS,
+    FOOTAGE_COLLAGES,
+    MEDIA_FACES,
+    MEDIA_FACES_PHOTO,
+    cells_with_a_box,
+    footage_collage,
+    media_collage,
+    read_rgb,
+    require,
+)
 
 
 def fit_640x480(image):
@@ -101,6 +111,34 @@ def test_tiled_search_finds_the_small_faces_of_a_large_photo(detector, media_dir
         assert x // 300 == (x + w - 1) // 300 and y // 236 == (y + h - 1) // 236, detection.box
         for px, py in detection.keypoints[:4]:
             assert x - 0.1 * w <= px <= x + 1.1 * w and y - 0.1 * h <= py <= y + 1.1 * h
+
+
+def test_the_finer_grid_finds_small_faces_that_the_face_check_confirms(detector, data_root, monkeypatch):
+    """The 24-face footage collage (bench/photo_faces.py): the 480 px tiles find 20 faces; the 400 px grid, its boxes
+    kept when the face check says face, 22 (issue 20's bar for its 24-face collage), and no second box in any cell."""
+    from core.face_check import FACE_CHECK
+
+    collage = footage_collage(require(data_root / "footage", "footage"), "24")
+    cell = FOOTAGE_COLLAGES["24"]["cell"]
+    assert cells_with_a_box(detector.detect_tiled(collage), cell) == (22, 0)
+    checked = []
+    confirms = detector.face_check.confirms
+    monkeypatch.setattr(detector.face_check, "confirms", lambda frame, found: checked.append(found) or confirms(frame, found))
+    detector.detect_tiled(collage)
+    presence = [detector.face_check.presence(collage, found) for found in checked]
+    assert sum(p >= FACE_CHECK["threshold"] for p in presence) == 2, presence
+    assert sum(p < FACE_CHECK["threshold"] for p in presence) >= 1, presence  # a false box the check turned away
+    monkeypatch.setitem(TILING, "fine_tile_side", None)
+    assert cells_with_a_box(detector.detect_tiled(collage), cell) == (20, 0)  # the control: 480 px tiles alone
+
+
+def test_the_face_check_keeps_the_finer_grid_off_the_jacket(detector, media_dir, monkeypatch):
+    """Without the face check every box of the 400 px grid would count: obama_and_biden.jpg gets a false face."""
+    image = read_rgb(media_dir / "obama_and_biden.jpg")
+    assert len(detector.detect_tiled(image)) == MEDIA_FACES_PHOTO["obama_and_biden.jpg"]
+    detector.detect_tiled(image)  # loads the face check
+    monkeypatch.setattr(detector.face_check, "confirms", lambda frame, found: True)
+    assert len(detector.detect_tiled(image)) > MEDIA_FACES_PHOTO["obama_and_biden.jpg"]
 
 
 @pytest.mark.parametrize("name", sorted(MEDIA_FACES))

@@ -169,11 +169,13 @@ def test_detector_export_mirrors_core_detector(tmp_path):
     export_detector(DEFAULT_DETECTOR, out, log=lambda *_: None)
     exported = json.loads((out / "detector.json").read_text())
     assert {k: exported[k] for k in detector_metadata()} == detector_metadata()
-    # the TensorFlow.js bundles of both passes, each checked against LiteRT (tests/test_blazeface_tfjs.py: the boxes)
-    for key in ("model", "close_range_model"):
+    # the TensorFlow.js bundles of both passes and of the tiled search's face check, each checked against LiteRT
+    # (tests/test_blazeface_tfjs.py: the boxes)
+    for key in ("model", "close_range_model", "face_check_model"):
         manifest = json.loads((out / exported["tfjs"][key]).read_text())
         assert manifest["format"] == "layers-model"
-    assert set(exported["tfjs"]["checks"]) == {"full", "short"}
+    assert set(exported["tfjs"]["checks"]) == {"full", "short", "face_check"}
+    assert exported["tfjs"]["checks"]["face_check"]["max_abs_diff"]["tfjs_wasm"] < 1e-3
 
 
 def test_committed_bundles_are_current():

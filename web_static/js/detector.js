@@ -11,9 +11,11 @@
 //   5. undo the letterbox; integer boxes [x, y, w, h] (floor the top-left, ceil the bottom-right, clip to the frame).
 // When that finds no face, the close-range pass (detector.json "close_range": the short-range model, the frame
 // letterboxed with its "padding") runs the same steps, as core.detector.FaceDetector.detect. For a photo, a large
-// frame is also searched in overlapping tiles (detector.json "tiling"), as FaceDetector.detect_tiled.
+// frame is also searched in overlapping tiles (detector.json "tiling"), as FaceDetector.detect_tiled, the finer grid's
+// boxes checked by the face-mesh network (js/face_check.js, detector.json "face_check").
 /* global tf */
 
+import {FaceCheck} from './face_check.js';
 import {letterbox} from './preprocess.js';
 import {registerLayers} from './layers.js';
 import {compileLayersModel} from './layers_runner.js';
@@ -89,17 +91,21 @@ export function tileOrigins(width, height, side, overlap) {
   return origins;
 }
 
-// core.detector.merge_detections: best score first, no box overlapping a kept one by IoU > mergeIou or lying inside
-// it by more than mergeContainment of its own area.
+// core.detector.duplicates: the face overlaps one of `others` by IoU > mergeIou, or either lies inside the other by
+// more than mergeContainment of its own area.
+export function duplicates(face, others, mergeIou, mergeContainment) {
+  const [x, y, w, h] = face.box;
+  return others.some(({box: [ox, oy, ow, oh]}) => {
+    const inter = Math.max(0, Math.min(x + w, ox + ow) - Math.max(x, ox)) * Math.max(0, Math.min(y + h, oy + oh) - Math.max(y, oy));
+    return inter > mergeIou * (w * h + ow * oh - inter) || inter > mergeContainment * Math.min(w * h, ow * oh);
+  });
+}
+
+// core.detector.merge_detections: best score first, dropping any face that duplicates a kept one.
 export function mergeDetections(faces, mergeIou, mergeContainment) {
   const kept = [];
   for (const face of faces.slice().sort((a, b) => b.score - a.score)) {
-    const [x, y, w, h] = face.box;
-    const duplicate = kept.some(({box: [ox, oy, ow, oh]}) => {
-      const inter = Math.max(0, Math.min(x + w, ox + ow) - Math.max(x, ox)) * Math.max(0, Math.min(y + h, oy + oh) - Math.max(y, oy));
-      return inter > mergeIou * (w * h + ow * oh - inter) || inter > mergeContainment * Math.min(w * h, ow * oh);
-    });
-    if (!duplicate) kept.push(face);
+    if (!duplicates(face, kept, mergeIou, mergeContainment)) kept.push(face);
   }
   return kept;
 }
@@ -120,6 +126,8 @@ export class FaceDetector {
     this.meta = meta;
     this.padding = meta.padding || 1;
     this.closeRange = closeRange;  // a FaceDetector for the second pass, or null
+    this.faceCheckUrl = null;  // the face check's model (set by load), loaded by the first tiled search that needs it
+    this.faceCheck = null;  // then: js/face_check.js FaceCheck
     this.size = meta.input_size;
     this.anchors = makeAnchors(meta);
     this.rowLength = 4 + 2 * meta.keypoints.length;  // per anchor: box centre and size, then (x, y) per keypoint
@@ -144,7 +152,9 @@ export class FaceDetector {
       tf.loadLayersModel(baseUrl + meta.tfjs.model),
       close ? tf.loadLayersModel(baseUrl + meta.tfjs.close_range_model) : Promise.resolve(null),
     ]);
-    return new FaceDetector(model, meta, close ? new FaceDetector(closeModel, close) : null);
+    const detector = new FaceDetector(model, meta, close ? new FaceDetector(closeModel, close) : null);
+    if (meta.face_check && meta.tfjs.face_check_model) detector.faceCheckUrl = baseUrl + meta.tfjs.face_check_model;
+    return detector;
   }
 
   // Raw network outputs for a letterboxed input: {boxes: Float32Array N*rowLength, logits: Float32Array N}.
@@ -171,20 +181,37 @@ export class FaceDetector {
     return this.closeRange.detectOnce(frame);
   }
 
-  // All faces of a photo: detect(), plus overlapping tiles of a large frame, one box per face (core.detector).
+  // All faces of a photo: detect(), plus overlapping tiles of a large frame, one box per face; the finer grid's
+  // boxes only where the first has none and the face check says face (core.detector.FaceDetector.detect_tiled).
   async detectTiled(frame) {
     const faces = await this.detect(frame);
     const tiling = this.meta.tiling;
     if (!tiling || Math.max(frame.width, frame.height) < tiling.min_frame_side) return faces;
-    const side = tiling.tile_side;
-    for (const [x, y] of tileOrigins(frame.width, frame.height, side, tiling.overlap)) {
+    const kept = mergeDetections(faces.concat(await this.tileDetections(frame, tiling.tile_side)), tiling.merge_iou,
+      tiling.merge_containment);
+    if (tiling.fine_tile_side && this.faceCheckUrl) {
+      const fine = mergeDetections(await this.tileDetections(frame, tiling.fine_tile_side), tiling.merge_iou,
+        tiling.merge_containment);
+      for (const found of fine) {
+        if (duplicates(found, kept, tiling.merge_iou, tiling.merge_containment)) continue;  // a face the first grid has
+        if (!this.faceCheck) this.faceCheck = await FaceCheck.load(this.faceCheckUrl, this.meta.face_check);
+        if (await this.faceCheck.confirms(frame, found)) kept.push(found);
+      }
+    }
+    return kept.sort((a, b) => b.score - a.score);
+  }
+
+  // The faces found in each side x side tile (overlapping by tiling.overlap), in frame coordinates.
+  async tileDetections(frame, side) {
+    const faces = [];
+    for (const [x, y] of tileOrigins(frame.width, frame.height, side, this.meta.tiling.overlap)) {
       const tile = subFrame(frame, x, y, Math.min(side, frame.width - x), Math.min(side, frame.height - y));
       for (const face of await this.detectOnce(tile)) {
         faces.push({box: [face.box[0] + x, face.box[1] + y, face.box[2], face.box[3]], score: face.score,
           keypoints: face.keypoints.map(([px, py]) => [px + x, py + y])});
       }
     }
-    return mergeDetections(faces, tiling.merge_iou, tiling.merge_containment);
+    return faces;
   }
 
   // All faces that this model alone finds in one pass.

@@ -1,10 +1,10 @@
 // Dedicated worker that runs the BlazeFace detector (js/detector.js) off the page's main thread: detection of the
 // next camera frame runs on the second core while the page classifies and draws the current one.
 //
-// The detector is two TensorFlow.js layers models (models/blazeface/, exported by `python -m export --detector`), run
-// by the same TensorFlow.js as the page's classifiers. Its backend is chosen by measurement here at start
-// (js/backends.js: wasm, webgl where the worker gets a WebGL context; cpu as fallback). The worker's CSP is the page's
-// (no 'unsafe-eval').
+// The detector is two TensorFlow.js layers models, and the face check's for large photos (models/blazeface/, exported by
+// `python -m export --detector`), run by the same TensorFlow.js as the page's classifiers. Its backend is chosen by
+// measurement here at start (js/backends.js: wasm, webgl where the worker gets a WebGL context; cpu as fallback). The
+// worker's CSP is the page's (no 'unsafe-eval').
 //
 // Messages in:  {type: "load", baseUrl, wasmPath, threads}
 //               {type: "detect", id, width, height, pixels: ArrayBuffer (RGBA, transferred), photo (tiled search)}

@@ -1,6 +1,6 @@
 // A loaded tfjs-layers model run as a plain sequence of TensorFlow.js ops, without tfjs-layers' per-layer machinery
 // (symbolic bookkeeping, masks, per-layer tidy and checks), for the networks the page runs on every camera frame:
-// BlazeFace in the detector worker and the expression and mask classifiers on the page. Each layer calls the op
+// BlazeFace and the face check in the detector worker and the expression and mask classifiers on the page. Each layer calls the op
 // tfjs-layers' own call() does in inference (Conv2D: tf.fused.conv2d with its bias and ReLU, as the .tflite files fuse
 // them; BatchNormalization: tf.batchNorm on the moving statistics; Dense: tf.fused.matMul, or matMul + bias + softmax;
 // Dropout: nothing), so the same numbers come out as from model.predict, bit for bit (tests/test_blazeface_tfjs.py
@@ -59,6 +59,8 @@ function step(layer) {
       if (activation !== undefined) return ([x]) => tf.fused.matMul({a: x, b: weights[0], bias, activation});
       if (config.activation !== 'softmax') return null;
       return ([x]) => tf.softmax(bias ? tf.add(tf.matMul(x, weights[0]), bias) : tf.matMul(x, weights[0]));
+    case 'PReLU':  // tfjs-layers' PReLU.call: prelu with the alpha variable (the face check's network)
+      return ([x]) => tf.prelu(x, weights[0]);
     case 'MaxPooling2D':
       return ([x]) => tf.maxPool(x, config.poolSize, config.strides, config.padding);
     case 'Reshape':
