@@ -55,7 +55,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.face_check import FACE_CHECK
+from core.face_check import FACE_CHECK, FaceCheck
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The detector constants (mirrored by the browser through detector_metadata()).
@@ -295,8 +295,6 @@ class FaceDetector:
                 if duplicates(found, kept, TILING["merge_iou"], TILING["merge_containment"]):
                     continue  # a face the first grid has
                 if self.face_check is None:
-                    from core.face_check import FaceCheck
-
                     self.face_check = FaceCheck()
                 if self.face_check.confirms(frame_rgb, found):
                     kept.append(found)
