@@ -59,6 +59,16 @@ def _swap_in(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _write_bundle(folder: Path, manifest: dict, shards: dict[str, bytes]) -> None:
+    """A TensorFlow.js layers-model bundle (export.tfjs_layers.build_bundle's manifest and weight shards) into folder."""
+    from export.tfjs_layers import dumps
+
+    folder.mkdir(exist_ok=True)
+    write_atomically(folder / "model.json", dumps(manifest))
+    for file_name, data in shards.items():
+        write_atomically(folder / file_name, data)
+
+
 def export_classifier(model_dir: Path, out: Path, quantization: str | None = None, samples: int | None = None,
                       log=print) -> dict:
     """Write and check one classifier bundle. Returns its metadata.json dict."""
@@ -80,9 +90,7 @@ def export_classifier(model_dir: Path, out: Path, quantization: str | None = Non
     log(f"export {_relative(model_dir)} -> {_relative(out)}: {model.count_params():,} parameters, "
         f"{sum(map(len, shards.values())):,} bytes of {quantization or 'float32'} weights in {len(shards)} file(s)")
     with _staged(out) as staging:
-        write_atomically(staging / "model.json", dumps(manifest))
-        for file_name, data in shards.items():
-            write_atomically(staging / file_name, data)
+        _write_bundle(staging, manifest, shards)
         faces, source = sample_faces(metadata["task"], size, channels, samples)
         log(f"  checking in Node on {source}")
         report = check_bundle(staging, model, faces, quantization, log=log)
@@ -119,7 +127,7 @@ def export_detector(model: str, out: Path, log=print) -> dict:
     from core.detector import CLOSE_RANGE, DETECTOR_MODELS, detector_metadata, model_path
     from export.blazeface_keras import keras_from_tflite
     from export.check import check_detector_bundle
-    from export.tfjs_layers import build_bundle, dumps
+    from export.tfjs_layers import build_bundle
 
     if model not in DETECTOR_MODELS:
         raise ExportError(f"unknown detector {model!r}; choose one of {sorted(DETECTOR_MODELS)}")
@@ -137,10 +145,7 @@ def export_detector(model: str, out: Path, log=print) -> dict:
             keras_model = keras_from_tflite(source, name=f"blazeface_{name}")
             # the .tflite weights are float16: stored as float16 they are the file's exact values, at half the bytes
             manifest, shards = build_bundle(keras_model, name, DETECTOR_WEIGHTS)
-            (staging / name).mkdir()
-            write_atomically(staging / name / "model.json", dumps(manifest))
-            for file_name, data in shards.items():
-                write_atomically(staging / name / file_name, data)
+            _write_bundle(staging / name, manifest, shards)
             report = check_detector_bundle(staging / name, keras_model, name, padding, log=log)
             tfjs["model" if name == model else "close_range_model"] = f"{name}/model.json"
             tfjs["checks"][name] = report
@@ -150,10 +155,7 @@ def export_detector(model: str, out: Path, log=print) -> dict:
             source = model_path(metadata["face_check"]["file"])
             keras_model = keras_from_tflite(source, name="face_check", outputs=[1])
             manifest, shards = build_bundle(keras_model, "face_check")  # float32: the .tflite's weights are
-            (staging / "face_check").mkdir()
-            write_atomically(staging / "face_check" / "model.json", dumps(manifest))
-            for file_name, data in shards.items():
-                write_atomically(staging / "face_check" / file_name, data)
+            _write_bundle(staging / "face_check", manifest, shards)
             tfjs["face_check_model"] = "face_check/model.json"
             tfjs["checks"]["face_check"] = check_detector_bundle(staging / "face_check", keras_model, "face check", None,
                                                                  log=log)
