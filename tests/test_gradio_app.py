@@ -72,8 +72,9 @@ def box_pixels(image_rgb, tolerance=40) -> int:
 
 
 def shown_box_pixels(page, timeout_s: float = 30.0) -> int:
-    """box_pixels of what the WebRTC <video> shows, once it shows boxes (the readout, sent on the data channel, can run
-    ahead of the first decoded video frame on a loaded machine), or of the last look after timeout_s."""
+    """box_pixels of what the WebRTC <video> shows, once it shows boxes, or of the last look after timeout_s. On a loaded
+    machine the readout (sent on the data channel) can move on while the <video> has no decoded frame to draw yet: a
+    black picture (it failed so twice in full runs, once per check of the two-session test)."""
     deadline = time.monotonic() + timeout_s
     while True:
         pixels = box_pixels(shown_pixels(page))
@@ -494,7 +495,7 @@ def test_two_webcam_sessions_at_once_each_with_its_own_tracker(server, media_dir
             page.wait_for_function("(old) => document.querySelector('#webcam-readout').innerText !== old", arg=readout,
                                    timeout=30_000)
         for page, faces in zip(pages, photos.values()):
-            assert box_pixels(shown_pixels(page)) > 300
+            assert shown_box_pixels(page) > 300
             ids, table = track_ids(page)
             assert ids and set(ids) <= {str(i) for i in range(1, faces + 1)}, table  # shared: ids would climb
             assert page.locator(".toast-body.error").count() == 0
