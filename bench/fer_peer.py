@@ -49,6 +49,7 @@ class FerPeerClassifier:
         if FER_LABELS != tuple(EMOTIONS) or self.model.output_shape[-1] != len(EMOTIONS):
             raise ValueError(f"{self.folder}: expected {len(EMOTIONS)} outputs in FER2013's order")
         self.labels = tuple(EMOTIONS)
+        self.levels_eyes = False  # fer's network was trained on FER2013's faces as they are
 
     def predict_proba(self, faces: np.ndarray, calibrated: bool = True, view: str | None = None) -> np.ndarray:
         faces = np.asarray(faces, np.float32)

@@ -120,18 +120,24 @@ def measure_expression_crops(pipeline: FacePipeline, folder: Path, patterns) -> 
     import cv2
 
     model = pipeline.emotion_model
-    truth, predicted = [], []
+    truth, crops = [], []
     for label in EMOTIONS:
         files = sorted(p for p in (folder / label).glob("*") if p.suffix.lower() in PHOTO_SUFFIXES and selected(p, patterns))
         for path in files:
-            rgb = read_rgb(path)
-            crop = cv2.resize(rgb, (model.size, model.size), interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(read_rgb(path), (model.size, model.size), interpolation=cv2.INTER_AREA)
             if model.channels == 1:
                 crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None]
-            probabilities = model.predict_proba(crop[None].astype(np.float32))[0]
             truth.append(label)
-            predicted.append(model.labels[int(np.argmax(probabilities))])
-    return {"truth": truth, "predicted": predicted}
+            crops.append(crop)
+    if not crops:
+        return {"truth": [], "predicted": []}
+    crops = np.stack(crops)
+    if model.levels_eyes:  # levelled as its training faces were (train/registration.py)
+        from train.registration import level_faces
+
+        crops = level_faces(crops, "expression crops")
+    probabilities = model.predict_proba(crops.astype(np.float32))
+    return {"truth": truth, "predicted": [model.labels[i] for i in probabilities.argmax(axis=1)]}
 
 
 def detection_rate(pipeline: FacePipeline, folder: Path, limit: int | None) -> dict:

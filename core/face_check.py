@@ -7,7 +7,7 @@ miss, and false ones (a jacket, an arm, a dog) at the same detector scores. Its 
 says face (measured in BENCHMARKS.md, "Large photos: a finer tile grid checked by the face-mesh network").
 
 The browser runs the same network (a TensorFlow.js layers model rebuilt by export/blazeface_keras.py) on the same
-input, built by the same steps (web_static/js/detector.js, `faceCheckInput`). The spec, for one RGB frame and a
+input, built by the same steps (web_static/js/face_check.js, `faceCheckInput`). The spec, for one RGB frame and a
 detection (box [x, y, w, h], keypoints right eye and left eye first):
 
 1. Region: a square of side `roi_scale` * max(w, h) centred on the box centre, turned by the angle of the line from
@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from core.preprocess import sample_turned_square
+
 FACE_CHECK = {"file": "face_landmark.tflite", "input_size": 192, "roi_scale": 1.5, "threshold": 0.5,
               "pixel_scale": 255.0}
 
@@ -34,23 +36,9 @@ def face_check_input(frame_rgb: np.ndarray, box, keypoints, size: int = FACE_CHE
     x, y, w, h = box
     (right_x, right_y), (left_x, left_y) = keypoints[0], keypoints[1]
     angle = math.atan2(left_y - right_y, left_x - right_x)
-    side = FACE_CHECK["roi_scale"] * max(w, h)
-    cos, sin = math.cos(angle), math.sin(angle)
-    offsets = ((np.arange(size, dtype=np.float64) + 0.5) / size - 0.5) * side
-    du, dv = np.meshgrid(offsets, offsets)  # du along the columns (u), dv along the rows (v)
-    sample_x = x + w / 2 + cos * du - sin * dv - 0.5  # in pixel-centre units
-    sample_y = y + h / 2 + sin * du + cos * dv - 0.5
-    x0, y0 = np.floor(sample_x).astype(np.int64), np.floor(sample_y).astype(np.int64)
-    fx, fy = (sample_x - x0)[..., None], (sample_y - y0)[..., None]
-    height, width = frame_rgb.shape[:2]
-
-    def pixels(px, py):
-        inside = ((px >= 0) & (px < width) & (py >= 0) & (py < height))[..., None]
-        return np.where(inside, frame_rgb[np.clip(py, 0, height - 1), np.clip(px, 0, width - 1)], 0).astype(np.float64)
-
-    top = pixels(x0, y0) * (1 - fx) + pixels(x0 + 1, y0) * fx
-    bottom = pixels(x0, y0 + 1) * (1 - fx) + pixels(x0 + 1, y0 + 1) * fx
-    return ((top * (1 - fy) + bottom * fy) / FACE_CHECK["pixel_scale"]).astype(np.float32)
+    square = sample_turned_square(frame_rgb, (x + w / 2, y + h / 2), FACE_CHECK["roi_scale"] * max(w, h), angle, size,
+                                  "black")
+    return (square / FACE_CHECK["pixel_scale"]).astype(np.float32)
 
 
 class FaceCheck:

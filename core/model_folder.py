@@ -78,14 +78,14 @@ def read_metadata(folder: Path) -> dict:
     return metadata
 
 
-def make_metadata(task: str, input_shape, tta: list[str]) -> dict:
+def make_metadata(task: str, input_shape, tta: list[str], level_eyes: bool = False) -> dict:
     size, _, channels = input_shape
     return {
         "task": task,
         "labels": list(LABELS_BY_TASK[task]),
         "input": {"size": int(size), "channels": int(channels), "pixels": "0-255, float32; the network rescales"},
         "tta": list(tta),
-        "crop": crop_metadata(),
+        "crop": crop_metadata(level_eyes),
     }
 
 

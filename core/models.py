@@ -142,6 +142,8 @@ class FaceClassifier:
         self.channels: int = self.metadata["input"]["channels"]
         self.tta: tuple[str, ...] = tuple(self.metadata.get("tta", ()))
         self.temperature: float = float(self.metadata.get("temperature", 1.0))
+        # trained on faces turned so that the eyes are level: the crops it is fed must be turned alike (core.preprocess)
+        self.levels_eyes: bool = bool(self.metadata.get("crop", {}).get("level_eyes", False))
         if not self.temperature > 0:
             raise ModelFileError(f"{self.folder / METADATA_FILE}: temperature must be > 0, got {self.temperature}")
         self.backend = backend

@@ -222,7 +222,8 @@ class FacePipeline:
         lap("detect")
 
         # 3. crops exactly as in training, one batch per model
-        emotion_crops = crop_faces(frame, boxes, self.emotion_model.size, self.emotion_model.channels)
+        emotion_crops = crop_faces(frame, boxes, self.emotion_model.size, self.emotion_model.channels,
+                                   [d.keypoints for d in detections] if self.emotion_model.levels_eyes else None)
         mask_crops = None
         if self.mask_model is not None:
             mask_crops = crop_faces(frame, boxes, self.mask_model.size, self.mask_model.channels)

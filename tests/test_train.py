@@ -159,3 +159,27 @@ def test_initial_weights_start_a_further_cycle_from_a_trained_folder(tiny_csv, t
     assert refused.returncode == 2
     assert (f"error: --initial-weights {EMOTION_MODEL_DIR}: its network ({shipped['network']}, "
             f"{shipped['parameters']:,} parameters) is not the one being trained (seed, 2,345,607)") in refused.stderr
+
+
+def test_level_eyes_trains_on_levelled_faces_and_says_so_in_the_metadata(tiny_csv, tmp_path):
+    """`--level-eyes`: the faces are levelled before training (the log counts them) and the model's metadata asks the
+    apps to level their crops too; `train.evaluate` then levels the faces it is given. Refused for the mask task."""
+    out = tmp_path / "levelled"
+    result = subprocess.run(_train_command(tiny_csv, out, tmp_path / "run", 1, "--level-eyes"), cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "levelling the eyes of 320 training faces" in result.stderr
+    assert "levelling the eyes of 320 validation faces" in result.stderr
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["crop"]["level_eyes"] is True and metadata["crop"]["max_eye_roll_degrees"] == 45.0
+    assert "eyes levelled" in json.loads((out / "training.json").read_text())["split"]
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "train.evaluate", "--task", "emotion", "--model", str(out), "--data", str(tiny_csv),
+         "--usage", "PublicTest", "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert "levelling the eyes of 320 faces" in evaluated.stderr
+
+    refused = subprocess.run(_train_command(tiny_csv, tmp_path / "m", tmp_path / "r", 1, "--task", "mask",
+                                            "--level-eyes"), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2
+    assert "--level-eyes is for the emotion task" in refused.stderr

@@ -82,3 +82,38 @@ def test_letterbox_and_crops_match_opencv(node, media_dir, tmp_path):
             want = crop_face(image, crop["box"], crop["size"], crop["channels"])
             assert_same_pixels(got, want, f"crop {crop}")
     assert offset == values.size
+
+
+def test_levelled_crops_match_python(node, media_dir, tmp_path):
+    """A model trained on levelled faces ("level_eyes" in its "crop"): the page turns each crop by the eye line of its
+    keypoints as core.preprocess.level_eyes does, on faces tilted both ways, beyond the limit and at the frame's edge."""
+    from core.detector import FaceDetector
+    from core.preprocess import crop_faces, crop_metadata
+
+    image = rgb(media_dir / "bbt1.jpg")
+    faces = FaceDetector().detect(image)
+    assert len(faces) >= 4
+    level = crop_metadata(level=True)
+    tilts = [[[0, 0], [10, 4]], [[0, 0], [10, -7]], [[0, 0], [10, 30]], [[0, 0], [10, 0]]]  # 22, -35, 72 (limited), 0
+    jobs = []
+    for face, (right, left) in zip(faces, tilts):
+        x, y = face.keypoints[0]
+        keypoints = [[x + right[0], y + right[1]], [x + left[0], y + left[1]]] + face.keypoints[2:]
+        jobs += [{"box": face.box, "size": s, "channels": c, "crop": level, "keypoints": keypoints}
+                 for s, c in ((48, 1), (64, 3))]
+    jobs.append({"box": [0, 0, 60, 70], "size": 48, "channels": 1, "crop": level, "keypoints": [[5, 20], [40, 35]]})
+    values = run_js(node, [(image, None, jobs)], tmp_path)
+
+    offset = 0
+    for job in jobs:
+        n = job["size"] * job["size"] * job["channels"]
+        got = values[offset:offset + n].reshape(job["size"], job["size"], job["channels"])
+        offset += n
+        want = crop_faces(image, [job["box"]], job["size"], job["channels"], [job["keypoints"]])[0]
+        diff = np.abs(got.astype(np.float64) - want)
+        assert diff.max() <= 1.0, f"crop {job['box']}: differs by up to {diff.max()} grey levels"
+        assert (diff > 1e-3).mean() <= 0.01, f"crop {job['box']}: {(diff > 1e-3).mean():.2%} of the values differ"
+        if job["keypoints"][1][1] != job["keypoints"][0][1]:  # the control: the unturned crop is far from it
+            unturned = crop_faces(image, [job["box"]], job["size"], job["channels"])[0]
+            assert np.abs(got - unturned).mean() > 3 * max(diff.mean(), 0.1), job["box"]
+    assert offset == values.size

@@ -149,6 +149,10 @@ def main(argv=None) -> int:
             raise ModelFileError(f"{args.model} is a {metadata['task']!r} model, but --task is {args.task!r}")
         if args.task == "emotion":
             images, labels, report = load_fer2013(args.data, usage=args.usage, skip_bad_rows=args.skip_bad_rows)
+            if metadata.get("crop", {}).get("level_eyes"):  # trained on levelled faces: evaluated on them
+                from train.registration import level_faces
+
+                images = level_faces(images)
         else:
             size, channels = metadata["input"]["size"], metadata["input"]["channels"]
             images, labels, report, paths = load_image_folder(args.data, MASK_LABELS, size, channels, args.skip_bad_rows)

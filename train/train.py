@@ -98,6 +98,9 @@ def parse_args(argv=None):
                              "further learning-rate cycle, e.g. with that folder as one more teacher")
     parser.add_argument("--bare-faces", type=int, default=BARE_FACES,
                         help="mask task: add N FER2013 Training faces (tinted, bare; half also with a drawn mask)")
+    parser.add_argument("--level-eyes", action="store_true",
+                        help="emotion task: turn every face so that its eyes are level (train/registration.py); the "
+                             "model's metadata then asks the apps to do the same")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     args = parser.parse_args(argv)
@@ -116,7 +119,7 @@ def parse_args(argv=None):
 
 def load_data(args):
     """(data path, (x_train, y_train), (x_val, y_val), how the split was made) of the task, cut to --limit rows."""
-    from train.data import data_dir, load_fer2013
+    from train.data import DataError, data_dir, load_fer2013
     from train.mask_data import load_mask_data
 
     defaults = TASK_DEFAULTS[args.task]
@@ -128,10 +131,17 @@ def load_data(args):
         log(report.summary())
         split = f"{TRAIN_USAGE} rows for training, {VALIDATION_USAGE} for validation"
     else:
+        if args.level_eyes:
+            raise DataError("--level-eyes is for the emotion task (the mask model's crops are not turned)")
         (x_train, y_train), (x_val, y_val), split = load_mask_data(
             path, defaults["size"], args.seed, args.bare_faces, args.skip_bad_rows, log=log)
     if args.limit:
         x_train, y_train, x_val, y_val = x_train[: args.limit], y_train[: args.limit], x_val[: args.limit], y_val[: args.limit]
+    if args.level_eyes:
+        from train.registration import level_faces
+
+        x_train, x_val = level_faces(x_train, "training faces"), level_faces(x_val, "validation faces")
+        split += "; eyes levelled (train/registration.py)"
     log(f"training on {len(x_train)} images, validating on {len(x_val)}; {split}")
     return path, (x_train, y_train), (x_val, y_val), split
 
@@ -300,7 +310,8 @@ def save_model(args, model, x_val) -> None:
         model.load_weights(args.run_dir / BEST_WEIGHTS)
     defaults = TASK_DEFAULTS[args.task]
     tta = [] if args.tta == "none" else [args.tta]
-    metadata = make_metadata(args.task, (defaults["size"], defaults["size"], defaults["channels"]), tta)
+    metadata = make_metadata(args.task, (defaults["size"], defaults["size"], defaults["channels"]), tta,
+                             level_eyes=args.level_eyes)
     write_tflite(args.out, x_val, model=save_model_folder(model, args.out, metadata))
     remove_stale_figures(args.out)
 

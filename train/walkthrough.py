@@ -169,26 +169,28 @@ print(json.dumps(json.loads((folder / "metadata.json").read_text())["calibration
 # %% [markdown]
 # ## 6. Load it with `FacialExpressionModel` and label a face
 #
-# The app's path: BlazeFace finds the face, `core.preprocess.crop_face` cuts and resizes it exactly as in training,
-# and the model labels it. The shipped model is shown beside the one trained here.
+# The app's path: BlazeFace finds the face, `core.preprocess.crop_faces` cuts and resizes it exactly as in training,
+# and the model labels it. The shipped model is shown beside the one trained here; it was trained on faces turned so
+# that the eyes are level (`--level-eyes`), so its crop is turned by the eye keypoints as well.
 
 # %%
 from core.detector import FaceDetector
 from core.model_folder import EMOTION_MODEL_DIR
 from core.models import FacialExpressionModel
-from core.preprocess import crop_face
+from core.preprocess import crop_faces
 
 photo = cv2.cvtColor(cv2.imread(str(data_dir() / "media" / "happy.jpg")), cv2.COLOR_BGR2RGB)
 face = FaceDetector().detect(photo)[0]
-crop = crop_face(photo, face.box, 48, 1)
 ours = FacialExpressionModel(folder)
 shipped = FacialExpressionModel(EMOTION_MODEL_DIR)
+crop = crop_faces(photo, [face.box], 48, 1)[0]
+shipped_crop = crop_faces(photo, [face.box], 48, 1, [face.keypoints] if shipped.levels_eyes else None)[0]
 fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
 axes[0].imshow(photo)
 x, y, w, h = face.box
 axes[0].add_patch(plt.Rectangle((x, y), w, h, fill=False, color="lime", linewidth=2))
 axes[1].imshow(crop[:, :, 0], cmap="gray", vmin=0, vmax=255)
-axes[1].set_title(f"this notebook: {ours.predict_emotion(crop)}\nshipped: {shipped.predict_emotion(crop)}",
+axes[1].set_title(f"this notebook: {ours.predict_emotion(crop)}\nshipped: {shipped.predict_emotion(shipped_crop)}",
                   fontsize=8)
 for axis in axes:
     axis.axis("off")

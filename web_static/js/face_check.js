@@ -6,38 +6,19 @@
 /* global tf */
 
 import {compileLayersModel} from './layers_runner.js';
+import {sampleTurnedSquare} from './preprocess.js';
 
 // The network's input for one face ({box: [x, y, w, h], keypoints: [[x, y] right eye, [x, y] left eye, ...]}) of an
 // RGBA frame ({data, width, height}): an S x S x 3 Float32Array, a square of roi_scale * max(w, h) around the box
 // centre, turned so that the eyes are level, sampled bilinearly (black outside the frame), / pixel_scale.
 export function faceCheckInput(frame, face, meta) {
-  const S = meta.input_size;
   const [x, y, w, h] = face.box;
   const [[rightX, rightY], [leftX, leftY]] = face.keypoints;
-  const angle = Math.atan2(leftY - rightY, leftX - rightX);
-  const side = meta.roi_scale * Math.max(w, h);
-  const cos = Math.cos(angle);
-  const sin = Math.sin(angle);
   const {data, width, height} = frame;
-  const out = new Float32Array(S * S * 3);
   const pixel = (px, py, c) => (px >= 0 && px < width && py >= 0 && py < height ? data[(py * width + px) * 4 + c] : 0);
-  for (let v = 0; v < S; v++) {
-    const dv = ((v + 0.5) / S - 0.5) * side;
-    for (let u = 0; u < S; u++) {
-      const du = ((u + 0.5) / S - 0.5) * side;
-      const sx = x + w / 2 + cos * du - sin * dv - 0.5;
-      const sy = y + h / 2 + sin * du + cos * dv - 0.5;
-      const x0 = Math.floor(sx);
-      const y0 = Math.floor(sy);
-      const fx = sx - x0;
-      const fy = sy - y0;
-      for (let c = 0; c < 3; c++) {
-        const top = pixel(x0, y0, c) * (1 - fx) + pixel(x0 + 1, y0, c) * fx;
-        const bottom = pixel(x0, y0 + 1, c) * (1 - fx) + pixel(x0 + 1, y0 + 1, c) * fx;
-        out[(v * S + u) * 3 + c] = (top * (1 - fy) + bottom * fy) / meta.pixel_scale;
-      }
-    }
-  }
+  const out = sampleTurnedSquare(pixel, 3, x + w / 2, y + h / 2, meta.roi_scale * Math.max(w, h),
+    Math.atan2(leftY - rightY, leftX - rightX), meta.input_size);
+  for (let i = 0; i < out.length; i++) out[i] /= meta.pixel_scale;
   return out;
 }
 

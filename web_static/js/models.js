@@ -82,11 +82,13 @@ export class FaceClassifier {
     tf.tidy(() => this.predict(tf.zeros([this.flip ? 2 : 1, this.size, this.size, this.channels])));
   }
 
-  // The preprocessed crops of all boxes (Float32Array n*size*size*channels, 0-255): core.preprocess.crop_faces.
-  crops(frame, boxes) {
+  // The preprocessed crops of all faces ({box, keypoints}; Float32Array n*size*size*channels, 0-255):
+  // core.preprocess.crop_faces.
+  crops(frame, faces) {
     const per = this.size * this.size * this.channels;
-    const batch = new Float32Array(boxes.length * per);
-    boxes.forEach((box, i) => faceCrop(frame, box, this.size, this.channels, this.meta.crop, batch, i * per));
+    const batch = new Float32Array(faces.length * per);
+    faces.forEach((face, i) => faceCrop(frame, face.box, this.size, this.channels, this.meta.crop, batch, i * per,
+      face.keypoints));
     return batch;
   }
 

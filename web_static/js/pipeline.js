@@ -85,8 +85,8 @@ export class FacePipeline {
     // one TTA view per frame: ttaView)
     const view = this.ttaView(tracker);
     let [emotionProbs, maskProbs] = await Promise.all([
-      this.emotion.predictProba(this.emotion.crops(frame, boxes), boxes.length, view),
-      this.mask ? this.mask.predictProba(this.mask.crops(frame, boxes), boxes.length, view) : Promise.resolve(null),
+      this.emotion.predictProba(this.emotion.crops(frame, detections), boxes.length, view),
+      this.mask ? this.mask.predictProba(this.mask.crops(frame, detections), boxes.length, view) : Promise.resolve(null),
     ]);
     const classifyMs = performance.now() - start;
     // 6. track ids (the boxes show them, "#2 t5", and the session's alerts name the faces by them) and each tracked

@@ -6,6 +6,8 @@
 //   - toGray: cv2.COLOR_RGB2GRAY on uint8 (BT.601, 14-bit fixed point);
 //   - cropSquare / faceCrop: core.preprocess.crop_square / crop_face, with the constants from the exported
 //     metadata.json ("crop");
+//   - sampleTurnedSquare / eyeRoll / levelEyes: core.preprocess.sample_turned_square / eye_roll / level_eyes (a
+//     model whose "crop" has "level_eyes": its crops turned so that the eyes are level; the face check's input);
 //   - letterbox: core.detector.FaceDetector.letterbox (the BlazeFace input).
 // Frames are RGBA ImageData-like objects {data: Uint8ClampedArray, width, height}.
 
@@ -251,13 +253,61 @@ export function cropSquare(box, crop) {
   return [roundHalfEven(cx - side / 2), roundHalfEven(cy - side / 2), side];
 }
 
+// core.preprocess.eye_roll: the angle (radians) of the line from the right eye to the left eye (the first two
+// keypoints), limited to +-maxDegrees.
+export function eyeRoll(keypoints, maxDegrees) {
+  const [[rightX, rightY], [leftX, leftY]] = keypoints;
+  const limit = maxDegrees * Math.PI / 180;
+  return Math.min(Math.max(Math.atan2(leftY - rightY, leftX - rightX), -limit), limit);
+}
+
+// core.preprocess.sample_turned_square: a square of `side` pixels around (cx, cy), turned by `angle`, sampled at
+// S x S points: point (u, v) samples the image at centre + R(angle) . (((u + 0.5) / S - 0.5) * side, ((v + 0.5) / S -
+// 0.5) * side), bilinearly between the four nearest pixel centres. `pixelAt(x, y, c)` reads the image (and decides
+// what lies outside it). Returns a Float32Array S*S*channels.
+export function sampleTurnedSquare(pixelAt, channels, cx, cy, side, angle, S) {
+  const out = new Float32Array(S * S * channels);
+  const cos = Math.cos(angle);
+  const sin = Math.sin(angle);
+  for (let v = 0; v < S; v++) {
+    const dv = ((v + 0.5) / S - 0.5) * side;
+    for (let u = 0; u < S; u++) {
+      const du = ((u + 0.5) / S - 0.5) * side;
+      const sx = cx + cos * du - sin * dv - 0.5;
+      const sy = cy + sin * du + cos * dv - 0.5;
+      const x0 = Math.floor(sx);
+      const y0 = Math.floor(sy);
+      const fx = sx - x0;
+      const fy = sy - y0;
+      for (let c = 0; c < channels; c++) {
+        const top = pixelAt(x0, y0, c) * (1 - fx) + pixelAt(x0 + 1, y0, c) * fx;
+        const bottom = pixelAt(x0, y0 + 1, c) * (1 - fx) + pixelAt(x0 + 1, y0 + 1, c) * fx;
+        out[(v * S + u) * channels + c] = top * (1 - fy) + bottom * fy;
+      }
+    }
+  }
+  return out;
+}
+
+// core.preprocess.level_eyes: a size x size crop (channels interleaved) turned about its centre by `roll` so that the
+// eyes are level; samples outside the crop take the nearest edge pixel.
+export function levelEyes(pixels, size, channels, roll) {
+  const at = (x, y, c) => pixels[(clamp(y, 0, size - 1) * size + clamp(x, 0, size - 1)) * channels + c];
+  return sampleTurnedSquare(at, channels, size / 2, size / 2, size, roll, size);
+}
+
 // core.preprocess.crop_face: one face as float32 (size*size*channels), pixels 0-255, written into `target` at
-// `offset` (so that all faces of a frame fill one batch buffer).
-export function faceCrop(frame, box, size, channels, crop, target, offset = 0) {
+// `offset` (so that all faces of a frame fill one batch buffer); turned so that the eyes are level when `crop` says
+// "level_eyes" (the face's `keypoints` are then needed).
+export function faceCrop(frame, box, size, channels, crop, target, offset = 0, keypoints = null) {
   if (crop.resize !== 'area') throw new Error(`crop resize ${crop.resize} is not implemented (expected "area")`);
   const [x0, y0, side] = cropSquare(box, crop);
   const rgb = resizeRGB(frame, x0, y0, side, side, size, size, 'area');
-  const pixels = channels === 1 ? toGray(rgb) : rgb;
+  let pixels = channels === 1 ? toGray(rgb) : rgb;
+  if (crop.level_eyes) {
+    if (!keypoints) throw new Error('this model levels the eyes of its crops: the face\'s keypoints are needed');
+    pixels = levelEyes(pixels, size, channels, eyeRoll(keypoints, crop.max_eye_roll_degrees));
+  }
   for (let i = 0; i < pixels.length; i++) target[offset + i] = pixels[i];
   return target;
 }

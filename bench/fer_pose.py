@@ -1,0 +1,66 @@
+"""How FER2013's labels go with head tilt, and how an expression model reads tilted faces.
+
+    .venv/bin/python -m bench.fer_pose [--model models/emotion] [--usage PublicTest]
+
+Each face's tilt is the angle of its eye line, from BlazeFace's keypoints on the face enlarged to 192 px (exactly as
+`python -m train.train --level-eyes` measures it: train/registration.py). Per band of tilt: faces, the share labelled
+sad, the share the model calls sad, and its accuracy (with the model's own crop: levelled when its metadata says so,
+and its test-time augmentation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from core.labels import EMOTIONS
+from core.model_folder import EMOTION_MODEL_DIR
+from train.data import FER2013_CSV, data_dir, load_fer2013
+
+TILT_BANDS = ((0, 10), (10, 20), (20, 30), (30, 91))  # degrees, |eye-line angle|
+SAD = EMOTIONS.index("sad")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(EMOTION_MODEL_DIR))
+    parser.add_argument("--usage", default="PublicTest")
+    args = parser.parse_args(argv)
+
+    from core.models import FacialExpressionModel
+    from core.preprocess import level_eyes
+    from train.registration import eye_rolls
+
+    start = time.time()
+    faces, labels, _ = load_fer2013(data_dir() / FER2013_CSV, usage=args.usage)
+    rolls, missed = eye_rolls(faces)
+    model = FacialExpressionModel(args.model)
+    crops = faces.astype(np.float32)
+    if model.levels_eyes:
+        crops = np.stack([np.rint(level_eyes(face, roll)) if roll else face for face, roll in zip(crops, rolls)])
+    predicted = model.predict_proba(crops).argmax(axis=1)
+    tilt = np.abs(np.degrees(rolls))
+    found = np.ones(len(faces), bool)
+    found[np.flatnonzero(rolls == 0)] = False  # no face found (or exactly level, which BlazeFace never gives)
+
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} cores; "
+          f"{args.usage}: {len(faces)} faces, {missed} with no face found (left out); model {args.model} "
+          f"(levelled crops: {model.levels_eyes})")
+    print("| tilt (degrees) | faces | labelled sad | called sad | accuracy |")
+    print("|---|---|---|---|---|")
+    for low, high in TILT_BANDS:
+        band = found & (tilt >= low) & (tilt < high)
+        n = int(band.sum())
+        if not n:
+            continue
+        print(f"| {low}-{min(high, 90)} | {n} | {np.mean(labels[band] == SAD):.1%} | {np.mean(predicted[band] == SAD):.1%} "
+              f"| {np.mean(predicted[band] == labels[band]):.1%} |")
+    print(f"# {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
