@@ -50,7 +50,7 @@ from core.model_folder import ARCHITECTURE_FILE, EMOTION_MODEL_DIR, MASK_MODEL_D
 from core.models import PROBABILITY_FLOOR, TTA_VIEWS, FaceMaskModel, FacialExpressionModel
 from core.preprocess import crop_faces
 from core.session import session_metadata
-from core.tracking import FaceTracker, tracking_metadata
+from core.tracking import FaceTracker, in_profile, tracking_metadata
 from core.video import VideoWriter, read_frames_ahead
 
 EMOTION_MODEL_ENV = "FACEXP_EMOTION_MODEL"  # folder of the expression model (default models/emotion)
@@ -242,7 +242,8 @@ class FacePipeline:
         track_ids: list[int | None] = []
         if tracker is not None:
             track_ids, emotion_probs, mask_probs = tracker.update(boxes, emotion_probs, mask_probs,
-                                                                  [d.score for d in detections])
+                                                                  [d.score for d in detections],
+                                                                  [in_profile(d.keypoints) for d in detections])
         lap("smooth")
 
         # 7. what can be said of each face

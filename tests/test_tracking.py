@@ -145,10 +145,11 @@ def test_the_assignment_is_the_optimal_one():
 
 
 def with_probabilities(frames: list[dict], seed: int) -> list[dict]:
-    """The frames with random expression and mask probabilities per face."""
+    """The frames with random expression and mask probabilities per face, and a third of the faces in profile."""
     rng = np.random.default_rng(seed)
     return [frame | {"emotion": rng.dirichlet(np.ones(7), len(frame["boxes"])).round(6).tolist(),
-                     "mask": rng.dirichlet(np.ones(2), len(frame["boxes"])).round(6).tolist()} for frame in frames]
+                     "mask": rng.dirichlet(np.ones(2), len(frame["boxes"])).round(6).tolist(),
+                     "profiles": (rng.random(len(frame["boxes"])) < 1 / 3).tolist()} for frame in frames]
 
 
 def test_browser_twin_gives_the_same_ids_and_smoothed_probabilities(node, tmp_path):
@@ -170,7 +171,8 @@ def test_browser_twin_gives_the_same_ids_and_smoothed_probabilities(node, tmp_pa
         tracker = FaceTracker()
         for frame, got in zip(sequence, browser_frames):
             _, emotion, mask = tracker.update(frame["boxes"], np.array(frame["emotion"], np.float32).reshape(-1, 7),
-                                              np.array(frame["mask"], np.float32).reshape(-1, 2), frame["scores"])
+                                              np.array(frame["mask"], np.float32).reshape(-1, 2), frame["scores"],
+                                              frame["profiles"])
             np.testing.assert_allclose(np.array(got["emotion"]).reshape(-1, 7), emotion, atol=1e-5)
             np.testing.assert_allclose(np.array(got["mask"]).reshape(-1, 2), mask, atol=1e-5)
             smoothed += int(np.abs(emotion - np.array(frame["emotion"]).reshape(-1, 7)).max(initial=0) > 0.01)
@@ -242,3 +244,50 @@ def test_browser_pipeline_alternates_the_tta_views_as_python_does(node):
         expected.append(tta_view(tracker))
         tracker.update([[10, 10, 50, 50]], np.eye(7, dtype=np.float32)[:1], None, [0.9])
     assert json.loads(done.stdout) == expected == [None, None, "original", "mirrored", "original", "mirrored"]
+
+
+def test_in_profile_is_the_nose_beyond_an_eye_in_python_and_the_browser(node):
+    from core.tracking import PROFILE_NOSE_OFFSET, in_profile
+
+    eyes = [[40, 50], [60, 50]]  # 20 px apart, midpoint x = 50
+    cases = [
+        (eyes + [[50, 60]], False),  # nose below the midpoint: frontal
+        (eyes + [[50 + 20 * PROFILE_NOSE_OFFSET - 1, 60]], False),
+        (eyes + [[50 + 20 * PROFILE_NOSE_OFFSET, 60]], True),  # at the left eye: profile
+        (eyes + [[35, 62]], True),  # beyond the right eye
+        ([[40, 50], [50, 60], [42, 58]], False),  # the eye line at 45 degrees, the nose near its perpendicular
+        ([[40, 50], [50, 60], [53, 63]], True),  # ... and the nose far along it
+        ([[40, 50], [40, 50], [41, 60]], True),  # eyes on one point: a profile the detector collapsed
+    ]
+    assert [in_profile(points) for points, _ in cases] == [expected for _, expected in cases]
+    script = f"""
+        import {{inProfile}} from './web_static/js/tracking.js';
+        const cases = {json.dumps([points for points, _ in cases])};
+        process.stdout.write(JSON.stringify(cases.map(points => inProfile(points, {PROFILE_NOSE_OFFSET}))));
+    """
+    done = subprocess.run([node, "--input-type=module", "-e", script], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == [expected for _, expected in cases]
+
+
+def test_profile_views_keep_the_mask_average_of_a_track_seen_from_the_front():
+    """A masked face walks, frontal for 10 frames, then in profile for 20 where the network calls it bare at 0.6: the
+    track stays masked. The control without profiles flips to bare; a track seen only in profile averages its views."""
+    boxes = [[[100 + 4 * k, 100, SIDE, SIDE]] for k in range(30)]
+    emotion = np.full((1, 7), 1 / 7, np.float32)
+    masked, bare_ish = np.array([[0.9, 0.1]], np.float32), np.array([[0.4, 0.6]], np.float32)  # (with, without)
+
+    def last_mask(profile_from: int, with_profiles: bool):
+        tracker, mask = FaceTracker(), None
+        for k, frame_boxes in enumerate(boxes):
+            probs = masked if k < profile_from else bare_ish
+            profiles = [k >= profile_from] if with_profiles else None
+            _, _, mask = tracker.update(frame_boxes, emotion, probs, [STRONG], profiles)
+        return mask[0]
+
+    assert np.allclose(last_mask(10, True), masked[0])  # the average of the frontal views, as they left it
+    flipped = last_mask(10, False)
+    assert flipped[1] > flipped[0]  # the control: without the rule the label goes over to bare
+    only_profile = last_mask(0, True)
+    assert only_profile[1] > only_profile[0]  # never seen from the front: its profile views count

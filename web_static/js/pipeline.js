@@ -21,6 +21,7 @@
 import {RemoteDetector} from './detector.js';
 import {FaceClassifier} from './models.js';
 import {drawFaces, fillIn} from './draw.js';
+import {inProfile} from './tracking.js';
 
 export class FacePipeline {
   constructor(detector, emotion, mask, constants) {
@@ -94,8 +95,9 @@ export class FacePipeline {
     start = performance.now();
     let trackIds = null;
     if (tracker) {
+      const profiles = detections.map(d => inProfile(d.keypoints, this.constants.tracking.profile_nose_offset));
       ({ids: trackIds, emotion: emotionProbs, mask: maskProbs} = tracker.update(boxes, emotionProbs, maskProbs,
-        detections.map(d => d.score)));
+        detections.map(d => d.score), profiles));
     }
     const trackMs = performance.now() - start;
     const labels = this.emotion.labels;

@@ -7,7 +7,20 @@
 // frames (null before: not counted as a person); a track not seen for max_missed_frames frames is dropped. The
 // constants come from models/index.json ("pipeline" -> "tracking" = core.tracking.tracking_metadata()). As in Python,
 // `update` also averages each tracked face's probabilities over frames: p = smoothing * p_old + (1 - smoothing) *
-// p_new (the mask's with mask_smoothing); smoothing 0 turns both off.
+// p_new (the mask's with mask_smoothing); smoothing 0 turns both off. A face in profile (inProfile) leaves the mask
+// average of a track already seen from the front as it is.
+
+// core.tracking.in_profile: the nose tip (third keypoint) at least `offset` eye distances from the eyes' midpoint,
+// along the line through the eyes (the first two keypoints).
+export function inProfile(keypoints, offset) {
+  const [[rightX, rightY], [leftX, leftY], [noseX, noseY]] = keypoints;
+  const eyeX = leftX - rightX;
+  const eyeY = leftY - rightY;
+  const squared = eyeX * eyeX + eyeY * eyeY;
+  if (squared === 0) return true;
+  const along = (noseX - (rightX + leftX) / 2) * eyeX + (noseY - (rightY + leftY) / 2) * eyeY;
+  return Math.abs(along) / squared >= offset;
+}
 
 export function boxIou(a, b) {
   const interW = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
@@ -83,7 +96,7 @@ export class FaceTracker {
   }
 
   reset() {
-    this.tracks = [];  // {id (null until confirmed), box, velocity, hits, missed, emotion, mask}
+    this.tracks = [];  // {id (null until confirmed), box, velocity, hits, missed, emotion, mask, seenFrontal}
     this.nextId = 1;
     this.frames = 0;  // updates so far
   }
@@ -117,10 +130,10 @@ export class FaceTracker {
     return new Map(bestPairs(gains).map(([r, c]) => [faces[r], tracks[c]]));
   }
 
-  // One frame's boxes, their probabilities and detector scores (null: all strong) -> {ids: track id per face (null:
-  // no confirmed track), emotion: smoothed probabilities per face, mask: the same or null}
-  // (core.tracking.FaceTracker.update).
-  update(boxes, emotionProbs, maskProbs = null, scores = null) {
+  // One frame's boxes, their probabilities, detector scores (null: all strong) and whether each face is in profile
+  // (null: none is) -> {ids: track id per face (null: no confirmed track), emotion: smoothed probabilities per face,
+  // mask: the same or null} (core.tracking.FaceTracker.update).
+  update(boxes, emotionProbs, maskProbs = null, scores = null, profiles = null) {
     this.frames += 1;
     const strong = boxes.map((_, f) => f).filter(f => scores === null || scores[f] >= this.c.high_score);
     const weak = boxes.map((_, f) => f).filter(f => !strong.includes(f));
@@ -138,14 +151,19 @@ export class FaceTracker {
     boxes.forEach((box, face) => {
       const newEmotion = emotionProbs[face];
       const newMask = maskProbs ? maskProbs[face] : null;
+      const frontal = profiles === null || !profiles[face];
       let track;
       if (faceToTrack.has(face)) {
         track = this.tracks[faceToTrack.get(face)];
         track.emotion = blend(track.emotion, newEmotion, keep);
-        if (newMask) track.mask = track.mask ? blend(track.mask, newMask, keepMask) : newMask;
+        if (newMask && (frontal || !track.seenFrontal)) {
+          track.mask = track.mask ? blend(track.mask, newMask, keepMask) : newMask;
+        }
+        track.seenFrontal = track.seenFrontal || frontal;
         this.see(track, box);
       } else if (strong.includes(face)) {
-        track = {id: null, box: box.slice(), velocity: [0, 0], hits: 1, missed: 0, emotion: newEmotion, mask: newMask};
+        track = {id: null, box: box.slice(), velocity: [0, 0], hits: 1, missed: 0, emotion: newEmotion, mask: newMask,
+          seenFrontal: frontal};
         this.tracks.push(track);
         seen.add(this.tracks.length - 1);
       } else {  // a weak face on its own: no track, its own probabilities
