@@ -32,17 +32,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from core.models import FacialExpressionModel
-    from core.preprocess import level_eyes
-    from train.registration import eye_rolls
+    from train.registration import eye_rolls, turned_upright
 
     start = time.time()
     faces, labels, _ = load_fer2013(data_dir() / FER2013_CSV, usage=args.usage)
     rolls, missed = eye_rolls(faces)
     model = FacialExpressionModel(args.model)
-    crops = faces.astype(np.float32)
-    if model.levels_eyes:
-        crops = np.stack([np.rint(level_eyes(face, roll)) if roll else face for face, roll in zip(crops, rolls)])
-    predicted = model.predict_proba(crops).argmax(axis=1)
+    crops = turned_upright(faces, rolls) if model.levels_eyes else faces
+    predicted = model.predict_proba(crops.astype(np.float32)).argmax(axis=1)
     tilt = np.abs(np.degrees(rolls))
     found = np.ones(len(faces), bool)
     found[np.flatnonzero(rolls == 0)] = False  # no face found (or exactly level, which BlazeFace never gives)

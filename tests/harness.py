@@ -145,6 +145,14 @@ def write_y4m(frames_rgb: list[np.ndarray], path: Path, fps: int = 15) -> Path:
     return path
 
 
+def rotate_about(image: np.ndarray, centre, degrees: float, border: int = cv2.BORDER_CONSTANT):
+    """(the image turned by `degrees` about `centre` (x, y), bilinearly, the same size; the 2x3 matrix that maps its
+    points): a tilted face for tests of what turns faces upright."""
+    matrix = cv2.getRotationMatrix2D(centre, degrees, 1.0)
+    turned = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR, borderMode=border)
+    return turned, matrix
+
+
 def webcam_frame(image_path: Path, size=(640, 480)) -> np.ndarray:
     """The photo letterboxed (black bars) into an RGB frame of a webcam's size."""
     image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)

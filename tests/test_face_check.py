@@ -4,13 +4,12 @@ frame."""
 
 import math
 
-import cv2
 import numpy as np
 import pytest
 
 from core.detector import Detection, FaceDetector
 from core.face_check import FACE_CHECK, FaceCheck, face_check_input
-from tests.harness import MEDIA_FACES, read_rgb
+from tests.harness import MEDIA_FACES, read_rgb, rotate_about
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +41,6 @@ def test_every_media_face_is_confirmed(check, media_faces):
 def test_the_box_moved_onto_the_body_is_not_a_face(check, media_faces):
     below = {(name, tuple(d.box)): check.presence(image, moved(d, 0, d.box[3])) for name, image, d in media_faces}
     assert all(p < FACE_CHECK["threshold"] for p in below.values()), below
-
-
-def rotate_about(image, centre, degrees):
-    matrix = cv2.getRotationMatrix2D(centre, degrees, 1.0)
-    turned = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR)
-    return turned, matrix
 
 
 def test_a_tilted_face_is_turned_upright(media_dir):

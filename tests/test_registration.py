@@ -8,13 +8,7 @@ import numpy as np
 
 from core.detector import FaceDetector
 from core.preprocess import MAX_EYE_ROLL_DEGREES, crop_faces, crop_metadata, eye_roll, level_eyes
-from tests.harness import read_rgb
-
-
-def rotate_about(image, centre, degrees):
-    matrix = cv2.getRotationMatrix2D(centre, degrees, 1.0)
-    return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE), matrix
+from tests.harness import read_rgb, rotate_about
 
 
 def test_eye_roll_is_the_eye_line_limited_to_the_maximum():
@@ -51,7 +45,7 @@ def test_a_tilted_face_gives_the_upright_face_crop(media_dir):
     detector = FaceDetector()
     face = detector.detect(image)[0]
     x, y, w, h = face.box
-    turned, matrix = rotate_about(image, (x + w / 2, y + h / 2), 25)
+    turned, matrix = rotate_about(image, (x + w / 2, y + h / 2), 25, cv2.BORDER_REPLICATE)
     points = [list(matrix @ [px, py, 1.0]) for px, py in face.keypoints]
     upright = crop_faces(image, [face.box], 48, 1, [face.keypoints])[0]
     levelled = crop_faces(turned, [face.box], 48, 1, [points])[0]
@@ -97,7 +91,7 @@ def test_the_pipeline_levels_the_crops_of_a_model_trained_so(media_dir, tmp_path
     image = read_rgb(media_dir / "sad.jpg")
     face = FaceDetector().detect(image)[0]
     x, y, w, h = face.box
-    turned, _ = rotate_about(image, (x + w / 2, y + h / 2), 30)
+    turned, _ = rotate_about(image, (x + w / 2, y + h / 2), 30, cv2.BORDER_REPLICATE)
     for folder, levels in ((levelled_folder, True), (EMOTION_MODEL_DIR, False)):
         pipeline = FacePipeline(emotion_model=folder)
         model = pipeline.emotion_model

@@ -49,13 +49,18 @@ def eye_rolls(faces: np.ndarray) -> tuple[np.ndarray, int]:
     return rolls, missed
 
 
-def level_faces(faces: np.ndarray, name: str = "faces") -> np.ndarray:
-    """FER2013 faces (N, S, S, 1) uint8 with their eyes levelled (module docstring), uint8."""
+def turned_upright(faces: np.ndarray, rolls: np.ndarray) -> np.ndarray:
+    """Each face (N, S, S, 1) turned by its roll (`eye_rolls`; 0: left as it is), rounded to uint8 (step 3)."""
     from core.preprocess import level_eyes
 
+    levelled = [np.rint(level_eyes(face, roll)) if roll else face for face, roll in zip(faces, rolls)]
+    return np.clip(np.stack(levelled), 0, 255).astype(np.uint8)
+
+
+def level_faces(faces: np.ndarray, name: str = "faces") -> np.ndarray:
+    """FER2013 faces (N, S, S, 1) uint8 with their eyes levelled (module docstring), uint8."""
     rolls, missed = eye_rolls(faces)
     tilted = int(np.sum(np.abs(np.degrees(rolls)) > 10))
     log(f"levelling the eyes of {len(faces)} {name}: {tilted} tilted more than 10 degrees, "
         f"{missed} with no face found (left as they are)")
-    levelled = [np.rint(level_eyes(face, roll)) if roll else face for face, roll in zip(faces, rolls)]
-    return np.clip(np.stack(levelled), 0, 255).astype(np.uint8)
+    return turned_upright(faces, rolls)
