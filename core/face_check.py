@@ -58,11 +58,15 @@ class FaceCheck:
         # outputs: landmarks (1, 1, 1, 1404) and the presence logit (1, 1, 1, 1)
         self.presence_index = min(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1])["index"]
 
-    def presence(self, frame_rgb: np.ndarray, detection) -> float:
+    def presence_logit(self, frame_rgb: np.ndarray, detection) -> float:
+        """The network's raw presence output for one detection (what the page's exported network is checked against)."""
         tensor = face_check_input(frame_rgb, detection.box, detection.keypoints)[None]
         self.interpreter.set_tensor(self.input_index, tensor)
         self.interpreter.invoke()
-        logit = float(self.interpreter.get_tensor(self.presence_index).ravel()[0])
+        return float(self.interpreter.get_tensor(self.presence_index).ravel()[0])
+
+    def presence(self, frame_rgb: np.ndarray, detection) -> float:
+        logit = self.presence_logit(frame_rgb, detection)
         return 1.0 / (1.0 + math.exp(-min(max(logit, -100.0), 100.0)))
 
     def confirms(self, frame_rgb: np.ndarray, detection) -> bool:
