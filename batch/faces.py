@@ -1,13 +1,14 @@
 """The batch's table of faces: one row per face per frame, the columns of the Video tab's CSV (demo/gradio_app.py)
-with the file in front and `too_small` at the end.
+with the file in front and `too_small` and `head_turned` at the end.
 
     file, frame, time_s, face, track, x, y, w, h, detector_score, emotion, p_<expression> (seven), mask, mask_score,
-    too_small
+    too_small, head_turned
 
 `face` is the face's number in its frame (1 = the largest, as in the apps); `track` the tracked person (videos), null
 for a photo and for a face not yet on a confirmed track (core.tracking.MIN_TRACK_FRAMES); `emotion` and the
 probabilities are the smoothed ones a video shows (`app.py predict --json`'s "emotion"), null where the face has none
-(a masked face: its expression is not readable; a face too small to judge); `mask` the shown mask label and its
+(a masked face: its expression is not readable; a head turned too far to read it, `head_turned`; a face too small
+to judge); `mask` the shown mask label and its
 probability, null without a mask model or for a face too small to judge; `too_small`: the face's box is under
 core.pipeline.MIN_JUDGED_SIDE pixels, so it got no labels. A photo is frame 0 at 0 s.
 """
@@ -33,6 +34,7 @@ SCHEMA = pa.schema([
     ("mask", pa.string()),
     ("mask_score", pa.float64()),
     ("too_small", pa.bool_()),
+    ("head_turned", pa.bool_()),
 ])
 PROBABILITY_COLUMNS = [f"p_{label}" for label in EMOTIONS]
 
@@ -63,6 +65,7 @@ class FaceRows:
             columns["mask"].append(mask["label"] if mask else None)
             columns["mask_score"].append(mask["score"] if mask else None)
             columns["too_small"].append(face["too_small"])
+            columns["head_turned"].append(face["head_turned"])
 
     def table(self) -> pa.Table:
         return pa.table(self.columns, schema=SCHEMA)

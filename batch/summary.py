@@ -98,7 +98,7 @@ def expression_plot(file: str, table: pa.Table, fps: float, duration_s: float = 
     from core.draw import expression_colors, expression_text
 
     colors = expression_colors()
-    columns = table.select(["track", "face", "frame", "time_s", "emotion", "too_small",
+    columns = table.select(["track", "face", "frame", "time_s", "emotion", "too_small", "head_turned",
                             *[f"p_{e}" for e in EMOTIONS]]).to_pydict()
     for label in EMOTIONS:  # a face without an expression: a gap in the lines
         columns[f"p_{label}"] = [math.nan if p is None else p for p in columns[f"p_{label}"]]
@@ -128,15 +128,16 @@ def expression_plot(file: str, table: pa.Table, fps: float, duration_s: float = 
             for label in EMOTIONS:
                 ax.plot(times, values[label], color=colors[label], label=label, linewidth=1.0, marker=".", markersize=2)
             ax.set_xlim(0, max(duration_s, columns["time_s"][indices[-1]]) or 1)
-            hidden = sum(columns["emotion"][i] is None for i in indices)  # masked or too small
+            hidden = sum(columns["emotion"][i] is None for i in indices)  # masked, head turned or too small
             ax.set_title(f"{person}: seen {len(indices) / fps:.1f} s"
-                         + (f", {hidden / fps:.1f} s of it without an expression (masked or too small)" if hidden else ""),
+                         + (f", {hidden / fps:.1f} s of it without an expression (masked, head turned or too small)" if hidden else ""),
                          fontsize=9, loc="left")
         else:
-            shown = columns["emotion"][indices[0]] is not None  # else masked or too small: no bars, and why
+            shown = columns["emotion"][indices[0]] is not None  # else masked, turned or too small: no bars, and why
             ax.bar(EMOTIONS, [columns[f"p_{label}"][indices[0]] if shown else 0.0 for label in EMOTIONS],
                    color=[colors[label] for label in EMOTIONS])
-            why = expression_text({"emotion": None, "too_small": columns["too_small"][indices[0]]})
+            why = expression_text({"emotion": None, "too_small": columns["too_small"][indices[0]],
+                                   "head_turned": columns["head_turned"][indices[0]]})
             ax.set_title(person if shown else f"{person}: {why}", fontsize=9, loc="left")
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability", fontsize=8)

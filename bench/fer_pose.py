@@ -5,7 +5,8 @@
 Each face's tilt is the angle of its eye line, from BlazeFace's keypoints on the face enlarged to 192 px (exactly as
 `python -m train.train --level-eyes` measures it: train/registration.py). Per band of tilt: faces, the share labelled
 sad, the share the model calls sad, and its accuracy (with the model's own crop: levelled when its metadata says so,
-and its test-time augmentation).
+and its test-time augmentation). Then the same for the faces whose expression the apps read
+(`core.pipeline.expression_readable`: not in profile, tilt within MAX_READABLE_ROLL_DEGREES) and for the others.
 """
 
 from __future__ import annotations
@@ -32,30 +33,36 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from core.models import FacialExpressionModel
-    from train.registration import eye_rolls, turned_upright
+    from core.pipeline import MAX_READABLE_ROLL_DEGREES, expression_readable
+    from core.preprocess import eye_roll
+    from train.registration import face_keypoints, turned_upright
 
     start = time.time()
     faces, labels, _ = load_fer2013(data_dir() / FER2013_CSV, usage=args.usage)
-    rolls, missed = eye_rolls(faces)
+    keypoints = face_keypoints(faces)
+    rolls = np.array([eye_roll(points) if points is not None else 0.0 for points in keypoints])
+    missed = sum(points is None for points in keypoints)
     model = FacialExpressionModel(args.model)
     crops = turned_upright(faces, rolls) if model.levels_eyes else faces
     predicted = model.predict_proba(crops.astype(np.float32)).argmax(axis=1)
     tilt = np.abs(np.degrees(rolls))
-    found = np.ones(len(faces), bool)
-    found[np.flatnonzero(rolls == 0)] = False  # no face found (or exactly level, which BlazeFace never gives)
+    found = np.array([points is not None for points in keypoints])
 
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} cores; "
           f"{args.usage}: {len(faces)} faces, {missed} with no face found (left out); model {args.model} "
           f"(levelled crops: {model.levels_eyes})")
+    readable = np.array([points is not None and expression_readable(points) for points in keypoints])
     print("| tilt (degrees) | faces | labelled sad | called sad | accuracy |")
     print("|---|---|---|---|---|")
-    for low, high in TILT_BANDS:
-        band = found & (tilt >= low) & (tilt < high)
-        n = int(band.sum())
+    groups = [(f"{low}-{min(high, 90)}", found & (tilt >= low) & (tilt < high)) for low, high in TILT_BANDS]
+    groups += [(f"read by the apps (not in profile, tilt <= {MAX_READABLE_ROLL_DEGREES})", found & readable),
+               ("not read (head turned)", found & ~readable)]
+    for name, group in groups:
+        n = int(group.sum())
         if not n:
             continue
-        print(f"| {low}-{min(high, 90)} | {n} | {np.mean(labels[band] == SAD):.1%} | {np.mean(predicted[band] == SAD):.1%} "
-              f"| {np.mean(predicted[band] == labels[band]):.1%} |")
+        print(f"| {name} | {n} ({n / found.sum():.1%}) | {np.mean(labels[group] == SAD):.1%} "
+              f"| {np.mean(predicted[group] == SAD):.1%} | {np.mean(predicted[group] == labels[group]):.1%} |")
     print(f"# {time.time() - start:.0f} s")
 
 

@@ -91,7 +91,8 @@ def face_record(face: dict) -> dict:
     return {"side": min(face["box"][2], face["box"][3]), "judged": not face.get("too_small", False),
             "mask": face["mask"]["label"] if face["mask"] else None,
             "mask_score": face["mask"]["score"] if face["mask"] else None,
-            "emotion": face["emotion"]["label"] if face.get("emotion") else None}
+            "emotion": face["emotion"]["label"] if face.get("emotion") else None,
+            "head_turned": bool(face.get("head_turned"))}
 
 
 def measure_video(pipeline: FacePipeline, path: Path, max_frames: int | None) -> dict:
@@ -234,7 +235,9 @@ def summarise(result: dict) -> dict:
                            "too_small": sum(not f["judged"] for f in video["faces"]),
                            "right": share(masks, EXPECTED_MASK[truth]) if truth in EXPECTED_MASK else None,
                            "with_mask": share(masks, "with_mask"), "sad": share(emotions, "sad"),
-                           "not_readable": sum(f["judged"] and not f["emotion"] for f in video["faces"]),
+                           "not_readable": sum(f["judged"] and not f["emotion"] and not f.get("head_turned")
+                                               for f in video["faces"]),
+                           "head_turned": sum(f["judged"] and bool(f.get("head_turned")) for f in video["faces"]),
                            "emotions": dict(emotions), "tracks": video["tracks"],
                            "tracks_flipping": video["tracks_flipping"]}
         summary["videos"] = clips
@@ -262,7 +265,8 @@ def summarise(result: dict) -> dict:
     if "media" in result:
         faces = [f for item in result["media"].values() for f in item["faces"]]
         summary["media"] = {"detections": len(faces), "right": share(mask_counts(faces), "without_mask"),
-                            "too_small": sum(not f["judged"] for f in faces)}
+                            "too_small": sum(not f["judged"] for f in faces),
+                            "head_turned": sum(f["judged"] and bool(f.get("head_turned")) for f in faces)}
     if "facemask" in result:
         found, total = result["facemask"]["found"], result["facemask"]["total"]
         summary["facemask"] = {kind: found.get(kind, 0) / total[kind] for kind in total}
@@ -291,7 +295,8 @@ def print_table(roots: list[Path], summaries: list[dict]) -> None:
             mask_part = f"right {percent(c['right'])}" if c["right"] is not None else f"with_mask {percent(c['with_mask'])}"
             values.append(f"{mask_part}, sad {percent(c['sad'])}, flipping {c['tracks_flipping']}/{c['tracks']}, "
                           f"small {c['too_small']}/{c['detections']}"
-                          + (f", not readable {c['not_readable']}" if c["not_readable"] else ""))
+                          + (f", not readable {c['not_readable']}" if c["not_readable"] else "")
+                          + (f", head turned {c['head_turned']}" if c.get("head_turned") else ""))
         row(f"{name} ({truth})", values)
     for truth in ("bare", "masked"):
         if f"videos_{truth}_right" in first:
@@ -310,7 +315,9 @@ def print_table(roots: list[Path], summaries: list[dict]) -> None:
         row("expression crops, recall", [", ".join(f"{k} {v:.2f}" for k, v in s["expression"]["recall"].items())
                                          for s in summaries])
     if "media" in first:
-        row("**media (bare), mask right**", [f"{percent(s['media']['right'])} of {s['media']['detections']}" for s in summaries])
+        row("**media (bare), mask right**", [f"{percent(s['media']['right'])} of {s['media']['detections']}"
+                                             + (f", head turned {s['media']['head_turned']}" if s["media"].get("head_turned") else "")
+                                             for s in summaries])
     if "facemask" in first:
         row("**face-mask folder, face found**", [", ".join(f"{k} {percent(v)}" for k, v in s["facemask"].items())
                                                  for s in summaries])

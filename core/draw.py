@@ -4,7 +4,8 @@
   to judge.
 - Label, two short lines: "#2 happy 87%" over "no mask 95%" (the number is the "face" column of the apps' tables;
   face 1, the largest, is "#1 main", the face of the probability chart); a masked face's expression is not readable:
-  "expression hidden" over "mask 98%"; a face too small to judge says so and nothing else.
+  "expression hidden" over "mask 98%"; a head turned too far for the expression to be read (core.pipeline,
+  step 7): "head turned" over "no mask 95%"; a face too small to judge says so and nothing else.
 - Labels never cover each other or any face, their own included (layout_labels): above the box, else below it (a
   face at the top edge: under its chin, not over its eyes), at smaller sizes, then the number alone; never inside a
   box. The page (draw.js layoutLabels) follows the same rule with the exported constants.
@@ -28,6 +29,7 @@ COLOR_TEXT = (255, 255, 255)
 COLOR_BANNER_ALERT = (200, 0, 0)
 COLOR_BANNER_NOTE = (60, 60, 60)
 HIDDEN_EXPRESSION_TEXT = "expression hidden"  # a masked face: its expression is not read
+HEAD_TURNED_TEXT = "head turned"  # an unmasked face turned too far to read its expression (face["head_turned"])
 TOO_SMALL_TEXT = "too small"  # a face too small to judge (core.pipeline.MIN_JUDGED_SIDE)
 MASK_TEXT = "mask"
 NO_MASK_TEXT = "no mask"
@@ -64,7 +66,7 @@ def face_label(face: dict, number: int | None = None, track: int | None = None) 
     if face.get("too_small"):
         return TOO_SMALL_TEXT
     emotion, mask = face["emotion"], face.get("mask")
-    expression = HIDDEN_EXPRESSION_TEXT if emotion is None else f"{emotion['label']} {emotion['scores'][emotion['label']]:.0%}"
+    expression = expression_text(face) if emotion is None else f"{emotion['label']} {emotion['scores'][emotion['label']]:.0%}"
     if mask is None:
         return expression
     return f"{expression}\n{mask_text(mask)} {mask['score']:.0%}"
@@ -76,10 +78,12 @@ def mask_text(mask: dict) -> str:
 
 
 def expression_text(face: dict) -> str:
-    """The face's expression label for tables and text, or why it has none (too small, masked)."""
+    """The face's expression label for tables and text, or why it has none (too small, head turned, masked)."""
     if face.get("too_small"):
         return TOO_SMALL_TEXT
-    return face["emotion"]["label"] if face["emotion"] else HIDDEN_EXPRESSION_TEXT
+    if face["emotion"]:
+        return face["emotion"]["label"]
+    return HEAD_TURNED_TEXT if face.get("head_turned") else HIDDEN_EXPRESSION_TEXT
 
 
 def face_color(face: dict) -> tuple[int, int, int]:
@@ -114,6 +118,7 @@ def drawing_metadata() -> dict:
             "banner_note": list(COLOR_BANNER_NOTE),
         },
         "hidden_expression_text": HIDDEN_EXPRESSION_TEXT,
+        "head_turned_text": HEAD_TURNED_TEXT,
         "too_small_text": TOO_SMALL_TEXT,
         "mask_text": MASK_TEXT,
         "no_mask_text": NO_MASK_TEXT,

@@ -5,9 +5,9 @@
 --json prints one JSON object per image on stdout (logs go to stderr):
     {"input": path, "faces": [{"box": [x, y, w, h], "score": detector confidence,
       "emotion": {"label": str, "scores": {label: prob}} | null, "mask": {"label": ..., "score": prob} | null,
-      "too_small": bool}], "ms": ms}
-and for a video one object per frame, with a "frame" index (emotion is null for a masked face and for a face too
-small to judge, whose mask is null too: core/pipeline.py). An input that cannot be read gives
+      "too_small": bool, "head_turned": bool}], "ms": ms}
+and for a video one object per frame, with a "frame" index (emotion is null for a masked face, for a head turned
+too far to read it (head_turned) and for a face too small to judge, whose mask is null too: core/pipeline.py). An input that cannot be read gives
     {"input": path, "error": message, "faces": []}
 and the exit code is 1. A folder stands for the image and video files directly in it (sorted by name; other files and
 sub-folders are skipped, said on stderr). Without --json a short line per image is printed.

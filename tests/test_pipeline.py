@@ -11,7 +11,7 @@ from core.pipeline import MAX_FACES, FacePipeline, InputError, emotion_model_dir
 from core.tracking import MAX_MISSED_FRAMES, SMOOTHING, FaceTracker
 from tests.harness import MEDIA_FACES, read_rgb, require
 
-FACE_KEYS = {"box", "score", "emotion", "mask", "too_small"}
+FACE_KEYS = {"box", "score", "emotion", "mask", "too_small", "head_turned"}
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def test_labels_every_face_of_the_media_photos(pipeline, media_dir, name):
     for face in result.faces:
         assert set(face) == FACE_KEYS
         assert face["too_small"] is False and face["mask"]["label"] == "without_mask"  # nobody there wears a mask
+        assert face["head_turned"] is False
         assert set(face["emotion"]) == {"label", "scores"}
         assert list(face["emotion"]["scores"]) == list(EMOTIONS)
         assert abs(sum(face["emotion"]["scores"].values()) - 1) < 1e-3
@@ -143,7 +144,7 @@ def fake_face(box, mask_label=None, too_small=False):
     scores = {label: 0.0 for label in EMOTIONS} | {"happy": 0.9, "neutral": 0.1}
     mask = None if mask_label is None or too_small else {"label": mask_label, "score": 0.97}
     emotion = None if mask_label == "with_mask" or too_small else {"label": "happy", "scores": scores}
-    return {"box": box, "score": 0.9, "emotion": emotion, "mask": mask, "too_small": too_small}
+    return {"box": box, "score": 0.9, "emotion": emotion, "mask": mask, "too_small": too_small, "head_turned": False}
 
 
 def test_drawing_colours_by_mask_status_hides_masked_expressions_and_skips_small_faces():
@@ -233,3 +234,57 @@ def test_faces_too_small_to_judge_get_no_label(pipeline, media_dir):
     for face in faces:
         assert min(face["box"][2:]) < MIN_JUDGED_SIDE
         assert face["too_small"] is True and face["emotion"] is None and face["mask"] is None
+
+
+def test_a_head_turned_beyond_fer2013s_poses_gets_no_expression_but_keeps_its_alert(pipeline, media_dir):
+    """Tilted past MAX_READABLE_ROLL_DEGREES (the control: the same face upright and tilted less), or seen in profile:
+    `head_turned`, no expression; the mask label, and so the alert, stay."""
+    import cv2
+
+    from core.pipeline import MAX_READABLE_ROLL_DEGREES, expression_readable
+    from tests.harness import rotate_about
+
+    photo = read_rgb(media_dir / "obama.jpg")
+    centre = (photo.shape[1] / 2, photo.shape[0] / 2)
+    for degrees in (0, 15, -15, MAX_READABLE_ROLL_DEGREES + 10, -(MAX_READABLE_ROLL_DEGREES + 10)):
+        turned, _ = rotate_about(photo, centre, degrees, cv2.BORDER_REPLICATE)
+        (face,) = pipeline.process(turned).faces
+        assert set(face) == FACE_KEYS
+        assert face["head_turned"] is (abs(degrees) > MAX_READABLE_ROLL_DEGREES), degrees
+        assert (face["emotion"] is None) is face["head_turned"], degrees
+        assert draw.expression_text(face) == (draw.HEAD_TURNED_TEXT if face["head_turned"] else face["emotion"]["label"])
+    eyes = [[40, 50], [60, 50]]
+    assert expression_readable(eyes + [[50, 60]]) and not expression_readable(eyes + [[62, 60]])  # nose beyond an eye
+    for degrees in (MAX_READABLE_ROLL_DEGREES - 1, -(MAX_READABLE_ROLL_DEGREES - 1), MAX_READABLE_ROLL_DEGREES + 1,
+                    -(MAX_READABLE_ROLL_DEGREES + 1)):
+        assert expression_readable(turned_keypoints(degrees)) is (abs(degrees) <= MAX_READABLE_ROLL_DEGREES), degrees
+
+
+def turned_keypoints(degrees: float) -> list:
+    """BlazeFace's first three keypoints (right eye, left eye, nose tip) of a frontal face turned by `degrees`."""
+    angle = np.radians(degrees)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return (np.array([[-10, 0], [10, 0], [0, 10]]) @ rotation.T + [50, 50]).tolist()
+
+
+def test_the_browser_reads_the_same_poses_as_readable(node):
+    """pipeline.js `expressionReadable` against core.pipeline.expression_readable, with the exported constants."""
+    import json
+    import subprocess
+
+    from core.pipeline import MAX_READABLE_ROLL_DEGREES, expression_readable, pipeline_metadata
+    from tests.harness import REPO
+
+    cases = [turned_keypoints(degrees) for degrees in (0, 12, -29.5, 30.5, -31, 44, 50, 170, -90)]
+    cases += [[[40, 50], [60, 50], [62, 60]], [[40, 50], [40, 50], [41, 60]]]  # profiles
+    expected = [expression_readable(points) for points in cases]
+    assert expected.count(True) == 3 and MAX_READABLE_ROLL_DEGREES == pipeline_metadata()["max_readable_roll_degrees"]
+    script = f"""
+        import {{expressionReadable}} from './web_static/js/pipeline.js';
+        const constants = {json.dumps(pipeline_metadata())};
+        process.stdout.write(JSON.stringify({json.dumps(cases)}.map(points => expressionReadable(points, constants))));
+    """
+    done = subprocess.run([node, "--input-type=module", "-e", script], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == expected

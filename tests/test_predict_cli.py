@@ -46,7 +46,7 @@ def json_run(media_dir, bad_inputs):
 
 def check_face(face):
     """A face of the media (nobody masked, every face large enough to judge) in the CLI's JSON shape."""
-    assert set(face) == {"box", "score", "emotion", "mask", "too_small"} and face["too_small"] is False
+    assert set(face) == {"box", "score", "emotion", "mask", "too_small", "head_turned"} and face["too_small"] is False
     assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
     assert 0 < face["score"] <= 1
     assert face["emotion"]["label"] in EMOTIONS and list(face["emotion"]["scores"]) == list(EMOTIONS)

@@ -1,6 +1,6 @@
 """The browser's face labels, colours and banners (web_static/js/draw.js, run in Node with the exported drawing
 constants of web_static/models/index.json) against core/draw.py's on the same faces: expression only (no mask model),
-masked (expression hidden), unmasked, certain and uncertain, too small to judge; banners with no, one and several
+masked (expression hidden), unmasked, certain and uncertain, head turned, too small to judge; banners with no, one and several
 unmasked faces and the pipeline's note."""
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ SCRIPT = REPO / "tests" / "js" / "draw_dump.mjs"
 INDEX = REPO / "web_static" / "models" / "index.json"
 
 
-def face(emotion: str | None, confidence: float, mask: dict | None, too_small: bool = False) -> dict:
-    """A face as core.pipeline reports it (no expression for a masked face, nothing for one too small to judge)."""
+def face(emotion: str | None, confidence: float, mask: dict | None, too_small: bool = False,
+         head_turned: bool = False) -> dict:
+    """A face as core.pipeline reports it (no expression for a masked face nor a head turned too far, nothing for one
+    too small to judge)."""
     return {"box": [10, 20, 80, 90], "score": 0.93,
             "emotion": emotion and {"label": emotion, "scores": {emotion: confidence, "neutral": round(1 - confidence, 4)}},
-            "mask": mask, "too_small": too_small}
+            "mask": mask, "too_small": too_small, "head_turned": head_turned}
 
 
 FACES = [
@@ -35,10 +37,11 @@ FACES = [
     face("surprise", 0.0049, {"label": "without_mask", "score": 1.0}),
     face(None, 0, {"label": "with_mask", "score": 0.5151}),
     face(None, 0, None, too_small=True),
+    face(None, 0, {"label": "without_mask", "score": 0.9551}, head_turned=True),
 ]
 NOTE = MAX_FACES_NOTE.format(found=30, labelled=20)
 BANNERS = [
-    {"faces": FACES, "has_mask_model": True, "note": None},  # two unmasked faces
+    {"faces": FACES, "has_mask_model": True, "note": None},  # three unmasked faces, the turned head's too
     {"faces": FACES[:3], "has_mask_model": True, "note": NOTE},  # one, and the note
     {"faces": FACES[:2], "has_mask_model": True, "note": None},  # none: no banner
     {"faces": FACES[:1], "has_mask_model": False, "note": NOTE},  # the note alone
@@ -57,7 +60,7 @@ def test_draw_js_labels_colours_and_banners_match_core_draw(node, tmp_path):
     banners = [draw.banner_text(b["faces"], b["has_mask_model"], b["note"]) for b in BANNERS]
     assert browser["banners"] == [{"text": text, "color": list(color)} for text, color in banners]
     assert [text for text, _ in banners] == [
-        "ALERT: 2 faces without mask", f"ALERT: 1 face without mask | {NOTE}", None, NOTE]
+        "ALERT: 3 faces without mask", f"ALERT: 1 face without mask | {NOTE}", None, NOTE]
     # numbered as the tables' "face" column, face 1 marked main
     numbered = [draw.face_label(f, i) for i, f in enumerate(FACES, start=1)]
     assert browser["numbered"] == numbered
@@ -65,7 +68,8 @@ def test_draw_js_labels_colours_and_banners_match_core_draw(node, tmp_path):
     tracked = [draw.face_label(f, i, 9 + i) for i, f in enumerate(FACES, start=1)]
     assert browser["tracked"] == tracked and tracked[1].startswith(f"#2 t11 {draw.HIDDEN_EXPRESSION_TEXT}\n")
     assert python[5]["label"] == draw.TOO_SMALL_TEXT
-    # the six faces give four colours and labels of one and of two lines
+    assert python[6]["label"] == f"{draw.HEAD_TURNED_TEXT}\nno mask 96%"
+    # the seven faces give four colours and labels of one and of two lines
     assert len({tuple(entry["color"]) for entry in python}) == 4
     assert {entry["label"].count("\n") for entry in python} == {0, 1}
 

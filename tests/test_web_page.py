@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.draw import HIDDEN_EXPRESSION_TEXT, expression_text
+from core.draw import HEAD_TURNED_TEXT, HIDDEN_EXPRESSION_TEXT, expression_text
 from tests.harness import (
     REPO,
     WEB_MODELS,
@@ -141,6 +141,18 @@ def tight_face_photo(photo, folder):
     return path
 
 
+def turned_photo(photo, folder, degrees: float = 40):
+    """The photo turned by `degrees` about its centre (a head tilted past core.pipeline.MAX_READABLE_ROLL_DEGREES),
+    saved as PNG in `folder`."""
+    from tests.harness import rotate_about
+
+    image = read_rgb(photo)
+    turned, _ = rotate_about(image, (image.shape[1] / 2, image.shape[0] / 2), degrees, cv2.BORDER_REPLICATE)
+    path = folder / f"turned_{photo.stem}.png"
+    cv2.imwrite(str(path), cv2.cvtColor(turned, cv2.COLOR_RGB2BGR))
+    return path
+
+
 def test_upload_parity_with_python_predict(web_server, media_dir, data_root, playwright_instance, tmp_path):
     from core.pipeline import emotion_model_dir, mask_model_dir
 
@@ -148,6 +160,7 @@ def test_upload_parity_with_python_predict(web_server, media_dir, data_root, pla
     if len(photos) < len(PARITY_PHOTOS):
         skip_or_fail(f"media photos missing in {media_dir}")
     photos.append(tight_face_photo(media_dir / "obama.jpg", tmp_path))  # found by the close-range pass
+    photos.append(turned_photo(media_dir / "obama.jpg", tmp_path))  # a head turned too far: no expression read
     collage = tmp_path / "collage.png"  # small faces in a large photo: found in tiles
     cv2.imwrite(str(collage), cv2.cvtColor(media_collage(media_dir), cv2.COLOR_RGB2BGR))
     photos.append(collage)
@@ -197,6 +210,7 @@ def test_upload_parity_with_python_predict(web_server, media_dir, data_root, pla
             "\n".join(map(str, mismatched))
         # the masked faces are called masked, and their expression hidden, on both sides
         assert [row[3] for row in report if row[0] in MASKED_PARITY_PHOTOS] == [HIDDEN_EXPRESSION_TEXT] * 2
+        assert [row[3] for row in report if row[0] == "turned_obama.png"] == [HEAD_TURNED_TEXT]
         for name, _, _, _, _, python_box, browser_box, score_diff, masks_agree in report:
             if python_box:
                 assert np.abs(np.subtract(python_box, browser_box)).max() <= 3, (name, python_box, browser_box)

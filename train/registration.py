@@ -28,25 +28,30 @@ ENLARGED_SIDE = 192
 PADDING = 48
 
 
-def eye_rolls(faces: np.ndarray) -> tuple[np.ndarray, int]:
-    """(roll in radians of each face of (N, S, S, 1) uint8, how many had no face found: roll 0)."""
+def face_keypoints(faces: np.ndarray) -> list:
+    """BlazeFace's keypoints of each face of (N, S, S, 1) uint8 (steps 1-2: the most confident face of the enlarged,
+    padded face; in the enlarged frame's pixels), None where no face was found."""
     import cv2
 
     from core.detector import FaceDetector
-    from core.preprocess import eye_roll
 
     detector = FaceDetector()
-    rolls = np.zeros(len(faces), np.float64)
-    missed = 0
-    for i, face in enumerate(faces):
+    found = []
+    for face in faces:
         grey = cv2.resize(face[..., 0], (ENLARGED_SIDE, ENLARGED_SIDE), interpolation=cv2.INTER_LINEAR)
         grey = cv2.copyMakeBorder(grey, PADDING, PADDING, PADDING, PADDING, cv2.BORDER_REPLICATE)
         detections = detector.detect(np.repeat(grey[..., None], 3, axis=2))
-        if not detections:
-            missed += 1
-            continue
-        rolls[i] = eye_roll(max(detections, key=lambda d: d.score).keypoints)
-    return rolls, missed
+        found.append(max(detections, key=lambda d: d.score).keypoints if detections else None)
+    return found
+
+
+def eye_rolls(faces: np.ndarray) -> tuple[np.ndarray, int]:
+    """(roll in radians of each face of (N, S, S, 1) uint8, how many had no face found: roll 0)."""
+    from core.preprocess import eye_roll
+
+    keypoints = face_keypoints(faces)
+    rolls = np.array([eye_roll(points) if points is not None else 0.0 for points in keypoints], np.float64)
+    return rolls, sum(points is None for points in keypoints)
 
 
 def turned_upright(faces: np.ndarray, rolls: np.ndarray) -> np.ndarray:

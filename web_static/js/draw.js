@@ -1,7 +1,7 @@
 // The twin of core/draw.py, drawing only (no inference): boxes and labels over the frame, the alert banner, and the
 // page's probability bars. Same conventions as the Python apps: banner at the bottom; green = with mask, red = without
 // mask, amber = no mask model, grey = too small to judge; label in two short lines, "happy 87%" over "no mask 95%";
-// for a masked face "expression hidden" over "mask 98%"; "too small" for a face too small to judge. The colours and texts (`drawing`) are core.draw.drawing_metadata(), read from
+// for a masked face "expression hidden" over "mask 98%"; "head turned" over "no mask 95%" for a face turned too far to read; "too small" for a face too small to judge. The colours and texts (`drawing`) are core.draw.drawing_metadata(), read from
 // models/index.json ("pipeline" -> "drawing").
 
 const percent = p => `${Math.round(p * 100)}%`;
@@ -20,7 +20,8 @@ export function faceLabel(face, drawing, number = null, track = null) {
   }
   if (face.too_small) return drawing.too_small_text;
   const emotion = face.emotion;
-  const expression = emotion ? `${emotion.label} ${percent(emotion.scores[emotion.label])}` : drawing.hidden_expression_text;
+  const expression = emotion ? `${emotion.label} ${percent(emotion.scores[emotion.label])}`
+    : (face.head_turned ? drawing.head_turned_text : drawing.hidden_expression_text);
   if (!face.mask) return expression;
   const maskText = face.mask.label === drawing.masked_label ? drawing.mask_text : drawing.no_mask_text;
   return `${expression}\n${maskText} ${percent(face.mask.score)}`;

@@ -9,19 +9,29 @@
 // 6. track and smooth: with a tracker (tracking.js, the camera), each face's track id and its probabilities averaged
 //    over frames, as core.tracking.FaceTracker gives them; there the two TTA views alternate from frame to frame
 //    (`ttaView`), one pass per face instead of two, as in Python;
-// 7. judge: no label for a face too small to judge, no expression for a masked face;
+// 7. judge: no label for a face too small to judge, no expression for a masked face nor for a head turned too far
+//    (`expressionReadable`: `head_turned`);
 // 8. `annotate`: the frame with boxes, labels and the banner (draw.js).
 // Timings as in Python: `total` is `process` (steps 2-7: detect + classify + track, where classify = crop + expression
 // + mask), without drawing; `annotate` adds `draw`.
 //
 // The constants (max_faces, min_side, max_pixels, score_decimals, the note's text, the drawing's colours and texts) are
 // core.pipeline.pipeline_metadata(), read from models/index.json ("pipeline"); each face has the CLI's JSON shape:
-//   {box: [x, y, w, h], score, emotion: {label, scores: {label: prob}} | null, mask: {label, score} | null, too_small}.
+//   {box: [x, y, w, h], score, emotion: {label, scores: {label: prob}} | null, mask: {label, score} | null, too_small,
+//    head_turned}.
 
 import {RemoteDetector} from './detector.js';
 import {FaceClassifier} from './models.js';
 import {drawFaces, fillIn} from './draw.js';
 import {inProfile} from './tracking.js';
+import {eyeRoll} from './preprocess.js';
+
+// core.pipeline.expression_readable: not in profile, and the eye line within max_readable_roll_degrees of level
+// (eyeRoll with a limit of 180 degrees: none).
+export function expressionReadable(keypoints, constants) {
+  return !inProfile(keypoints, constants.tracking.profile_nose_offset) &&
+    Math.abs(eyeRoll(keypoints, 180)) <= constants.max_readable_roll_degrees * Math.PI / 180;
+}
 
 export class FacePipeline {
   constructor(detector, emotion, mask, constants) {
@@ -101,17 +111,21 @@ export class FacePipeline {
     }
     const trackMs = performance.now() - start;
     const labels = this.emotion.labels;
-    // 7. what can be said of each face: nothing when it is too small to judge; no expression when it is masked
+    // 7. what can be said of each face: nothing when it is too small to judge; no expression when it is masked, nor
+    // when its head is turned too far to read it
     const faces = detections.map((d, i) => {
       const face = {box: d.box, score: this.round(d.score), emotion: null, mask: null,
-        too_small: Math.min(d.box[2], d.box[3]) < this.constants.min_judged_side};
+        too_small: Math.min(d.box[2], d.box[3]) < this.constants.min_judged_side, head_turned: false};
       if (face.too_small) return face;
       if (maskProbs) {
         const m = maskProbs[i];
         const k = m.indexOf(Math.max(...m));
         face.mask = {label: this.mask.labels[k], score: this.round(m[k])};
       }
-      if (!face.mask || face.mask.label !== this.constants.masked_label) {
+      if (face.mask && face.mask.label === this.constants.masked_label) return face;
+      if (!expressionReadable(d.keypoints, this.constants)) {
+        face.head_turned = true;
+      } else {
         const probs = emotionProbs[i];
         const scores = Object.fromEntries(labels.map((label, k) => [label, this.round(probs[k])]));
         face.emotion = {label: labels[probs.indexOf(Math.max(...probs))], scores};

@@ -46,7 +46,7 @@ export class LiveSession {
     trackIds.forEach((track, i) => {
       const face = faces[i];
       if (track === null || face.too_small) return;  // not a confirmed track yet; not judged: not counted
-      const expression = face.emotion ? face.emotion.label : null;  // null: not readable (masked)
+      const expression = face.emotion ? face.emotion.label : null;  // null: not readable (masked, head turned)
       let record = this.faces.get(track);
       if (!record) {
         record = {firstS: t, lastS: t, expression, unmaskedSince: null, everUnmasked: false, alerted: false,
