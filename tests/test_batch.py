@@ -161,9 +161,9 @@ def assert_rows_match_predict(table, records: list[dict]) -> None:
         assert len(frame_rows) == len(record["faces"]), record.get("frame")
         for row, face in zip(sorted(frame_rows, key=lambda row: row["face"]), record["faces"]):
             assert [row["x"], row["y"], row["w"], row["h"]] == face["box"]
-            assert row["too_small"] is face["too_small"]
+            assert row["too_small"] is face["too_small"] and row["head_turned"] is face["head_turned"]
             assert row["mask"] == (face["mask"]["label"] if face["mask"] else None)
-            if face["emotion"] is None:  # masked or too small: no expression, no probabilities
+            if face["emotion"] is None:  # masked, head turned or too small: no expression, no probabilities
                 assert row["emotion"] is None and all(row[f"p_{label}"] is None for label in EMOTIONS)
                 continue
             assert row["emotion"] == face["emotion"]["label"]
@@ -179,6 +179,8 @@ def test_local_run_labels_every_face_of_every_frame_as_predict_does(local_run, g
         assert table.schema.names == SCHEMA.names
         assert_rows_match_predict(table, predicted[str(path)])
         assert table.num_rows > 0, path
+    clip = faces_table(out, good_inputs[0]).to_pylist()  # the Hamilton clip: faces in profile, heads on hands
+    assert any(row["head_turned"] for row in clip) and all(row["emotion"] is None for row in clip if row["head_turned"])
     collage = faces_table(out, good_inputs[3]).to_pylist()
     assert any(row["too_small"] for row in collage) and not all(row["too_small"] for row in collage)
     masked = faces_table(out, good_inputs[-1]).to_pylist()
