@@ -3,7 +3,7 @@
 // page (classifiers) and the detector worker each measure their backend at start (js/backends.js), shown on the page.
 //
 // Test hook: window.lastResult = {faces: [{box: [x, y, w, h], score, emotion: {label, scores} | null,
-// mask: {label, score} | null, too_small}], ms (grab to shown), timings: {detect, classify, track, total, draw, shown}, source: "camera" | "image", width, height, frame}.
+// mask: {label, score} | null, too_small, head_turned}], ms (grab to shown), timings: {detect, classify, track, total, draw, shown}, source: "camera" | "image", width, height, frame}.
 // window.pageState = {ready, backend, detectorBackend, backendChoice, error, camera, frame, stats(), session (js/session.js LiveSession)}.
 
 /* global tf */
@@ -59,7 +59,8 @@ function showBars(result, source) {
     drawBars($('emotion-bars'), 'Expression (largest face)', emotion.labels, largest.emotion.scores);
   } else if (largest) {
     clearBars($('emotion-bars'), largest.too_small ? 'The largest face is too small to judge.'
-      : 'The largest face wears a mask: its expression is hidden.');
+      : largest.head_turned ? 'The largest face is turned too far to read its expression.'
+        : 'The largest face wears a mask: its expression is hidden.');
   } else {
     clearBars($('emotion-bars'), source === 'image' ? 'No face found in this image.' : 'No face in view.');
   }
