@@ -15,12 +15,14 @@ Printed per part and model (a face too small to judge, `core.pipeline.MIN_JUDGED
 judged):
 - videos: per clip, the share of judged detections labelled `with_mask` / `without_mask` against the clip's truth
   (bare, masked; mixed clips are listed, not scored), tracks whose shown mask label changes more than once, and the
-  share of each expression (the "sad" share is the one to watch);
+  share of each expression among the faces whose expression is read (the "sad" share is the one to watch), with the
+  count of faces not read because masked ("not readable") or turned too far ("head turned",
+  `core.pipeline.expression_readable`);
 - photos: mask accuracy per detection against `photos_labels.csv` (photos with both kinds judged by count: right =
   min(found masked, true masked) + min(found bare, true bare)), faces missed (labelled count minus detections);
 - expression: accuracy, macro-F1 and per-class recall on `footage/expression` (the crops fed as they are: the whole
   image resized to the network's input);
-- media: the mask share on the media photos and clip (all bare);
+- media: the mask share on the media photos and clip (all bare), and how many faces there are "head turned";
 - facemask: the share of the face-mask folder's (tight) photos in which the detector finds a face.
 """
 
