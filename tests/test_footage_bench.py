@@ -14,7 +14,8 @@ def test_footage_bench_measures_clips_photos_and_crops(data_root, tmp_path):
     out = tmp_path / "footage.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.footage", "--parts", "videos", "photos", "expression",
-         "--files", "leoring123_nomask.mp4", "gituatu_mask.mp4", "intel_classroom.gif", "leoring123_0000*.jpg",
+         "--files", "leoring123_nomask.mp4", "gituatu_mask.mp4", "intel_classroom.gif", "intel_head-pose*.gif",
+         "leoring123_0000*.jpg",
          "muxspace_A*.jpg", "--max-frames", "12", "--min-judged-side", "0", "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -22,13 +23,17 @@ def test_footage_bench_measures_clips_photos_and_crops(data_root, tmp_path):
     report = json.loads(out.read_text())
     summary, raw = report["summaries"][0], report["raw"][0]
     clips = summary["videos"]
-    assert set(clips) == {"leoring123_nomask.mp4", "gituatu_mask.mp4", "intel_classroom.gif"}
+    head_pose = "intel_head-pose-face-detection-female-and-male.gif"
+    assert set(clips) == {"leoring123_nomask.mp4", "gituatu_mask.mp4", "intel_classroom.gif", head_pose}
     assert raw["videos"]["intel_classroom.gif"]["frames"] == 12  # an animated GIF is read frame by frame
     assert clips["leoring123_nomask.mp4"]["truth"] == "bare" and clips["gituatu_mask.mp4"]["truth"] == "masked"
     # the shipped mask model on one bare and one masked clip
     assert clips["leoring123_nomask.mp4"]["right"] >= 0.9 and clips["gituatu_mask.mp4"]["right"] >= 0.9
     # a masked face's expression is not read
     assert clips["gituatu_mask.mp4"]["not_readable"] >= 0.9 * clips["gituatu_mask.mp4"]["detections"]
+    # nor that of a head turned too far: the head-pose clip's tilted heads, counted apart from the masked faces
+    assert clips[head_pose]["head_turned"] >= clips[head_pose]["detections"] / 2 and clips[head_pose]["not_readable"] == 0
+    assert clips["gituatu_mask.mp4"]["head_turned"] == 0
     photos = summary["photos"]
     labels = [line for line in (footage / "photos_labels.csv").read_text().splitlines()[1:]
               if line.startswith("photos/leoring123_0000")]
