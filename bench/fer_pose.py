@@ -34,14 +34,12 @@ def main(argv=None) -> None:
 
     from core.models import FacialExpressionModel
     from core.pipeline import MAX_READABLE_ROLL_DEGREES, expression_readable
-    from core.preprocess import eye_roll
-    from train.registration import face_keypoints, turned_upright
+    from train.registration import face_keypoints, rolls_of, turned_upright
 
     start = time.time()
     faces, labels, _ = load_fer2013(data_dir() / FER2013_CSV, usage=args.usage)
     keypoints = face_keypoints(faces)
-    rolls = np.array([eye_roll(points) if points is not None else 0.0 for points in keypoints])
-    missed = sum(points is None for points in keypoints)
+    rolls, missed = rolls_of(keypoints)
     model = FacialExpressionModel(args.model)
     crops = turned_upright(faces, rolls) if model.levels_eyes else faces
     predicted = model.predict_proba(crops.astype(np.float32)).argmax(axis=1)

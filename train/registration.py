@@ -45,13 +45,17 @@ def face_keypoints(faces: np.ndarray) -> list:
     return found
 
 
-def eye_rolls(faces: np.ndarray) -> tuple[np.ndarray, int]:
-    """(roll in radians of each face of (N, S, S, 1) uint8, how many had no face found: roll 0)."""
+def rolls_of(keypoints: list) -> tuple[np.ndarray, int]:
+    """(the roll in radians of each face's keypoints (`face_keypoints`), how many had none: roll 0)."""
     from core.preprocess import eye_roll
 
-    keypoints = face_keypoints(faces)
     rolls = np.array([eye_roll(points) if points is not None else 0.0 for points in keypoints], np.float64)
     return rolls, sum(points is None for points in keypoints)
+
+
+def eye_rolls(faces: np.ndarray) -> tuple[np.ndarray, int]:
+    """(roll in radians of each face of (N, S, S, 1) uint8, how many had no face found: roll 0)."""
+    return rolls_of(face_keypoints(faces))
 
 
 def turned_upright(faces: np.ndarray, rolls: np.ndarray) -> np.ndarray:
