@@ -4,9 +4,12 @@
 
 Collages made here, never saved: (a) 8 media photos in 300x236 cells of a 2400x1260 frame (11 faces);
 (b) 24 footage photos with one labelled face each (footage/photos_labels.csv), 400x315 cells of a 2400x1260 frame;
-(c) 30 of them (some twice) in 640x432 cells of a 3840x2160 (4K) frame. For each: the faces the detector finds in each
-cell on its own (what can be found at all), in the whole frame (`detect`), and in the tiled search (`detect_tiled`,
-what photos get) with its wall time, without and with the finer tile grid whose boxes the face check confirms.
+(c) 30 of them (some twice) in 640x432 cells of a 3840x2160 (4K) frame; each photo scaled to fit its cell. For each:
+the faces the detector finds in each cell on its own (what can be found at all), in the whole frame (`detect`), and in
+the tiled search (`detect_tiled`, what photos get) with its wall time, without and with the finer tile grid whose
+boxes the face check confirms. Then, for the footage collages, the cells whose face the apps label (a box of at least
+`MIN_JUDGED_SIDE` px, so a mask label and an alert: `FacePipeline.process(photo=True)` with the shipped models), for
+the whole collage and for each cell processed as a photo of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 import numpy as np
 
 from core.detector import TILING, FaceDetector
+from core.pipeline import MIN_JUDGED_SIDE, FacePipeline
 from tests.harness import (
     COLLAGE_PHOTOS,
     FOOTAGE_COLLAGES,
@@ -32,6 +36,19 @@ from train.data import data_dir
 def cells_alone(detector, frame, cell) -> int:
     width, height = cell
     return sum(len(detector.detect(np.ascontiguousarray(frame[y : y + height, x : x + width])))
+               for y in range(0, frame.shape[0] - height + 1, height) for x in range(0, frame.shape[1] - width + 1, width))
+
+
+def cells_labelled(pipeline: FacePipeline, frame, cell) -> int:
+    """Cells of a footage collage (one face each) holding a face the apps label, i.e. one not too small to judge."""
+    width, height = cell
+    return len({(int((x + w / 2) // width), int((y + h / 2) // height))
+                for x, y, w, h in (face["box"] for face in pipeline.process(frame, photo=True).faces if not face["too_small"])})
+
+
+def cells_labelled_alone(pipeline: FacePipeline, frame, cell) -> int:
+    width, height = cell
+    return sum(cells_labelled(pipeline, np.ascontiguousarray(frame[y : y + height, x : x + width]), cell) > 0
                for y in range(0, frame.shape[0] - height + 1, height) for x in range(0, frame.shape[1] - width + 1, width))
 
 
@@ -62,6 +79,12 @@ def main() -> None:
         TILING["fine_tile_side"] = fine_side
         print(f"| {name} | {faces} | {cells_alone(detector, frame, cell)} | {len(detector.detect(frame))} | "
               f"{' | '.join(results)} |")
+    pipeline = FacePipeline()
+    print(f"\n| photo | faces | cells with a labelled face (box of at least {MIN_JUDGED_SIDE} px): tiled search | "
+          "each cell as a photo of its own |")
+    print("|---|---|---|---|")
+    for name, frame, cell, faces in collages[1:]:  # the footage collages: one face per cell
+        print(f"| {name} | {faces} | {cells_labelled(pipeline, frame, cell)} | {cells_labelled_alone(pipeline, frame, cell)} |")
 
 if __name__ == "__main__":
     main()

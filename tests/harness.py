@@ -76,12 +76,16 @@ def media_collage(media_dir, cell=(300, 236), size=(2400, 1260)) -> np.ndarray:
     pass of a 2400 px frame (sum(MEDIA_FACES[name]) faces)."""
     canvas = np.zeros((size[1], size[0], 3), np.uint8)
     for i, name in enumerate(COLLAGE_PHOTOS):
-        image = read_rgb(media_dir / name)
-        scale = min(cell[0] / image.shape[1], cell[1] / image.shape[0])
-        small = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        small = scaled_to_fit(read_rgb(media_dir / name), cell)
         top, left = (i // 4) * cell[1], (i % 4) * cell[0]
         canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
     return canvas
+
+
+def scaled_to_fit(image: np.ndarray, cell: tuple[int, int]) -> np.ndarray:
+    """The image scaled, keeping its shape, to fit a (width, height) cell."""
+    scale = min(cell[0] / image.shape[1], cell[1] / image.shape[0])
+    return cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
 
 
 # The footage collages of bench/photo_faces.py (stand-ins for issue 20's 24-face collage and 30-face 4K photo): the
@@ -92,16 +96,27 @@ FOOTAGE_COLLAGES = {"24": {"photos": 24, "columns": 6, "cell": (400, 315)},
 
 def footage_collage(footage_dir, name: str) -> np.ndarray:
     """FOOTAGE_COLLAGES[name]: its photos (the one-face footage photos in file order, repeated when too few), each
-    resized to a cell."""
+    scaled to fit its cell and centred on black, so that every face keeps its shape (until 2026-12-04 each photo was
+    stretched over its cell, which made the 4K collage's faces half as wide again: BENCHMARKS.md)."""
     import csv
 
     layout = FOOTAGE_COLLAGES[name]
     with open(Path(footage_dir) / "photos_labels.csv", newline="") as handle:
         single = [Path(footage_dir) / row["file"] for row in csv.DictReader(handle) if row["faces"] == "1"]
     paths = (single * -(-layout["photos"] // len(single)))[: layout["photos"]]
-    cells = [cv2.resize(read_rgb(path), layout["cell"], interpolation=cv2.INTER_AREA) for path in paths]
+    cells = [fitted_in_cell(read_rgb(path), layout["cell"]) for path in paths]
     columns = layout["columns"]
     return np.vstack([np.hstack(cells[i : i + columns]) for i in range(0, len(cells), columns)])
+
+
+def fitted_in_cell(image: np.ndarray, cell: tuple[int, int]) -> np.ndarray:
+    """The image scaled to fit a (width, height) cell, centred on black."""
+    width, height = cell
+    small = scaled_to_fit(image, cell)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return canvas
 
 
 def cells_with_a_box(detections, cell: tuple[int, int]) -> tuple[int, int]:
