@@ -38,8 +38,9 @@ one by IoU > `merge_iou` or lies inside it by more than `merge_containment` of i
 faces on a tile's edge). A second, finer grid (`TILING["fine_tile_side"]`) finds faces of 30-60 px that the first
 misses, and as many false ones at the same scores (a jacket, an arm, a dog): a box of it that no kept box covers is
 added only when the face check says face (core/face_check.py: MediaPipe's face-mesh network, its face-presence output;
-the 24-face collage: 20 -> 22 faces, no false box, the media photos unchanged). The first grid's boxes are not checked:
-the face-mesh network gives masked faces a presence near 0.
+the 24-face collage: 20 -> 23 faces, no false box, the media photos unchanged). The first grid's boxes are not checked:
+the face-mesh network turns away masked and turned faces that grid finds (presence under 0.5 for 7 of the footage
+photos' 27 masked faces).
 
 Which model: chosen by measurement on the media photos (see BENCHMARKS.md). The full-range model (192 x 192) finds
 the small faces of obama_and_biden.jpg and all four of bbt1.jpg within the 10 ms budget; the short-range one (128 x 128,
