@@ -26,6 +26,7 @@ from tests.harness import (
     COLLAGE_PHOTOS,
     FOOTAGE_COLLAGES,
     MEDIA_FACES,
+    cell_of,
     cells_with_a_box,
     footage_collage,
     media_collage,
@@ -33,23 +34,25 @@ from tests.harness import (
 from train.data import data_dir
 
 
-def cells_alone(detector, frame, cell) -> int:
+def cell_frames(frame, cell):
+    """Each (width, height) cell of a collage, as a photo of its own."""
     width, height = cell
-    return sum(len(detector.detect(np.ascontiguousarray(frame[y : y + height, x : x + width])))
-               for y in range(0, frame.shape[0] - height + 1, height) for x in range(0, frame.shape[1] - width + 1, width))
+    for y in range(0, frame.shape[0] - height + 1, height):
+        for x in range(0, frame.shape[1] - width + 1, width):
+            yield np.ascontiguousarray(frame[y : y + height, x : x + width])
+
+
+def cells_alone(detector, frame, cell) -> int:
+    return sum(len(detector.detect(photo)) for photo in cell_frames(frame, cell))
 
 
 def cells_labelled(pipeline: FacePipeline, frame, cell) -> int:
     """Cells of a footage collage (one face each) holding a face the apps label, i.e. one not too small to judge."""
-    width, height = cell
-    return len({(int((x + w / 2) // width), int((y + h / 2) // height))
-                for x, y, w, h in (face["box"] for face in pipeline.process(frame, photo=True).faces if not face["too_small"])})
+    return len({cell_of(face["box"], cell) for face in pipeline.process(frame, photo=True).faces if not face["too_small"]})
 
 
 def cells_labelled_alone(pipeline: FacePipeline, frame, cell) -> int:
-    width, height = cell
-    return sum(cells_labelled(pipeline, np.ascontiguousarray(frame[y : y + height, x : x + width]), cell) > 0
-               for y in range(0, frame.shape[0] - height + 1, height) for x in range(0, frame.shape[1] - width + 1, width))
+    return sum(cells_labelled(pipeline, photo, cell) > 0 for photo in cell_frames(frame, cell))
 
 
 def main() -> None:
@@ -85,6 +88,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, frame, cell, faces in collages[1:]:  # the footage collages: one face per cell
         print(f"| {name} | {faces} | {cells_labelled(pipeline, frame, cell)} | {cells_labelled_alone(pipeline, frame, cell)} |")
+
 
 if __name__ == "__main__":
     main()

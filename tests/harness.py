@@ -119,11 +119,16 @@ def fitted_in_cell(image: np.ndarray, cell: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+def cell_of(box, cell: tuple[int, int]) -> tuple[int, int]:
+    """(column, row) of the collage cell holding a box's centre."""
+    x, y, w, h = box
+    return int((x + w / 2) // cell[0]), int((y + h / 2) // cell[1])
+
+
 def cells_with_a_box(detections, cell: tuple[int, int]) -> tuple[int, int]:
     """(cells of a collage whose face got a box, boxes beyond one in a cell): each footage collage cell holds one face,
     so a second box in a cell is a duplicate or a false face, not a find."""
-    width, height = cell
-    cells = [(int((d.box[0] + d.box[2] / 2) // width), int((d.box[1] + d.box[3] / 2) // height)) for d in detections]
+    cells = [cell_of(d.box, cell) for d in detections]
     return len(set(cells)), len(cells) - len(set(cells))
 
 
